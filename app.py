@@ -1,0 +1,20 @@
+"""Music genre classifier: the Gradio app (a Hugging Face Space, or `python app.py` locally)."""
+
+import logging
+import os
+
+from genre_classifier.model import load_classifier
+from genre_classifier.ui import EXAMPLES_DIR, build_demo
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+classifier, fallback_reason = load_classifier()
+logging.getLogger("app").info("Serving %s", classifier.description)
+demo = build_demo(classifier, fallback_reason)
+
+if __name__ == "__main__":
+    # One request at a time: a forward pass already uses every core (or the GPU), so running two at
+    # once only doubles memory and each one's wait. Queued requests wait their turn (up to max_size).
+    demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("QUEUE_SIZE", 64)))
+    # Gradio's own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT apply; the default binds 127.0.0.1 only.
+    demo.launch(max_file_size=os.environ.get("MAX_FILE_SIZE", "300mb"), allowed_paths=[str(EXAMPLES_DIR)])

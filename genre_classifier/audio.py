@@ -1,0 +1,169 @@
+"""Decode any audio input into mono float32 at a target rate, and cut it into model windows.
+
+This is the one preprocessing path: the app, `train/finetune.py` and `train/evaluate.py` all call it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+MIN_SECONDS = 0.5
+SILENCE_PEAK = 1e-4  # -80 dBFS: below this there is nothing to hear, let alone classify
+MIN_RATE, MAX_RATE = 1_000, 384_000
+BLOCK_SECONDS = 10  # decode in blocks so only the analysed part (mixed to mono) is ever held
+
+AudioInput = str | os.PathLike | bytes | tuple[int, np.ndarray]
+
+
+class AudioError(ValueError):
+    """Bad input, with a short message meant for the person who sent it."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Decoded audio plus what a person should be told about how it was read."""
+
+    samples: np.ndarray  # mono float32 in [-1, 1]
+    sampling_rate: int
+    source_seconds: float  # length of what was given, before any cut
+    notes: tuple[str, ...] = ()
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.sampling_rate
+
+
+def _fmt(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, sec = divmod(round(seconds), 60)
+    return f"{minutes}:{sec:02d} min"
+
+
+def _to_float(data: np.ndarray) -> np.ndarray:
+    """Integer PCM (signed, or unsigned 8-bit style) to float32 in [-1, 1]."""
+    if data.dtype.kind == "u":
+        half = 2 ** (8 * data.dtype.itemsize - 1)
+        return ((data.astype(np.float64) - half) / half).astype(np.float32)
+    if data.dtype.kind == "i":
+        return (data / float(2 ** (8 * data.dtype.itemsize - 1))).astype(np.float32)
+    if data.dtype.kind == "f":
+        return data.astype(np.float32, copy=False)
+    raise AudioError(f"Unsupported sample type {data.dtype}; send integer or float samples.")
+
+
+def _mono(data: np.ndarray) -> np.ndarray:
+    """Mix a (samples, channels) block to mono."""
+    return data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)
+
+
+def _read_array(sr: int, data: np.ndarray, max_seconds: float) -> tuple[np.ndarray, int, float]:
+    data = np.asarray(data)
+    if data.size == 0:
+        raise AudioError("This recording has no audio: it is 0 seconds long.")
+    if data.ndim == 1:
+        data = data[:, None]
+    elif data.ndim != 2:
+        raise AudioError(f"Expected mono or multichannel samples, got an array of shape {data.shape}.")
+    elif data.shape[1] > data.shape[0]:  # librosa's (channels, samples) layout
+        data = data.T
+    total = data.shape[0] / sr
+    return _mono(_to_float(data[: int(max_seconds * sr)])), sr, total
+
+
+def _read_file(source: str | os.PathLike | bytes, max_seconds: float) -> tuple[np.ndarray, int, float, bool]:
+    if isinstance(source, bytes):
+        handle, name = io.BytesIO(source), "upload"
+        if not source:
+            raise AudioError("The file is empty (0 bytes); please choose an audio file.")
+    else:
+        path = Path(source)
+        name = path.name
+        if not path.is_file():
+            raise AudioError(f"Could not find the file {name}.")
+        if path.stat().st_size == 0:
+            raise AudioError(f"The file {name} is empty (0 bytes); please choose an audio file.")
+        handle = str(path)
+    try:
+        with sf.SoundFile(handle) as f:
+            sr, total = f.samplerate, f.frames
+            truncated = "should be" in f.extra_info  # libsndfile logs header sizes the file does not reach
+            wanted = min(total, int(max_seconds * sr))
+            blocks, block = [], int(BLOCK_SECONDS * sr)
+            while wanted > 0:
+                data = f.read(min(block, wanted), dtype="float32", always_2d=True)
+                if len(data) == 0:
+                    break
+                blocks.append(_mono(data))
+                wanted -= len(data)
+    except Exception as err:  # libsndfile says "Format not recognised", "Error in WAV file" ...
+        raise AudioError(
+            f"Could not read {name} as audio: it is not a supported audio file (WAV, FLAC, OGG, MP3) or it is damaged."
+        ) from err
+    if not blocks:
+        raise AudioError(f"The file {name} has no audio: it is 0 seconds long.")
+    return np.concatenate(blocks), sr, total / sr, truncated
+
+
+def load_audio(source: AudioInput, sampling_rate: int, max_seconds: float = 600.0) -> Clip:
+    """Decode a path, raw bytes or a `(rate, samples)` pair into a checked mono clip at `sampling_rate`.
+
+    Only the first `max_seconds` are decoded; raises `AudioError` for input nobody could classify.
+    """
+    notes: list[str] = []
+    if isinstance(source, tuple):
+        sr, data = source
+        if not isinstance(sr, (int, np.integer)) or sr <= 0:
+            raise AudioError(f"Invalid sample rate {sr!r}.")
+        samples, sr, total = _read_array(int(sr), data, max_seconds)
+    else:
+        samples, sr, total, truncated = _read_file(source, max_seconds)
+        if truncated:
+            notes.append(f"The file looks truncated: only the {_fmt(total)} that could be decoded were analysed.")
+    if not MIN_RATE <= sr <= MAX_RATE:
+        raise AudioError(f"Unsupported sample rate {sr} Hz; use audio between 1 kHz and 384 kHz.")
+    if not np.isfinite(samples).all():
+        raise AudioError("The audio contains invalid samples (NaN or infinity); please send a valid recording.")
+    peak = float(np.abs(samples).max(initial=0.0))
+    if peak > 1.0:  # float audio beyond full scale (or integer-valued floats): bring it back into [-1, 1]
+        samples = samples / peak
+    if len(samples) < MIN_SECONDS * sr:
+        raise AudioError(
+            f"This clip is only {_fmt(len(samples) / sr)} long; please give at least {MIN_SECONDS} s of audio."
+        )
+    if peak < SILENCE_PEAK:
+        raise AudioError("This clip is silent: there is no sound to classify.")
+    if total > max_seconds:
+        notes.append(f"The clip is {_fmt(total)} long: only the first {_fmt(max_seconds)} were analysed.")
+    if sr != sampling_rate:
+        samples = librosa.resample(samples, orig_sr=sr, target_sr=sampling_rate, res_type="soxr_hq")
+    return Clip(np.ascontiguousarray(samples, dtype=np.float32), sampling_rate, total, tuple(notes))
+
+
+def window_starts(n_samples: int, window: int) -> list[int]:
+    """Start offsets of fixed-length windows covering a clip.
+
+    Windows tile the clip; a tail of at least a quarter window gets one more window aligned to the
+    clip's end (overlapping its neighbour), a shorter tail is ignored. A clip shorter than one
+    window is a single (short) window.
+    """
+    if n_samples <= window:
+        return [0]
+    starts = list(range(0, n_samples - window + 1, window))
+    if n_samples - (starts[-1] + window) >= window // 4:
+        starts.append(n_samples - window)
+    return starts
+
+
+def split_windows(samples: np.ndarray, window: int) -> tuple[np.ndarray, list[int]]:
+    """Cut a clip into an array of windows (n_windows, length) and their start offsets."""
+    starts = window_starts(len(samples), window)
+    length = min(window, len(samples))
+    return np.stack([samples[s : s + length] for s in starts]), starts

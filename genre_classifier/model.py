@@ -1,0 +1,177 @@
+"""Load a checkpoint (Hub id, local folder, or the embedded model) behind one `Classifier` interface.
+
+Every classifier cuts a clip into its own window length, classifies the windows in batches and
+averages their probabilities; the app, `train/finetune.py` and `train/evaluate.py` share this code.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from . import config
+from .audio import AudioInput, Clip, load_audio, split_windows
+from .baseline import BaselineModel
+from .features import SAMPLING_RATE as FEATURE_RATE
+from .features import WINDOW_SECONDS as FEATURE_WINDOW
+from .features import extract_features
+
+log = logging.getLogger(__name__)
+
+BASELINE_ID = "baseline"
+DEFAULT_WINDOW_SECONDS = 30.0  # HuBERT / wav2vec2-style models: the GTZAN recipe's clip length
+AST_FRAME_SECONDS = 0.01  # AST's filterbank hop: max_length frames of 10 ms
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Per-window probabilities of one clip; the clip's answer is their mean."""
+
+    labels: list[str]
+    window_probs: np.ndarray  # (n_windows, n_labels)
+    window_spans: list[tuple[float, float]]  # (start, end) in seconds
+
+    @property
+    def probs(self) -> np.ndarray:
+        return self.window_probs.mean(axis=0)
+
+    @property
+    def top(self) -> str:
+        return self.labels[int(self.probs.argmax())]
+
+    def confidences(self) -> dict[str, float]:
+        return {label: float(p) for label, p in zip(self.labels, self.probs, strict=True)}
+
+
+class Classifier(ABC):
+    """A model that gives genre probabilities for fixed-length windows of mono audio."""
+
+    model_id: str
+    description: str  # one line telling a person which model answered
+    labels: list[str]
+    sampling_rate: int
+    window_seconds: float
+    batch_size: int = 4  # windows per forward pass: bounds memory on long clips
+
+    @abstractmethod
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Probabilities (n_windows, n_labels) for an array of windows (n_windows, n_samples)."""
+
+    def load(self, source: AudioInput, max_seconds: float | None = None) -> Clip:
+        """Decode any input at this model's rate (see `audio.load_audio`)."""
+        return load_audio(source, self.sampling_rate, config.max_seconds() if max_seconds is None else max_seconds)
+
+    def classify(self, samples: np.ndarray, progress: Callable[[float], None] | None = None) -> Prediction:
+        """Classify every window of a clip (at `sampling_rate`), batched; `progress` gets the done fraction."""
+        windows, starts = split_windows(samples, int(round(self.window_seconds * self.sampling_rate)))
+        probs = []
+        for i in range(0, len(windows), self.batch_size):
+            probs.append(self.predict_windows(windows[i : i + self.batch_size]))
+            if progress:
+                progress(min(1.0, (i + self.batch_size) / len(windows)))
+        spans = [(s / self.sampling_rate, (s + windows.shape[1]) / self.sampling_rate) for s in starts]
+        return Prediction(self.labels, np.concatenate(probs), spans)
+
+
+class BaselineClassifier(Classifier):
+    """The embedded feature model: works offline, needs no checkpoint."""
+
+    model_id = BASELINE_ID
+    sampling_rate = FEATURE_RATE
+    window_seconds = FEATURE_WINDOW
+    batch_size = 1
+
+    def __init__(self, model: BaselineModel | None = None) -> None:
+        self.model = model or BaselineModel.load()
+        self.labels = self.model.labels
+        self.description = (
+            "Offline model: the embedded feature model (librosa features + small MLP), "
+            f"{self.model.cv_accuracy:.1%} 10-fold cross-validated accuracy on GTZAN"
+        )
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(np.stack([extract_features(w) for w in windows]))
+
+
+def window_seconds_for(feature_extractor) -> float:
+    """The model's natural window: AST's `max_length` frames, Whisper's chunk, else 30 s."""
+    if hasattr(feature_extractor, "max_length") and hasattr(feature_extractor, "num_mel_bins"):
+        return feature_extractor.max_length * AST_FRAME_SECONDS
+    return float(getattr(feature_extractor, "chunk_length", DEFAULT_WINDOW_SECONDS))
+
+
+def featurize(feature_extractor, windows: list[np.ndarray] | np.ndarray, sampling_rate: int):
+    """The feature-extractor call, shared by serving and training (same padding, same tensors)."""
+    return feature_extractor(list(windows), sampling_rate=sampling_rate, padding=True, return_tensors="pt")
+
+
+class TransformerClassifier(Classifier):
+    """Any `AutoModelForAudioClassification` checkpoint with its feature extractor."""
+
+    def __init__(self, model, feature_extractor, model_id: str, device: str = "cpu") -> None:
+        self.model = model.to(device).eval()
+        self.feature_extractor = feature_extractor
+        self.model_id = model_id
+        self.device = device
+        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        self.sampling_rate = feature_extractor.sampling_rate
+        self.window_seconds = window_seconds_for(feature_extractor)
+        self.description = f"Model: {model_id} ({model.config.model_type}, {self.window_seconds:g} s windows, {device})"
+
+    @classmethod
+    def from_pretrained(cls, model_id: str, device: str | None = None) -> TransformerClassifier:
+        from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+        local_only = Path(model_id).is_dir() or not _hub_reachable()
+        feature_extractor = AutoFeatureExtractor.from_pretrained(model_id, local_files_only=local_only)
+        model = AutoModelForAudioClassification.from_pretrained(model_id, local_files_only=local_only)
+        return cls(model, feature_extractor, model_id, device or config.device())
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        import torch
+
+        inputs = featurize(self.feature_extractor, windows, self.sampling_rate).to(self.device)
+        on_gpu = self.device.startswith("cuda")
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=on_gpu):
+            logits = self.model(**inputs).logits
+        return logits.float().softmax(dim=-1).cpu().numpy()
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """False when offline mode is on or the Hub cannot be reached within `timeout` seconds.
+
+    Checked up front because the Hub client retries for about a minute before it gives up.
+    """
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def load_classifier(model_id: str | None = None) -> tuple[Classifier, str | None]:
+    """The classifier for `model_id` (default: `MODEL_ID`), or the embedded model if it cannot load.
+
+    Returns the classifier and, after a fallback, a sentence saying why.
+    """
+    model_id = model_id or config.model_id()
+    if model_id == BASELINE_ID:
+        return BaselineClassifier(), None
+    try:
+        return TransformerClassifier.from_pretrained(model_id), None
+    except Exception as err:  # no network, unknown id, not an audio classifier...
+        log.warning("Could not load %s (%s: %s); serving the embedded offline model", model_id, type(err).__name__, err)
+        reason = f"The checkpoint {model_id} could not be loaded ({type(err).__name__}), so the offline model answers."
+        return BaselineClassifier(), reason

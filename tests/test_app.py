@@ -1,0 +1,121 @@
+"""The app served for real (`python app.py`) and called over HTTP with gradio_client, as users do."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+from gradio_client import handle_file
+
+from genre_classifier import GENRES
+
+from .conftest import GTZAN, MUSIC, ServedApp, write_tone
+
+
+def classify(app, path):
+    return app.client().predict(handle_file(str(path)), api_name="/classify")
+
+
+def check_answer(result, expected_windows: int | None = None) -> dict[str, float]:
+    label, details, *plots, timeline = result
+    confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
+    assert sorted(confidences) == sorted(GENRES)
+    assert sum(confidences.values()) == pytest.approx(1.0, abs=1e-4)
+    assert label["label"] == max(confidences, key=confidences.get)
+    assert len(plots) == 3
+    for plot in plots:
+        assert plot["type"] == "matplotlib"
+        png = base64.b64decode(plot["plot"].split(",", 1)[1])
+        assert png.startswith(b"\x89PNG") and len(png) > 20_000  # a drawn figure, not an empty canvas
+    assert timeline["headers"] == ["Start", "End", "Top genre", "Confidence"]
+    if expected_windows is not None:
+        assert len(timeline["data"]) == expected_windows
+    assert all(row[2] in GENRES for row in timeline["data"])
+    assert label["label"] in details
+    return confidences
+
+
+def test_real_gtzan_clip(served_distilhubert):
+    check_answer(classify(served_distilhubert, GTZAN / "hiphop.00000.wav"), expected_windows=1)
+
+
+def test_stereo_44k_ogg_long_clip_has_a_timeline(served_distilhubert):
+    check_answer(classify(served_distilhubert, MUSIC / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"), expected_windows=2)
+
+
+def test_embedded_model_served_with_model_id_baseline(served_baseline):
+    for clip in ("classical.00000", "pop.00000"):
+        confidences = check_answer(classify(served_baseline, GTZAN / f"{clip}.wav"), expected_windows=1)
+        assert max(confidences, key=confidences.get) == clip.split(".")[0]  # both right in train/baseline.py too
+    page_config = served_baseline.client().config
+    assert any("Offline model" in str(c.get("props", {}).get("value", "")) for c in page_config["components"])
+
+
+def bad_inputs(tmp_path):
+    """Every bad-input case of the app's issue, with the message a person must see."""
+    wav = (GTZAN / "blues.00000.wav").read_bytes()
+    cases = {
+        "empty.wav": (b"", "is empty (0 bytes)"),
+        "notes.wav": (b"These are meeting notes, not audio.\n" * 20, "not a supported audio file"),
+        "photo.mp3": (bytes(range(256)) * 40, "not a supported audio file"),
+        "cut.wav": (wav[:30], "not a supported audio file"),
+        "header.wav": (wav[:44], "has no audio: it is 0 seconds long"),
+    }
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        yield tmp_path / name, message
+    sf.write(tmp_path / "silence.wav", np.zeros(22050 * 5, dtype=np.int16), 22050)
+    yield tmp_path / "silence.wav", "silent"
+    yield write_tone(tmp_path / "blip.wav", seconds=0.2), "only 0.20 s long"
+    sf.write(tmp_path / "nan.wav", np.full(22050, np.nan), 22050, subtype="FLOAT")
+    yield tmp_path / "nan.wav", "NaN or infinity"
+    sf.write(tmp_path / "inf.wav", np.r_[np.zeros(1000), np.inf, np.zeros(20000)], 22050, subtype="DOUBLE")
+    yield tmp_path / "inf.wav", "NaN or infinity"
+
+
+def test_bad_inputs_get_clear_messages_and_the_server_keeps_serving(served_distilhubert, tmp_path):
+    client = served_distilhubert.client()
+    for path, message in bad_inputs(tmp_path):
+        with pytest.raises(Exception, match=re.escape(message)):
+            client.predict(handle_file(str(path)), api_name="/classify")
+    with pytest.raises(Exception, match="Record a clip or drop an audio file first"):
+        client.predict(None, api_name="/classify")
+    check_answer(client.predict(handle_file(str(GTZAN / "reggae.00000.wav")), api_name="/classify"))
+    assert "Traceback" not in served_distilhubert.log
+
+
+@pytest.mark.parametrize(
+    "sr, channels, subtype, fmt",
+    [(8000, 1, "PCM_U8", "WAV"), (96000, 2, "PCM_24", "WAV"), (44100, 6, "FLOAT", "WAV"), (48000, 2, "DOUBLE", "WAV"),
+     (44100, 2, "MPEG_LAYER_III", "MP3"), (32000, 1, "PCM_16", "FLAC")],
+)  # fmt: skip
+def test_unusual_valid_audio_is_classified(served_distilhubert, tmp_path, sr, channels, subtype, fmt):
+    path = write_tone(
+        tmp_path / f"tone.{fmt.lower()}", seconds=1.0, sr=sr, channels=channels, subtype=subtype, format=fmt
+    )
+    check_answer(classify(served_distilhubert, path), expected_windows=1)
+
+
+def test_truncated_file_is_classified_with_a_note(served_distilhubert, tmp_path):
+    path = tmp_path / "truncated.wav"
+    path.write_bytes((GTZAN / "disco.00000.wav").read_bytes()[:400_000])
+    label, details, *_ = classify(served_distilhubert, path)
+    assert "truncated" in details and len(label["confidences"]) == 10
+
+
+def test_fallback_starts_within_seconds_when_the_hub_is_unreachable(tmp_path):
+    app = ServedApp(
+        {"MODEL_ID": "sanchit-gandhi/distilhubert-finetuned-gtzan", "HF_HUB_OFFLINE": "1"}, tmp_path / "fallback.log"
+    )
+    try:
+        assert app.startup_seconds < 30  # Python, torch and gradio imports included
+        assert "serving the embedded offline model" in app.log
+        page = app.client().config
+        texts = " ".join(str(c.get("props", {}).get("value", "")) for c in page["components"])
+        assert "could not be loaded" in texts and "Offline model" in texts
+        check_answer(classify(app, GTZAN / "rock.00000.wav"))
+    finally:
+        app.stop()
