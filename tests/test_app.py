@@ -12,7 +12,7 @@ from gradio_client import handle_file
 
 from genre_classifier import GENRES
 
-from .conftest import GTZAN, MUSIC, ServedApp, write_tone
+from .helpers import GTZAN, MUSIC, ServedApp, write_tone
 
 
 def classify(app, path):

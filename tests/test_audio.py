@@ -8,7 +8,7 @@ import soundfile as sf
 
 from genre_classifier.audio import AudioError, load_audio, split_windows, window_starts
 
-from .conftest import GTZAN, MUSIC, write_tone
+from .helpers import GTZAN, MUSIC, write_tone
 
 
 def dominant_hz(samples: np.ndarray, sr: int) -> float:

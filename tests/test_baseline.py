@@ -9,7 +9,7 @@ from genre_classifier.baseline import WEIGHTS_PATH, BaselineModel
 from genre_classifier.model import BaselineClassifier
 from train.baseline import HELDOUT, load_table, predict_heldout
 
-from .conftest import GTZAN, ROOT
+from .helpers import GTZAN, ROOT
 
 RESULTS = json.loads((ROOT / "train" / "results" / "baseline.json").read_text())
 

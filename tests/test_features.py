@@ -8,7 +8,7 @@ import pytest
 
 from genre_classifier.features import FEATURE_NAMES, extract_features
 
-from .conftest import GTZAN, ROOT
+from .helpers import GTZAN, ROOT
 
 CLIPS = sorted(p.stem for p in GTZAN.glob("*.wav"))
 NEAR_ZERO = {"harmony_mean", "perceptr_mean"}  # means of zero-mean signals: compared absolutely

@@ -4,13 +4,12 @@ import time
 
 import numpy as np
 import pytest
-from transformers import ASTConfig, ASTFeatureExtractor
 
 from genre_classifier import GENRES
 from genre_classifier.audio import load_audio
 from genre_classifier.model import BaselineClassifier, Classifier, Prediction, TransformerClassifier, load_classifier
 
-from .conftest import GTZAN, LABELS, MUSIC, save_random_model
+from .helpers import GTZAN, MUSIC, save_ast
 
 
 class FixedClassifier(Classifier):
@@ -64,8 +63,7 @@ def test_true_size_distilhubert_loads_through_the_hub_code_path(distilhubert_dir
 
 
 def test_ast_windows_follow_its_max_length(tmp_path):
-    config = ASTConfig(num_labels=10, **LABELS)  # the defaults are MIT/ast-finetuned-audioset-10-10-0.4593's shape
-    path = save_random_model(config, tmp_path / "ast", ASTFeatureExtractor())
+    path = save_ast(tmp_path / "ast")
     classifier, reason = load_classifier(str(path))
     assert reason is None and classifier.window_seconds == pytest.approx(10.24)
     clip = load_audio(MUSIC / "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).hq.ogg", 16000)

@@ -1,0 +1,117 @@
+"""Helpers shared by the tests and the benchmarks: data paths, random-weight checkpoints, a served app."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from genre_classifier import GENRES
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+GTZAN = SHARED / "data" / "gtzan"
+MUSIC = SHARED / "data" / "music"
+DISTILHUBERT_CONFIG = SHARED / "models" / "distilhubert"
+LABELS = {"id2label": dict(enumerate(GENRES)), "label2id": {g: i for i, g in enumerate(GENRES)}}
+
+
+def save_random_model(config, out: Path, feature_extractor) -> Path:
+    """Save a randomly initialised audio classifier of `config`'s architecture as a checkpoint folder."""
+    import torch
+    from transformers import AutoModelForAudioClassification
+
+    torch.manual_seed(0)
+    AutoModelForAudioClassification.from_config(config).save_pretrained(out)
+    feature_extractor.save_pretrained(out)
+    return out
+
+
+def hubert_extractor():
+    from transformers import Wav2Vec2FeatureExtractor
+
+    return Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True, return_attention_mask=False)
+
+
+def save_distilhubert(out: Path) -> Path:
+    """True-size DistilHuBERT (the config of ntu-spml/distilhubert), random weights, ten genres."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(DISTILHUBERT_CONFIG, num_labels=len(GENRES), **LABELS)
+    return save_random_model(config, out, hubert_extractor())
+
+
+def save_ast(out: Path) -> Path:
+    """True-size AST (`ASTConfig()` is MIT/ast-finetuned-audioset-10-10-0.4593's shape), random weights."""
+    from transformers import ASTConfig, ASTFeatureExtractor
+
+    return save_random_model(ASTConfig(num_labels=len(GENRES), **LABELS), out, ASTFeatureExtractor())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServedApp:
+    """`python app.py` in a subprocess, as a user starts it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, timeout: float = 120) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = log_path
+        full_env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False", **env}
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT
+        )
+        while time.monotonic() - self.started < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"app exited early:\n{self.log}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            self.stop()
+            raise TimeoutError(f"app did not start within {timeout} s:\n{self.log}")
+        self.startup_seconds = time.monotonic() - self.started
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def peak_rss_mb(self) -> float:
+        """The server's peak resident memory so far (Linux VmHWM)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024
+
+    def client(self):
+        from gradio_client import Client
+
+        return Client(self.url, verbose=False)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def write_tone(path: Path, seconds: float = 3.0, sr: int = 22050, channels: int = 1, **kwargs) -> Path:
+    """A short audio-like test signal (two tones plus a little noise) in any format soundfile writes."""
+    t = np.arange(int(seconds * sr)) / sr
+    rng = np.random.default_rng(0)
+    mono = 0.4 * np.sin(2 * np.pi * 220 * t) + 0.2 * np.sin(2 * np.pi * 660 * t) + 0.02 * rng.standard_normal(len(t))
+    data = np.stack([mono * (1 - 0.2 * c) for c in range(channels)], axis=1) if channels > 1 else mono
+    sf.write(path, data, sr, **kwargs)
+    return path
