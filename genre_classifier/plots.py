@@ -27,9 +27,13 @@ def spectrograms(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     return librosa.amplitude_to_db(magnitude, ref=np.max), librosa.power_to_db(mel, ref=np.max)
 
 
+AXES = (0.08, 0.17, 0.82, 0.72)  # fixed (the layout solver costs 0.1 s a plot), and aligned across plots
+COLORBAR = (0.915, 0.17, 0.015, 0.72)
+
+
 def _figure(title: str) -> tuple[Figure, object]:
-    fig = Figure(figsize=SIZE, dpi=100, layout="constrained")
-    ax = fig.add_subplot()
+    fig = Figure(figsize=SIZE, dpi=100)
+    ax = fig.add_axes(AXES)
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_xlabel("Time (s)")
     return fig, ax
@@ -55,7 +59,7 @@ def spectrogram_figure(stft_db: np.ndarray, sr: int, duration: float) -> Figure:
     fig, ax = _figure("Spectrogram (STFT magnitude)")
     image = ax.imshow(stft_db, origin="lower", aspect="auto", cmap="magma", extent=(0, duration, 0, sr / 2))
     ax.set_ylabel("Frequency (Hz)")
-    fig.colorbar(image, ax=ax, format="%+.0f dB", pad=0.01)
+    fig.colorbar(image, cax=fig.add_axes(COLORBAR), format="%+.0f dB")
     return fig
 
 
@@ -67,7 +71,7 @@ def mel_figure(mel_db: np.ndarray, sr: int, duration: float) -> Figure:
     ticks = [hz for hz in (0, 250, 500, 1000, 2000, 4000, 8000, 16000) if hz <= sr / 2]
     ax.set_yticks(np.searchsorted(centres, ticks), [f"{hz:g}" for hz in ticks])
     ax.set_ylabel("Frequency (Hz, mel scale)")
-    fig.colorbar(image, ax=ax, format="%+.0f dB", pad=0.01)
+    fig.colorbar(image, cax=fig.add_axes(COLORBAR), format="%+.0f dB")
     return fig
 
 

@@ -83,9 +83,9 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
             with gr.Column():
                 label = gr.Label(num_top_classes=len(classifier.labels), label="Genre probabilities")
                 details = gr.Markdown(elem_id="details")
-        waveform = gr.Plot(label="Waveform", format="png")
-        spectrogram = gr.Plot(label="Spectrogram", format="png")
-        mel = gr.Plot(label="Mel spectrogram", format="png")
+        waveform = gr.Plot(label="Waveform", format="webp")
+        spectrogram = gr.Plot(label="Spectrogram", format="webp")
+        mel = gr.Plot(label="Mel spectrogram", format="webp")
         timeline = gr.Dataframe(headers=TIMELINE_HEADERS, label="Genre over time (top genre per window)")
         outputs = [label, details, waveform, spectrogram, mel, timeline]
         gr.on(
