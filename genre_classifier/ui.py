@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -35,6 +36,7 @@ def make_classify(classifier: Classifier):
 
     @spaces.GPU  # on a ZeroGPU Space the GPU is attached for this call; a no-op elsewhere
     def classify(audio_path: str | None, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio's idiom)
+        started = time.perf_counter()
         if not audio_path:
             raise gr.Error("Record a clip or drop an audio file first.", print_exception=False)
         try:
@@ -57,6 +59,9 @@ def make_classify(classifier: Classifier):
             [_clock(start), _clock(end), prediction.labels[int(p.argmax())], round(float(p.max()), 3)]
             for (start, end), p in zip(prediction.window_spans, prediction.window_probs, strict=True)
         ]
+        log.info(
+            "Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, prediction.top
+        )
         return prediction.confidences(), "\n\n".join(summary), *figures, timeline
 
     return classify
@@ -70,14 +75,14 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
         model_line = f"⚠️ {fallback_reason}\n\n{model_line}"
     with gr.Blocks(title="Music genre classifier") as demo:
         gr.Markdown(
-            "# 🎵 Music genre classifier\n"
+            "# Music genre classifier\n"
             "Record a clip or drop an audio file (WAV, FLAC, OGG, MP3) to see how likely each of the ten "
             "GTZAN genres is, with the waveform, spectrogram and mel-spectrogram of what you gave. "
             "Long recordings are classified window by window."
         )
         gr.Markdown(model_line, elem_id="model-info")
         with gr.Row():
-            with gr.Column():
+            with gr.Column() as input_column:
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
                 button = gr.Button("Classify", variant="primary")
             with gr.Column():
@@ -92,8 +97,9 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
             [button.click, audio.upload, audio.stop_recording], classify, inputs=audio, outputs=outputs,
             api_name="classify",
         )  # fmt: skip
-        gr.Examples(
-            [[str(EXAMPLES_DIR / name)] for name, _ in EXAMPLES], inputs=audio, outputs=outputs, fn=classify,
-            run_on_click=True, cache_examples=False, example_labels=[text for _, text in EXAMPLES],
-        )  # fmt: skip
+        with input_column:  # examples sit under the button; created last because they need the outputs
+            gr.Examples(
+                [[str(EXAMPLES_DIR / name)] for name, _ in EXAMPLES], inputs=audio, outputs=outputs, fn=classify,
+                run_on_click=True, cache_examples=False, example_labels=[text for _, text in EXAMPLES],
+            )  # fmt: skip
     return demo

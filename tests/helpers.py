@@ -115,3 +115,14 @@ def write_tone(path: Path, seconds: float = 3.0, sr: int = 22050, channels: int 
     data = np.stack([mono * (1 - 0.2 * c) for c in range(channels)], axis=1) if channels > 1 else mono
     sf.write(path, data, sr, **kwargs)
     return path
+
+
+def coloured_fraction(data_uri: str) -> float:
+    """Share of coloured pixels in a plot image sent as a data URI: empty axes are grey, drawn data is not."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1]))).convert("RGB"), dtype=int)
+    return float(((rgb.max(axis=2) - rgb.min(axis=2)) > 40).mean())
