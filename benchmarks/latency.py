@@ -59,6 +59,16 @@ def naive_seconds(model_dir: Path, clip: Path, runs: int) -> list[float]:
     return [timed(once) for _ in range(runs)]
 
 
+def feature_seconds(clip: Path, runs: int) -> list[float]:
+    """The embedded model's 57 features for the clip at 22050 Hz (issue budget: 1.5 s for 30 s)."""
+    from genre_classifier.audio import load_audio
+    from genre_classifier.features import SAMPLING_RATE, extract_features
+
+    samples = load_audio(clip, SAMPLING_RATE).samples
+    extract_features(samples)  # warm-up: librosa's numba kernels compile on first use
+    return [timed(lambda: extract_features(samples)) for _ in range(runs)]
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -94,6 +104,7 @@ def main() -> None:
             "machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores",
             "clip": args.clip.name,
             "naive_distilhubert_s": naive,
+            "baseline_features_s": feature_seconds(args.clip, args.runs),
             "app_distilhubert": app_seconds(str(hubert), args.clip, args.runs, tmp),
             "app_ast": app_seconds(str(ast), args.clip, args.runs, tmp),
             "app_baseline": app_seconds("baseline", args.clip, args.runs, tmp),
@@ -102,6 +113,7 @@ def main() -> None:
     naive_m = median(naive)
     print(f"clip {args.clip.name}, {args.runs} warm runs each, medians:")
     print(f"  naive recipe, DistilHuBERT:  {naive_m:.2f} s")
+    print(f"  embedded model's features (in process): {median(results['baseline_features_s']):.2f} s")
     for name in ("distilhubert", "ast", "baseline"):
         r = results[f"app_{name}"]
         print(

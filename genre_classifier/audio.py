@@ -41,6 +41,8 @@ class Clip:
 
 
 def _fmt(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
         return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.0f} s"
     minutes, sec = divmod(round(seconds), 60)

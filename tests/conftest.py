@@ -41,3 +41,11 @@ def served_baseline(tmp_path_factory):
     app = ServedApp({"MODEL_ID": "baseline"}, tmp_path_factory.mktemp("logs") / "baseline.log")
     yield app
     app.stop()
+
+
+@pytest.fixture(scope="session")
+def served_tiny(tiny_hubert_dir, tmp_path_factory):
+    """A fast model of the true classes, for tests about the app's limits rather than the model's speed."""
+    app = ServedApp({"MODEL_ID": str(tiny_hubert_dir)}, tmp_path_factory.mktemp("logs") / "tiny.log")
+    yield app
+    app.stop()

@@ -71,7 +71,8 @@ def bad_inputs(tmp_path):
         yield tmp_path / name, message
     sf.write(tmp_path / "silence.wav", np.zeros(22050 * 5, dtype=np.int16), 22050)
     yield tmp_path / "silence.wav", "silent"
-    yield write_tone(tmp_path / "blip.wav", seconds=0.2), "only 0.20 s long"
+    yield write_tone(tmp_path / "blip.wav", seconds=0.2), "only 200 ms long"
+    yield write_tone(tmp_path / "click.wav", seconds=0.005, sr=44100), "only 5 ms long"
     sf.write(tmp_path / "nan.wav", np.full(22050, np.nan), 22050, subtype="FLOAT")
     yield tmp_path / "nan.wav", "NaN or infinity"
     sf.write(tmp_path / "inf.wav", np.r_[np.zeros(1000), np.inf, np.zeros(20000)], 22050, subtype="DOUBLE")
@@ -109,15 +110,16 @@ def test_truncated_file_is_classified_with_a_note(served_distilhubert, tmp_path)
 
 
 def test_fallback_starts_within_seconds_when_the_hub_is_unreachable(tmp_path):
-    app = ServedApp(
-        {"MODEL_ID": "sanchit-gandhi/distilhubert-finetuned-gtzan", "HF_HUB_OFFLINE": "1"}, tmp_path / "fallback.log"
-    )
+    secret = "hf_" + "x7Kq2" * 7  # a token in the environment must never reach the log or the page
+    env = {"MODEL_ID": "sanchit-gandhi/distilhubert-finetuned-gtzan", "HF_HUB_OFFLINE": "1", "HF_TOKEN": secret}
+    app = ServedApp(env, tmp_path / "fallback.log")
     try:
         assert app.startup_seconds < 30  # Python, torch and gradio imports included
         assert "serving the embedded offline model" in app.log
         page = app.client().config
         texts = " ".join(str(c.get("props", {}).get("value", "")) for c in page["components"])
         assert "could not be loaded" in texts and "Offline model" in texts
+        assert secret not in texts and secret not in app.log
         check_answer(classify(app, GTZAN / "rock.00000.wav"))
     finally:
         app.stop()

@@ -83,7 +83,7 @@ def test_one_second_clip_is_accepted(tmp_path):
         (lambda p: p.write_bytes((GTZAN / "blues.00000.wav").read_bytes()[:44]), "has no audio: it is 0 seconds"),
         (lambda p: p.write_bytes((GTZAN / "blues.00000.wav").read_bytes()[:30]), "not a supported audio file"),
         (lambda p: sf.write(p, np.zeros(22050 * 3), 22050), "silent"),
-        (lambda p: write_tone(p, seconds=0.1), "only 0.10 s long"),
+        (lambda p: write_tone(p, seconds=0.1), "only 100 ms long"),
         (lambda p: sf.write(p, np.full(22050, np.nan), 22050, subtype="FLOAT"), "NaN or infinity"),
         (lambda p: sf.write(p, np.full(22050, np.inf), 22050, subtype="FLOAT"), "NaN or infinity"),
     ],
@@ -102,7 +102,7 @@ def test_bad_files_get_a_message_a_person_can_act_on(tmp_path, make, message):
         (np.zeros(0, dtype=np.int16), "0 seconds long"),
         (np.zeros(16000, dtype=np.int16), "silent"),
         (np.full(16000, np.nan), "NaN or infinity"),
-        (np.ones(100, dtype=np.int16) * 1000, "only 0.01 s long"),
+        (np.ones(100, dtype=np.int16) * 1000, "only 6 ms long"),
     ],
 )
 def test_bad_microphone_arrays(data, message):

@@ -1,0 +1,79 @@
+"""Limits and safety of the served app: long and huge uploads, upload size, who picks the model, binding."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+from gradio_client import handle_file
+
+from .helpers import ROOT, ServedApp
+
+
+def write_long(path, minutes: float, sr: int, channels: int) -> None:
+    """A long tone-and-noise file written block by block, so the test itself stays small in memory."""
+    rng = np.random.default_rng(0)
+    block = sr * 10
+    t = np.arange(block) / sr
+    with sf.SoundFile(path, "w", samplerate=sr, channels=channels, subtype="PCM_16") as f:
+        for i in range(int(minutes * 6)):
+            mono = 0.3 * np.sin(2 * np.pi * (220 + 20 * i) * t) + 0.05 * rng.standard_normal(block)
+            f.write(np.repeat(mono[:, None], channels, axis=1))
+
+
+def classify(app, path):
+    return app.client().predict(handle_file(str(path)), api_name="/classify")
+
+
+def test_twelve_minute_file_is_analysed_for_its_first_ten_minutes(served_tiny, tmp_path):
+    path = tmp_path / "twelve-minutes.wav"
+    write_long(path, minutes=12, sr=22050, channels=1)
+    label, details, *_, timeline = classify(served_tiny, path)
+    assert "The clip is 12:00 min long: only the first 10:00 min were analysed." in details
+    assert len(timeline["data"]) == 20 and timeline["data"][-1][1] == "10:00.0"  # 20 windows of 30 s
+    assert len(label["confidences"]) == 10
+
+
+def test_200_mb_file_gets_an_answer_with_bounded_memory(served_tiny, tmp_path):
+    path = tmp_path / "huge.wav"
+    write_long(path, minutes=19, sr=44100, channels=2)  # 44.1 kHz stereo 16-bit: about 200 MB
+    assert path.stat().st_size > 200_000_000
+    label, details, *_ = classify(served_tiny, path)
+    assert "only the first 10:00 min were analysed" in details and len(label["confidences"]) == 10
+    # Only the analysed 10 minutes are decoded, mixed to mono block by block: a fraction of the file's size
+    # (a whole-file decode to float32 would alone take 400 MB more).
+    assert served_tiny.peak_rss_mb() < 1200
+
+
+def test_upload_over_the_size_limit_is_refused_clearly(tmp_path, tiny_hubert_dir):
+    app = ServedApp({"MODEL_ID": str(tiny_hubert_dir), "MAX_FILE_SIZE": "1mb"}, tmp_path / "small.log")
+    try:
+        path = tmp_path / "two-megabytes.wav"
+        write_long(path, minutes=1, sr=22050, channels=1)  # 2.6 MB
+        with pytest.raises(Exception, match=re.compile("exceeds|too large|maximum", re.IGNORECASE)):
+            classify(app, path)
+    finally:
+        app.stop()
+
+
+def test_the_api_offers_one_endpoint_and_no_model_choice(served_tiny):
+    api = served_tiny.client().view_api(print_info=False, return_format="dict")
+    assert list(api["named_endpoints"]) == ["/classify"]
+    assert [p["component"] for p in api["named_endpoints"]["/classify"]["parameters"]] == ["Audio"]
+
+
+def test_local_runs_listen_on_loopback_only(served_tiny):
+    listening = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, port = local.split(":")
+        if state == "0A" and int(port, 16) == served_tiny.port:  # 0A: LISTEN
+            listening.add(address)
+    assert listening == {"0100007F"}  # 127.0.0.1
+
+
+def test_no_remote_code_is_ever_trusted():
+    sources = [*ROOT.glob("genre_classifier/*.py"), *ROOT.glob("train/*.py"), ROOT / "app.py"]
+    assert not [p.name for p in sources if "trust_remote_code" in p.read_text()]
