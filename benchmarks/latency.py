@@ -59,6 +59,29 @@ def naive_seconds(model_dir: Path, clip: Path, runs: int) -> list[float]:
     return [timed(once) for _ in range(runs)]
 
 
+def stage_seconds(model_dir: Path, clip: Path, runs: int) -> dict[str, float]:
+    """Where the app's time goes, in process: decoding, the model, drawing and encoding the three plots."""
+    import io
+
+    from genre_classifier.model import load_classifier
+    from genre_classifier.plots import clip_figures
+
+    classifier, _ = load_classifier(str(model_dir))
+    stages = {"decode": [], "model": [], "plots": []}
+    for _ in range(runs + 1):  # the first round warms up
+        start = time.perf_counter()
+        samples = classifier.load(clip).samples
+        decoded = time.perf_counter()
+        classifier.classify(samples)
+        classified = time.perf_counter()
+        for figure in clip_figures(samples, classifier.sampling_rate):
+            figure.savefig(io.BytesIO(), format="webp")  # as gr.Plot(format="webp") does
+        stages["decode"].append(decoded - start)
+        stages["model"].append(classified - decoded)
+        stages["plots"].append(time.perf_counter() - classified)
+    return {name: statistics.median(times[1:]) for name, times in stages.items()}
+
+
 def feature_seconds(clip: Path, runs: int) -> list[float]:
     """The embedded model's 57 features for the clip at 22050 Hz (issue budget: 1.5 s for 30 s)."""
     from genre_classifier.audio import load_audio
@@ -105,6 +128,7 @@ def main() -> None:
             "clip": args.clip.name,
             "naive_distilhubert_s": naive,
             "baseline_features_s": feature_seconds(args.clip, args.runs),
+            "distilhubert_stages_s": stage_seconds(hubert, args.clip, args.runs),
             "app_distilhubert": app_seconds(str(hubert), args.clip, args.runs, tmp),
             "app_ast": app_seconds(str(ast), args.clip, args.runs, tmp),
             "app_baseline": app_seconds("baseline", args.clip, args.runs, tmp),
@@ -114,6 +138,8 @@ def main() -> None:
     print(f"clip {args.clip.name}, {args.runs} warm runs each, medians:")
     print(f"  naive recipe, DistilHuBERT:  {naive_m:.2f} s")
     print(f"  embedded model's features (in process): {median(results['baseline_features_s']):.2f} s")
+    stages = ", ".join(f"{k} {v:.2f} s" for k, v in results["distilhubert_stages_s"].items())
+    print(f"  app stages in process, DistilHuBERT: {stages}")
     for name in ("distilhubert", "ast", "baseline"):
         r = results[f"app_{name}"]
         print(

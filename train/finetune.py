@@ -113,6 +113,7 @@ def set_ast_normalisation(feature_extractor, dataset, clips: int, window: int, s
         samples = decode(dataset[int(i)]["audio"], feature_extractor.sampling_rate)
         start = rng.integers(0, max(1, len(samples) - window + 1))
         fbank = feature_extractor(samples[start : start + window], sampling_rate=feature_extractor.sampling_rate)
+        # frames of 25 ms every 10 ms (400 and 160 samples at 16 kHz) that hold audio, not padding
         n_frames = min(feature_extractor.max_length, (min(window, len(samples)) - 400) // 160 + 1)
         frames.append(np.asarray(fbank["input_values"][0])[:n_frames])  # padding frames left out
     values = np.concatenate(frames)
