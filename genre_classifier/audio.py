@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def _mono(data: np.ndarray) -> np.ndarray:
     return data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)
 
 
-def _read_array(sr: int, data: np.ndarray, max_seconds: float) -> tuple[np.ndarray, int, float]:
+def _read_array(sr: int, data: np.ndarray, max_seconds: float) -> tuple[np.ndarray, float]:
     data = np.asarray(data)
     if data.size == 0:
         raise AudioError("This recording has no audio: it is 0 seconds long.")
@@ -76,8 +77,17 @@ def _read_array(sr: int, data: np.ndarray, max_seconds: float) -> tuple[np.ndarr
         raise AudioError(f"Expected mono or multichannel samples, got an array of shape {data.shape}.")
     elif data.shape[1] > data.shape[0]:  # librosa's (channels, samples) layout
         data = data.T
-    total = data.shape[0] / sr
-    return _mono(_to_float(data[: int(max_seconds * sr)])), sr, total
+    return _mono(_to_float(data[: int(max_seconds * sr)])), data.shape[0] / sr
+
+
+def _header_promises_more(sndfile_log: str) -> bool:
+    """True when a WAV/AIFF header announces more audio bytes than the file holds (a cut-off file).
+
+    libsndfile logs "data : <header size> (should be <real size>)"; streaming writers put a placeholder
+    size (0 or 0xFFFFFFFF) in the header, which is no sign of truncation.
+    """
+    match = re.search(r"data\s*:\s*(\d+)\s*\(should be (\d+)\)", sndfile_log)
+    return bool(match) and int(match[2]) < int(match[1]) < 0xFFFFFFFF
 
 
 def _read_file(source: str | os.PathLike | bytes, max_seconds: float) -> tuple[np.ndarray, int, float, bool]:
@@ -96,7 +106,7 @@ def _read_file(source: str | os.PathLike | bytes, max_seconds: float) -> tuple[n
     try:
         with sf.SoundFile(handle) as f:
             sr, total = f.samplerate, f.frames
-            truncated = "should be" in f.extra_info  # libsndfile logs header sizes the file does not reach
+            truncated = _header_promises_more(f.extra_info)
             wanted = min(total, int(max_seconds * sr))
             blocks, block = [], int(BLOCK_SECONDS * sr)
             while wanted > 0:
@@ -124,7 +134,8 @@ def load_audio(source: AudioInput, sampling_rate: int, max_seconds: float = 600.
         sr, data = source
         if not isinstance(sr, (int, np.integer)) or sr <= 0:
             raise AudioError(f"Invalid sample rate {sr!r}.")
-        samples, sr, total = _read_array(int(sr), data, max_seconds)
+        sr = int(sr)
+        samples, total = _read_array(sr, data, max_seconds)
     else:
         samples, sr, total, truncated = _read_file(source, max_seconds)
         if truncated:

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from genre_classifier import GENRES
-
-from .helpers import DISTILHUBERT_CONFIG, LABELS, ServedApp, hubert_extractor, save_distilhubert, save_random_model
+from .helpers import ServedApp, hubert_extractor, save_distilhubert, save_random_model, tiny_hubert_config
 
 
 @pytest.fixture(scope="session")
@@ -18,15 +16,8 @@ def distilhubert_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_hubert_dir(tmp_path_factory) -> Path:
-    """A HuBERT of the same classes with a tiny config, for fast tests (windows of 30 s)."""
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(
-        DISTILHUBERT_CONFIG, num_labels=len(GENRES), hidden_size=32, num_attention_heads=2, intermediate_size=64,
-        num_hidden_layers=1, conv_dim=[32] * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-        classifier_proj_size=16, **LABELS,
-    )  # fmt: skip
-    return save_random_model(config, tmp_path_factory.mktemp("tiny_hubert"), hubert_extractor())
+    """A tiny HuBERT of the same classes with random weights, for fast tests (windows of 30 s)."""
+    return save_random_model(tiny_hubert_config(), tmp_path_factory.mktemp("tiny_hubert"), hubert_extractor())
 
 
 @pytest.fixture(scope="session")

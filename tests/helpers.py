@@ -22,6 +22,20 @@ DISTILHUBERT_CONFIG = SHARED / "models" / "distilhubert"
 LABELS = {"id2label": dict(enumerate(GENRES)), "label2id": {g: i for i, g in enumerate(GENRES)}}
 
 
+# A HuBERT of the same classes, small enough to train on a CPU in seconds (its windows are still 30 s).
+TINY_HUBERT = {
+    "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 128, "num_hidden_layers": 1,
+    "conv_dim": [64] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
+    "classifier_proj_size": 64,
+}  # fmt: skip
+
+
+def tiny_hubert_config():
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(DISTILHUBERT_CONFIG, num_labels=len(GENRES), **TINY_HUBERT, **LABELS)
+
+
 def save_random_model(config, out: Path, feature_extractor) -> Path:
     """Save a randomly initialised audio classifier of `config`'s architecture as a checkpoint folder."""
     import torch

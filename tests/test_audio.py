@@ -145,3 +145,12 @@ def test_split_windows_returns_equal_windows_from_the_clip():
     assert windows[2, -1] == 114 and windows[1, 0] == 50
     short, _ = split_windows(samples[:30], 50)
     assert short.shape == (1, 30)
+
+
+def test_streaming_wav_with_placeholder_size_is_not_called_truncated(tmp_path):
+    path = write_tone(tmp_path / "stream.wav", seconds=2.0)
+    data = bytearray(path.read_bytes())
+    data[40:44] = (0xFFFFFFFF).to_bytes(4, "little")  # the data chunk's size, as streaming encoders leave it
+    path.write_bytes(bytes(data))
+    clip = load_audio(path, 16000)
+    assert clip.seconds == pytest.approx(2.0) and clip.notes == ()

@@ -12,7 +12,7 @@ from gradio_client import handle_file
 from genre_classifier import GENRES
 from genre_classifier.model import TransformerClassifier, load_classifier
 
-from .helpers import DISTILHUBERT_CONFIG, GTZAN, ROOT, ServedApp
+from .helpers import DISTILHUBERT_CONFIG, GTZAN, ROOT, ServedApp, tiny_hubert_config
 from .synthetic import write_dataset
 
 
@@ -29,14 +29,9 @@ def synthetic(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_config(tmp_path_factory):
-    """A config-only folder (random initialisation) of the HuBERT classes, small enough to train on a CPU."""
-    from transformers import AutoConfig
-
+    """A config-only folder (finetune.py initialises it randomly) of the tiny HuBERT."""
     out = tmp_path_factory.mktemp("tiny_config")
-    AutoConfig.from_pretrained(
-        DISTILHUBERT_CONFIG, hidden_size=64, num_attention_heads=4, intermediate_size=128, num_hidden_layers=1,
-        conv_dim=[64] * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, classifier_proj_size=64,
-    ).save_pretrained(out)  # fmt: skip
+    tiny_hubert_config().save_pretrained(out)
     return out
 
 
