@@ -9,7 +9,7 @@ from genre_classifier.baseline import WEIGHTS_PATH, BaselineModel
 from genre_classifier.model import BaselineClassifier
 from train.baseline import HELDOUT, load_table, predict_heldout
 
-from .helpers import GTZAN, ROOT
+from .helpers import GTZAN, MUSIC, ROOT
 
 RESULTS = json.loads((ROOT / "train" / "results" / "baseline.json").read_text())
 
@@ -41,3 +41,12 @@ def test_offline_classifier_says_what_it_is():
     assert f"{RESULTS['cv_accuracy']:.1%}" in classifier.description
     probs = classifier.predict_windows(np.random.default_rng(0).uniform(-0.3, 0.3, (1, 22050)).astype(np.float32))
     assert probs.shape == (1, 10) and np.isclose(probs.sum(), 1)
+
+
+def test_long_clip_is_classified_per_30_s_window_and_averaged():
+    classifier = BaselineClassifier()
+    clip = classifier.load(MUSIC / "Kevin_MacLeod_-_Vibe_Ace.ogg")  # 61.5 s: windows at 0 and 30 s
+    prediction = classifier.classify(clip.samples)
+    assert [(round(a), round(b)) for a, b in prediction.window_spans] == [(0, 30), (30, 60)]
+    np.testing.assert_allclose(prediction.probs, prediction.window_probs.mean(axis=0))
+    np.testing.assert_allclose(prediction.window_probs.sum(axis=1), 1)
