@@ -53,7 +53,6 @@ class Prediction:
 class Classifier(ABC):
     """A model that gives genre probabilities for fixed-length windows of mono audio."""
 
-    model_id: str
     description: str  # one line telling a person which model answered
     labels: list[str]
     sampling_rate: int
@@ -83,7 +82,6 @@ class Classifier(ABC):
 class BaselineClassifier(Classifier):
     """The embedded feature model: works offline, needs no checkpoint."""
 
-    model_id = BASELINE_ID
     sampling_rate = FEATURE_RATE
     window_seconds = FEATURE_WINDOW
     batch_size = 1
@@ -118,7 +116,6 @@ class TransformerClassifier(Classifier):
     def __init__(self, model, feature_extractor, model_id: str, device: str = "cpu") -> None:
         self.model = model.to(device).eval()
         self.feature_extractor = feature_extractor
-        self.model_id = model_id
         self.device = device
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         self.sampling_rate = feature_extractor.sampling_rate
