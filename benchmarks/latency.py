@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -23,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import GTZAN, ServedApp, save_ast, save_distilhubert  # noqa: E402
+from tests.helpers import GTZAN, ServedApp, classify_file, save_ast, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "latency.json"
 
@@ -99,12 +100,10 @@ def timed(fn) -> float:
 
 
 def app_seconds(model_id: str, clip: Path, runs: int, log_dir: Path) -> dict:
-    from gradio_client import handle_file
-
     app = ServedApp({"MODEL_ID": model_id}, log_dir / f"{Path(model_id).name}.log")
     try:
         client = app.client()
-        call = lambda: client.predict(handle_file(str(clip)), api_name="/classify")  # noqa: E731
+        call = lambda: classify_file(client, clip)  # noqa: E731
         first = timed(call)
         cold_start = time.monotonic() - app.started  # process start to first answer
         warm = [timed(call) for _ in range(runs)]
@@ -124,7 +123,7 @@ def main() -> None:
         hubert, ast = save_distilhubert(tmp / "distilhubert"), save_ast(tmp / "ast")
         naive = naive_seconds(hubert, args.clip, args.runs)
         results = {
-            "machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores",
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
             "clip": args.clip.name,
             "naive_distilhubert_s": naive,
             "baseline_features_s": feature_seconds(args.clip, args.runs),

@@ -25,7 +25,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import GTZAN, MUSIC, ServedApp, save_distilhubert  # noqa: E402
+from tests.helpers import GTZAN, MUSIC, ServedApp, classify_file, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "load.json"
 
@@ -46,9 +46,7 @@ def distinct_clips(n: int, folder: Path) -> list[Path]:
 
 
 def answer(client, clip: Path) -> dict[str, float]:
-    from gradio_client import handle_file
-
-    label = client.predict(handle_file(str(clip)), api_name="/classify")[0]
+    label = classify_file(client, clip)[0]
     return {c["label"]: round(c["confidence"], 5) for c in label["confidences"]}
 
 

@@ -83,8 +83,9 @@ class ServedApp:
         self.log_path = log_path
         full_env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False", **env}
         self.started = time.monotonic()
+        self.log_file = open(log_path, "w")  # closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT
+            [sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=self.log_file, stderr=subprocess.STDOUT
         )
         while time.monotonic() - self.started < timeout:
             if self.process.poll() is not None:
@@ -119,6 +120,14 @@ class ServedApp:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log_file.close()
+
+
+def classify_file(client, path: Path) -> tuple:
+    """The app's `classify` call over HTTP for one audio file, as a gradio_client user makes it."""
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(path)), api_name="/classify")
 
 
 def write_tone(path: Path, seconds: float = 3.0, sr: int = 22050, channels: int = 1, **kwargs) -> Path:

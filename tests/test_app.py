@@ -9,16 +9,11 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
-from gradio_client import handle_file
 from PIL import Image
 
 from genre_classifier import GENRES
 
-from .helpers import GTZAN, MUSIC, ServedApp, coloured_fraction, write_tone
-
-
-def classify(app, path):
-    return app.client().predict(handle_file(str(path)), api_name="/classify")
+from .helpers import GTZAN, MUSIC, ServedApp, classify_file, coloured_fraction, write_tone
 
 
 def check_answer(result, expected_windows: int | None = None) -> dict[str, float]:
@@ -41,16 +36,17 @@ def check_answer(result, expected_windows: int | None = None) -> dict[str, float
 
 
 def test_real_gtzan_clip(served_distilhubert):
-    check_answer(classify(served_distilhubert, GTZAN / "hiphop.00000.wav"), expected_windows=1)
+    check_answer(classify_file(served_distilhubert.client(), GTZAN / "hiphop.00000.wav"), expected_windows=1)
 
 
 def test_stereo_44k_ogg_long_clip_has_a_timeline(served_distilhubert):
-    check_answer(classify(served_distilhubert, MUSIC / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"), expected_windows=2)
+    result = classify_file(served_distilhubert.client(), MUSIC / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg")
+    check_answer(result, expected_windows=2)
 
 
 def test_embedded_model_served_with_model_id_baseline(served_baseline):
     for clip in ("classical.00000", "pop.00000"):
-        confidences = check_answer(classify(served_baseline, GTZAN / f"{clip}.wav"), expected_windows=1)
+        confidences = check_answer(classify_file(served_baseline.client(), GTZAN / f"{clip}.wav"), expected_windows=1)
         assert max(confidences, key=confidences.get) == clip.split(".")[0]  # both right in train/baseline.py too
     page_config = served_baseline.client().config
     assert any("Offline model" in str(c.get("props", {}).get("value", "")) for c in page_config["components"])
@@ -83,10 +79,10 @@ def test_bad_inputs_get_clear_messages_and_the_server_keeps_serving(served_disti
     client = served_distilhubert.client()
     for path, message in bad_inputs(tmp_path):
         with pytest.raises(Exception, match=re.escape(message)):
-            client.predict(handle_file(str(path)), api_name="/classify")
+            classify_file(client, path)
     with pytest.raises(Exception, match="Record a clip or drop an audio file first"):
         client.predict(None, api_name="/classify")
-    check_answer(client.predict(handle_file(str(GTZAN / "reggae.00000.wav")), api_name="/classify"))
+    check_answer(classify_file(client, GTZAN / "reggae.00000.wav"))
     assert "Traceback" not in served_distilhubert.log
 
 
@@ -99,13 +95,13 @@ def test_unusual_valid_audio_is_classified(served_distilhubert, tmp_path, sr, ch
     path = write_tone(
         tmp_path / f"tone.{fmt.lower()}", seconds=1.0, sr=sr, channels=channels, subtype=subtype, format=fmt
     )
-    check_answer(classify(served_distilhubert, path), expected_windows=1)
+    check_answer(classify_file(served_distilhubert.client(), path), expected_windows=1)
 
 
 def test_truncated_file_is_classified_with_a_note(served_distilhubert, tmp_path):
     path = tmp_path / "truncated.wav"
     path.write_bytes((GTZAN / "disco.00000.wav").read_bytes()[:400_000])
-    label, details, *_ = classify(served_distilhubert, path)
+    label, details, *_ = classify_file(served_distilhubert.client(), path)
     assert "truncated" in details and len(label["confidences"]) == 10
 
 
@@ -120,6 +116,6 @@ def test_fallback_starts_within_seconds_when_the_hub_is_unreachable(tmp_path):
         texts = " ".join(str(c.get("props", {}).get("value", "")) for c in page["components"])
         assert "could not be loaded" in texts and "Offline model" in texts
         assert secret not in texts and secret not in app.log
-        check_answer(classify(app, GTZAN / "rock.00000.wav"))
+        check_answer(classify_file(app.client(), GTZAN / "rock.00000.wav"))
     finally:
         app.stop()

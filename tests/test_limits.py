@@ -7,9 +7,8 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
-from gradio_client import handle_file
 
-from .helpers import ROOT, ServedApp
+from .helpers import ROOT, ServedApp, classify_file
 
 
 def write_long(path, minutes: float, sr: int, channels: int) -> None:
@@ -23,14 +22,10 @@ def write_long(path, minutes: float, sr: int, channels: int) -> None:
             f.write(np.repeat(mono[:, None], channels, axis=1))
 
 
-def classify(app, path):
-    return app.client().predict(handle_file(str(path)), api_name="/classify")
-
-
 def test_twelve_minute_file_is_analysed_for_its_first_ten_minutes(served_tiny, tmp_path):
     path = tmp_path / "twelve-minutes.wav"
     write_long(path, minutes=12, sr=22050, channels=1)
-    label, details, *_, timeline = classify(served_tiny, path)
+    label, details, *_, timeline = classify_file(served_tiny.client(), path)
     assert "The clip is 12:00 min long: only the first 10:00 min were analysed." in details
     assert len(timeline["data"]) == 20 and timeline["data"][-1][1] == "10:00.0"  # 20 windows of 30 s
     assert len(label["confidences"]) == 10
@@ -40,7 +35,7 @@ def test_200_mb_file_gets_an_answer_with_bounded_memory(served_tiny, tmp_path):
     path = tmp_path / "huge.wav"
     write_long(path, minutes=19, sr=44100, channels=2)  # 44.1 kHz stereo 16-bit: about 200 MB
     assert path.stat().st_size > 200_000_000
-    label, details, *_ = classify(served_tiny, path)
+    label, details, *_ = classify_file(served_tiny.client(), path)
     assert "only the first 10:00 min were analysed" in details and len(label["confidences"]) == 10
     # Only the analysed 10 minutes are decoded, mixed to mono block by block: a fraction of the file's size
     # (a whole-file decode to float32 would alone take 400 MB more).
@@ -53,7 +48,7 @@ def test_upload_over_the_size_limit_is_refused_clearly(tmp_path, tiny_hubert_dir
         path = tmp_path / "two-megabytes.wav"
         write_long(path, minutes=1, sr=22050, channels=1)  # 2.6 MB
         with pytest.raises(Exception, match=re.compile("exceeds|too large|maximum", re.IGNORECASE)):
-            classify(app, path)
+            classify_file(app.client(), path)
     finally:
         app.stop()
 

@@ -7,12 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from gradio_client import handle_file
 
 from genre_classifier import GENRES
 from genre_classifier.model import TransformerClassifier, load_classifier
 
-from .helpers import DISTILHUBERT_CONFIG, GTZAN, ROOT, ServedApp, tiny_hubert_config
+from .helpers import DISTILHUBERT_CONFIG, GTZAN, ROOT, ServedApp, classify_file, tiny_hubert_config
 from .synthetic import write_dataset
 
 
@@ -98,7 +97,7 @@ def test_evaluate_prints_accuracy_and_matches_the_served_app(finetuned_distilhub
     try:
         client = app.client()
         for clip, predicted in metrics["predictions"].items():
-            label = client.predict(handle_file(str(GTZAN / clip)), api_name="/classify")[0]
+            label = classify_file(client, GTZAN / clip)[0]
             assert label["label"] == predicted
     finally:
         app.stop()
