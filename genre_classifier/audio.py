@@ -19,6 +19,8 @@ MIN_SECONDS = 0.5
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this there is nothing to hear, let alone classify
 MIN_RATE, MAX_RATE = 1_000, 384_000
 BLOCK_SECONDS = 10  # decode in blocks so only the analysed part (mixed to mono) is ever held
+# File suffixes taken as audio when a folder of clips is scanned (decoding itself goes by content).
+AUDIO_SUFFIXES = {".wav", ".au", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"}
 
 AudioInput = str | os.PathLike | bytes | tuple[int, np.ndarray]
 

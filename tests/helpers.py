@@ -68,6 +68,30 @@ def save_ast(out: Path) -> Path:
     return save_random_model(ASTConfig(num_labels=len(GENRES), **LABELS), out, ASTFeatureExtractor())
 
 
+def plant_in_hub_cache(hf_home: Path, repo_id: str, files: dict[str, Path], repo_type: str = "model") -> Path:
+    """Put files into `hf_home` in the layout `hf download` leaves (blobs, a snapshot of links, refs/main).
+
+    With `HF_HOME=hf_home HF_HUB_OFFLINE=1`, the real `hf_hub_download` / `from_pretrained` code then finds them.
+    Returns the snapshot folder.
+    """
+    import hashlib
+
+    repo = hf_home / "hub" / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    commit = hashlib.sha1(repo_id.encode()).hexdigest()  # any 40-hex commit id
+    snapshot = repo / "snapshots" / commit
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    for name, source in files.items():
+        data = source.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        link = snapshot / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

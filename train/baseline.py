@@ -1,6 +1,6 @@
 """Train the embedded offline model from the GTZAN feature table, reproducibly.
 
-    python train/baseline.py
+    python -m train.baseline        (or python train/baseline.py)
 
 Prints the 10-fold stratified cross-validation accuracy (held-out clips excluded) and the
 predictions on the 14 held-out real clips, writes `genre_classifier/baseline_model.npz` and
@@ -15,17 +15,18 @@ import json
 import sys
 from pathlib import Path
 
+if not __package__:  # run as `python train/baseline.py`: import from the repository root, as `-m train.baseline`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import numpy as np
 import torch
 
+from genre_classifier import GENRES
+from genre_classifier.baseline import WEIGHTS_PATH, BaselineModel, prepare
+from genre_classifier.features import FEATURE_NAMES
+from genre_classifier.model import BaselineClassifier
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from genre_classifier import GENRES  # noqa: E402
-from genre_classifier.baseline import WEIGHTS_PATH, BaselineModel, prepare  # noqa: E402
-from genre_classifier.features import FEATURE_NAMES  # noqa: E402
-from genre_classifier.model import BaselineClassifier  # noqa: E402
-
 TABLE = ROOT / "train" / "data" / "features_30_sec.csv"
 HELDOUT_DIR = ROOT.parent / "shared" / "data" / "gtzan"
 # The 14 real clips the project has: never trained on, so they stay an honest test.

@@ -1,10 +1,11 @@
 """Evaluate any checkpoint the app can load on GTZAN, with the app's own inference code.
 
-    python train/evaluate.py --model M [--data D] [--split test] [--output-dir OUT]
+    python -m train.evaluate --model M [--data D] [--split test] [--output-dir OUT]
 
-M is a Hub id, a local checkpoint folder or `baseline`. Prints clip accuracy (windows averaged per clip,
-as the app answers), window accuracy, per-genre precision/recall/F1 and the confusion matrix; writes
-`metrics.json` and `confusion_matrix.png` to OUT.
+(`python train/evaluate.py ...` works the same.) M is a Hub id, a local checkpoint folder or `baseline`;
+D is any `--data` form `train/finetune.py` takes, split the same way (bad clips left out first).
+Prints clip accuracy (windows averaged per clip, as the app answers), window accuracy, per-genre
+precision/recall/F1 and the confusion matrix; writes `metrics.json` and `confusion_matrix.png` to OUT.
 
 Metrics are computed from the confusion matrix with numpy: `evaluate.load("accuracy")` fetches its
 metric code from the Hub at run time, which offline machines cannot do.
@@ -14,18 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+if not __package__:  # run as `python train/evaluate.py`: import from the repository root, as `-m train.evaluate`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import numpy as np
 from matplotlib.figure import Figure
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from genre_classifier import GENRES  # noqa: E402
-from genre_classifier.model import Classifier, load_classifier  # noqa: E402
-from train.data import HUB_DATASET, decode, load_gtzan, split  # noqa: E402
+from genre_classifier import GENRES
+from genre_classifier.model import Classifier, load_classifier
+from train.data import HUB_DATASET, DataError, clip_name, decode, drop_undecodable, load_gtzan, split
 
 
 def confusion_matrix(true: Iterable[int], predicted: Iterable[int], n: int = len(GENRES)) -> np.ndarray:
@@ -61,7 +64,7 @@ def evaluate_classifier(classifier: Classifier, dataset) -> dict:
         clip_pred.append(genre_of[prediction.top])
         window_pred += [genre_of[classifier.labels[j]] for j in prediction.window_probs.argmax(axis=1)]
         window_true += [example["genre"]] * len(prediction.window_probs)
-        predictions[Path(example["audio"]["path"] or str(i)).name] = prediction.top
+        predictions[clip_name(example["audio"], i)] = prediction.top
     clips = confusion_matrix(clip_true, clip_pred)
     windows = confusion_matrix(window_true, window_pred)
     return {
@@ -111,9 +114,12 @@ def write_results(metrics: dict, output_dir: Path, title: str) -> None:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="Hub id, local checkpoint folder, or 'baseline'")
-    parser.add_argument("--data", default=HUB_DATASET, help="'marsyas/gtzan' or a folder D/<genre>/*.wav")
+    parser.add_argument("--data", default=HUB_DATASET, help="any --data form of train/finetune.py")
+    parser.add_argument("--audio-column", default="audio", help="audio column of a datasets dataset")
+    parser.add_argument("--label-column", help="genre column of a datasets dataset (default: 'genre', else 'label')")
     parser.add_argument("--split", choices=["test", "train", "all"], default="test")
     parser.add_argument("--test-size", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
@@ -123,12 +129,16 @@ def main() -> None:
     classifier, fallback = load_classifier(args.model)
     if fallback:
         sys.exit(f"error: {fallback}")
-    dataset = load_gtzan(args.data, classifier.sampling_rate)
-    if args.split != "all":
-        dataset = split(dataset, args.test_size, args.seed)[args.split]
+    try:
+        dataset = load_gtzan(args.data, args.audio_column, args.label_column)
+        dataset = drop_undecodable(dataset, classifier.sampling_rate)
+        if args.split != "all":
+            dataset = split(dataset, args.test_size, args.seed)[args.split]
+    except DataError as err:
+        sys.exit(f"error: {err}")
+    print(f"{classifier.description}\ndata: {args.data}, split: {args.split} ({len(dataset)} clips)\n")
     metrics = evaluate_classifier(classifier, dataset)
     metrics |= {"model": args.model, "data": args.data, "split": args.split, "seed": args.seed}
-    print(f"{classifier.description}\ndata: {args.data}, split: {args.split}\n")
     print(report(metrics))
     write_results(metrics, args.output_dir, f"{Path(args.model).name} on {Path(args.data).name} ({args.split})")
     print(f"\nwrote {args.output_dir / 'metrics.json'} and {args.output_dir / 'confusion_matrix.png'}")

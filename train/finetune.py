@@ -1,21 +1,32 @@
 """Fine-tune a pretrained audio transformer on GTZAN; evaluate it as the app runs it; optionally push it.
 
-    python train/finetune.py --model distilhubert --output-dir distilhubert-gtzan
-    python train/finetune.py --model ast --output-dir ast-gtzan --push-to-hub --hub-model-id you/ast-gtzan
-    torchrun --nproc_per_node 4 train/finetune.py --model ast ...      # several GPUs
+    python -m train.finetune --model distilhubert --output-dir distilhubert-gtzan
+    python -m train.finetune --model ast --output-dir ast-gtzan --push-to-hub --hub-model-id you/ast-gtzan
+    python -m train.finetune --output-dir distilhubert-gtzan --resume-from-checkpoint   # after a disconnect
+    torchrun --nproc_per_node 4 -m train.finetune --model ast ...                      # several GPUs
 
-`--model` is a preset (`distilhubert`, `ast`), a Hub id or a local folder (a folder holding only a
-`config.json` is randomly initialised, for tests). Training sees random crops of the model's window;
-evaluation classifies every window of every test clip and averages them per clip, with the app's own
-code. OUT ends as a folder the app loads with `MODEL_ID=OUT`: model, feature extractor, model card
-(README.md), metrics.json, confusion_matrix.png and TensorBoard logs.
+(`python train/finetune.py ...` works the same.) `--model` is a preset (`distilhubert`, `ast`), a Hub id
+or a local folder (a folder holding only a `config.json` is randomly initialised, for tests). `--data` is
+`marsyas/gtzan`, an archive, a folder with genre folders, or a script-free `datasets` dataset (see
+train/data.py). Training sees random crops of the model's window; evaluation classifies every window of
+every test clip and averages them per clip, with the app's own code. OUT ends as a folder the app loads
+with `MODEL_ID=OUT`: model, feature extractor, model card (README.md), metrics.json,
+confusion_matrix.png, the Trainer's *_results.json and TensorBoard logs.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
+import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+if not __package__:  # run as `python train/finetune.py`: import from the repository root, as `-m train.finetune`
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import numpy as np
 import torch
@@ -27,15 +38,17 @@ from transformers import (
     HfArgumentParser,
     Trainer,
     TrainingArguments,
+    set_seed,
 )
+from transformers.trainer_utils import get_last_checkpoint
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from genre_classifier import GENRES
+from genre_classifier.audio import window_starts
+from genre_classifier.model import Prediction, TransformerClassifier, featurize, window_seconds_for
+from train.data import HUB_DATASET, DataError, decode, drop_undecodable, load_gtzan, split
+from train.evaluate import evaluate_classifier, report, write_results
 
-from genre_classifier import GENRES  # noqa: E402
-from genre_classifier.audio import window_starts  # noqa: E402
-from genre_classifier.model import Prediction, TransformerClassifier, featurize, window_seconds_for  # noqa: E402
-from train.data import HUB_DATASET, decode, load_gtzan, split  # noqa: E402
-from train.evaluate import evaluate_classifier, report, write_results  # noqa: E402
+LATEST = "latest"  # --resume-from-checkpoint with no path
 
 
 @dataclass(frozen=True)
@@ -55,26 +68,71 @@ PRESETS = {
 }
 
 
+def _preset_help(what: str, attribute: str) -> str:
+    values = ", ".join(f"{name} {getattr(preset, attribute):g}" for name, preset in PRESETS.items())
+    return f"{what}; unset: the preset's ({values}; other models: distilhubert's)"
+
+
 @dataclass
 class Arguments:
     """Command-line options; unset hyperparameters come from the model's preset."""
 
     model: str = field(default="distilhubert", metadata={"help": f"preset ({', '.join(PRESETS)}), Hub id or folder"})
-    output_dir: str = field(default="genre-classifier", metadata={"help": "where the finished checkpoint goes"})
-    data: str = field(default=HUB_DATASET, metadata={"help": "'marsyas/gtzan' or a folder D/<genre>/*.wav"})
+    output_dir: str = field(default="genre-classifier", metadata={"help": "where checkpoints and the result go"})
+    data: str = field(
+        default=HUB_DATASET,
+        metadata={
+            "help": f"{HUB_DATASET} (its archive, via the Hub cache), an archive (.tar.gz/.tgz/.tar/.zip), a folder "
+            "with <genre>/ folders anywhere below it, or a script-free datasets id or folder (parquet, arrow)"
+        },
+    )
+    audio_column: str = field(default="audio", metadata={"help": "audio column of a datasets dataset"})
+    label_column: str | None = field(
+        default=None, metadata={"help": "genre column of a datasets dataset; unset: 'genre', else 'label'"}
+    )
     test_size: float = field(default=0.1, metadata={"help": "held-out fraction (the course's 0.1)"})
-    seed: int = field(default=42, metadata={"help": "split and training seed (the course's 42)"})
-    learning_rate: float | None = None
-    batch_size: int | None = field(default=None, metadata={"help": "per device"})
-    epochs: float | None = None
-    warmup: float | None = field(default=None, metadata={"help": "warm-up, as a fraction of all steps"})
-    gradient_accumulation_steps: int = 1
-    gradient_checkpointing: bool = False
+    seed: int = field(default=42, metadata={"help": "split, initialisation and training seed (the course's 42)"})
+    max_train_samples: int | None = field(default=None, metadata={"help": "train on the first N training clips"})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "evaluate on the first N test clips"})
+    learning_rate: float | None = field(
+        default=None, metadata={"help": _preset_help("peak learning rate", "learning_rate")}
+    )
+    batch_size: int | None = field(
+        default=None, metadata={"help": _preset_help("clips per device and step", "batch_size")}
+    )
+    epochs: float | None = field(default=None, metadata={"help": _preset_help("training epochs", "epochs")})
+    warmup: float | None = field(
+        default=None, metadata={"help": _preset_help("warm-up, as a fraction of all steps", "warmup")}
+    )
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "batches per optimiser step"})
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (small GPUs)"})
+    freeze_feature_encoder: bool = field(
+        default=False,
+        metadata={"help": "wav2vec2/HuBERT-style models: keep the convolutional feature encoder fixed (faster "
+                  "epochs, less memory; off in the course recipe)"},
+    )  # fmt: skip
     max_steps: int = field(default=-1, metadata={"help": "stop after N optimiser steps (short runs)"})
     num_workers: int | None = field(default=None, metadata={"help": "data loader workers (default 4 on GPU)"})
     normalisation_clips: int = field(default=200, metadata={"help": "AST: training clips used for its input stats"})
-    push_to_hub: bool = False
-    hub_model_id: str | None = None
+    resume_from_checkpoint: str | None = field(
+        default=None,
+        metadata={
+            "nargs": "?", "const": LATEST,
+            "help": "continue an interrupted run: from PATH, or with no value from the latest checkpoint-* in "
+            "--output-dir (optimizer, scheduler, RNG and data order restored)",
+        },
+    )  # fmt: skip
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "start over in a non-empty --output-dir (its checkpoint-* are deleted)"}
+    )
+    push_to_hub: bool = field(
+        default=False,
+        metadata={"help": "upload the finished folder (model, feature extractor, card, metrics) to the Hub; "
+                  "token from `hf auth login` or HF_TOKEN"},
+    )  # fmt: skip
+    hub_model_id: str | None = field(
+        default=None, metadata={"help": "Hub repo for --push-to-hub, e.g. you/distilhubert-gtzan; unset: OUT's name"}
+    )
 
 
 def load_model(name: str):
@@ -200,7 +258,7 @@ def training_arguments(args: Arguments, preset: Preset) -> TrainingArguments:
         per_device_train_batch_size=args.batch_size or preset.batch_size,
         per_device_eval_batch_size=args.batch_size or preset.batch_size,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
-        gradient_checkpointing=args.gradient_checkpointing,
+        activation_checkpointing=args.gradient_checkpointing,
         num_train_epochs=args.epochs or preset.epochs,
         max_steps=args.max_steps,
         warmup_steps=args.warmup if args.warmup is not None else preset.warmup,
@@ -279,19 +337,113 @@ classify("song.wav", top_k=10)  # one window; the app averages every window of a
     ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").save(out / "README.md")
 
 
+def resume_point(args: Arguments) -> str | None:
+    """The checkpoint to resume from, after refusing to silently train over an earlier run's output."""
+    out = Path(args.output_dir)
+    if args.resume_from_checkpoint == LATEST:
+        latest = get_last_checkpoint(out) if out.is_dir() else None
+        if latest is None:
+            raise DataError(f"--resume-from-checkpoint: {out} holds no checkpoint-* folder to resume from.")
+        return latest
+    if args.resume_from_checkpoint:
+        if not (Path(args.resume_from_checkpoint) / "trainer_state.json").is_file():
+            raise DataError(f"--resume-from-checkpoint: {args.resume_from_checkpoint} is not a Trainer checkpoint.")
+        return args.resume_from_checkpoint
+    if out.is_dir() and any(out.iterdir()):
+        if not args.overwrite_output_dir:
+            raise DataError(
+                f"{out} is not empty: it holds an earlier run. Continue it with --resume-from-checkpoint, "
+                "start over with --overwrite-output-dir, or choose another --output-dir."
+            )
+        if int(os.environ.get("RANK", 0)) == 0:  # stale checkpoints would confuse a later resume
+            for stale in [*out.glob("checkpoint-*"), out / "runs"]:
+                shutil.rmtree(stale, ignore_errors=True)
+    return None
+
+
+def plan(args, training_args, base, splits, window_s, rate, resume_from) -> str:
+    """What the run will do, printed before it starts."""
+    effective = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+    effective *= training_args.world_size
+    batches = math.ceil(len(splits["train"]) / (training_args.per_device_train_batch_size * training_args.world_size))
+    steps = max(math.ceil(batches / training_args.gradient_accumulation_steps), 1)
+    by_steps = training_args.max_steps > 0
+    length = f"{training_args.max_steps} steps" if by_steps else f"{training_args.num_train_epochs:g} epochs"
+    every = f"{training_args.save_steps} steps" if by_steps else "epoch"
+    out = Path(args.output_dir)
+    lines = [
+        f"model:       {base}" + (" (feature encoder frozen)" if args.freeze_feature_encoder else ""),
+        f"data:        {args.data}",
+        f"clips:       {len(splits['train'])} train / {len(splits['test'])} test "
+        f"(split {1 - args.test_size:.0%}/{args.test_size:.0%}, seed {args.seed}, undecodable clips left out)",
+        f"window:      {window_s:g} s at {rate} Hz (random crops for training, every window for evaluation)",
+        f"precision:   {precision_name(training_args)}",
+        f"batch:       {effective} clips per optimiser step ({training_args.per_device_train_batch_size} per device "
+        f"x {training_args.gradient_accumulation_steps} accumulation x {training_args.world_size} process(es))",
+        f"schedule:    {steps} steps per epoch, {length}, learning rate {training_args.learning_rate:g}",
+        f"checkpoints: {out}/checkpoint-* (every {every}; resume with --resume-from-checkpoint)",
+        f"logs:        {out}/runs (tensorboard --logdir {out}/runs)",
+        f"result:      {out}/ (model, feature extractor, README.md model card, metrics.json, confusion_matrix.png)",
+    ]
+    if resume_from:
+        step = json.loads((Path(resume_from) / "trainer_state.json").read_text())["global_step"]
+        lines.append(f"resuming:    from {resume_from} (step {step})")
+    if args.push_to_hub:
+        lines.append(f"push:        https://huggingface.co/{args.hub_model_id or out.name}")
+    return "\n".join(lines)
+
+
+def precision_name(training_args: TrainingArguments) -> str:
+    return "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32"
+
+
+PUSH_IGNORE = ["checkpoint-*", "*.lock"]  # the finished folder only: no intermediate Trainer checkpoints
+
+
+def push(out: Path, repo: str) -> None:
+    """Upload the finished folder with the real Hub client (token from `hf auth login` or HF_TOKEN)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    url = api.create_repo(repo, exist_ok=True)
+    api.upload_folder(repo_id=url.repo_id, folder_path=out, ignore_patterns=PUSH_IGNORE, commit_message="Upload")
+    print(f"pushed to {url}; serve it with MODEL_ID={url.repo_id} python app.py")
+
+
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     (args,) = HfArgumentParser(Arguments).parse_args_into_dataclasses()
+    try:
+        train(args)
+    except DataError as err:
+        sys.exit(f"error: {err}")
+
+
+def train(args: Arguments) -> None:
     preset = PRESETS.get(args.model, PRESETS["distilhubert"])
     base = preset.checkpoint if args.model in PRESETS else args.model
+    resume_from = resume_point(args)
+    set_seed(args.seed)  # the new head's initialisation is part of the run
     model, feature_extractor = load_model(base)
+    if args.freeze_feature_encoder:
+        if not hasattr(model, "freeze_feature_encoder"):
+            raise DataError(f"--freeze-feature-encoder: {model.config.model_type} models have no feature encoder.")
+        model.freeze_feature_encoder()
     rate = feature_extractor.sampling_rate
-    window = int(round(window_seconds_for(feature_extractor) * rate))
+    window_s = window_seconds_for(feature_extractor)
+    window = int(round(window_s * rate))
 
-    splits = split(load_gtzan(args.data, rate), args.test_size, args.seed)
+    dataset = drop_undecodable(load_gtzan(args.data, args.audio_column, args.label_column), rate)
+    splits = split(dataset, args.test_size, args.seed)
+    for name, limit in (("train", args.max_train_samples), ("test", args.max_eval_samples)):
+        if limit is not None:
+            splits[name] = splits[name].select(range(min(limit, len(splits[name]))))
     if model.config.model_type == "audio-spectrogram-transformer":
         set_ast_normalisation(feature_extractor, splits["train"], args.normalisation_clips, window, args.seed)
     eval_rows = explode_windows(splits["test"], window, rate)
     training_args = training_arguments(args, preset)
+    if training_args.process_index == 0:
+        print(plan(args, training_args, base, splits, window_s, rate, resume_from), flush=True)
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -301,19 +453,21 @@ def main() -> None:
         compute_metrics=clip_metrics(np.array(eval_rows["clip"])),
         processing_class=feature_extractor,
     )
-    trainer.train()
-    print(f"trained on {training_args.world_size} process(es)")
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    print(f"trained on {training_args.world_size} process(es) to step {trainer.state.global_step}")
     if not trainer.is_world_process_zero():
         return
 
     out = Path(args.output_dir)
     trainer.save_model(out)  # the best epoch's weights, with the feature extractor (processing_class)
+    trainer.save_state()
     classifier = TransformerClassifier(trainer.model, feature_extractor, str(out), str(training_args.device))
     metrics = evaluate_classifier(classifier, splits["test"])
     metrics |= {"model": base, "data": args.data, "split": "test", "seed": args.seed}
     print(report(metrics))
     write_results(metrics, out, f"{out.name} on GTZAN test split")
-    precision = "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32"
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_metrics("eval", {f"eval_{k}": metrics[k] for k in ("accuracy", "window_accuracy", "macro_f1")})
     hyper = {
         "base model": base,
         "learning rate": training_args.learning_rate,
@@ -323,21 +477,24 @@ def main() -> None:
         "epochs": training_args.num_train_epochs,
         "max steps": args.max_steps,
         "warm-up fraction": training_args.warmup_steps,
-        "window": f"{window / rate:g} s at {rate} Hz",
-        "precision": precision,
+        "feature encoder": "frozen" if args.freeze_feature_encoder else "trained",
+        "window": f"{window_s:g} s at {rate} Hz",
+        "precision": precision_name(training_args),
         "train / test clips": f"{len(splits['train'])} / {len(splits['test'])}",
         "seed": args.seed,
     }
     write_model_card(out, args, base, metrics, hyper)
     print(f"saved the checkpoint, metrics.json, confusion_matrix.png and the model card to {out}")
     if args.push_to_hub:
-        from huggingface_hub import HfApi
-
         repo = args.hub_model_id or out.name
-        api = HfApi()  # token from `hf auth login` or HF_TOKEN
-        api.create_repo(repo, exist_ok=True)
-        api.upload_folder(repo_id=repo, folder_path=out, ignore_patterns=["checkpoint-*"], commit_message="Upload")
-        print(f"pushed to https://huggingface.co/{repo}")
+        try:
+            push(out, repo)
+        except Exception as err:  # offline, no token, no rights: the local result stays usable
+            sys.exit(
+                f"error: could not push to the Hub ({err.__class__.__name__}: {str(err).splitlines()[0][:200]}). "
+                f"The checkpoint is complete in {out}; push it later with `hf upload {repo} {out}` "
+                "after `hf auth login`."
+            )
 
 
 if __name__ == "__main__":
