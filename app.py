@@ -4,7 +4,7 @@ import logging
 import os
 
 from genre_classifier.model import load_classifier
-from genre_classifier.ui import EXAMPLES_DIR, build_demo
+from genre_classifier.ui import EXAMPLES_DIR, build_demo, warm_up
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -13,6 +13,7 @@ logging.getLogger("app").info("Serving %s", classifier.description)
 demo = build_demo(classifier, fallback_reason)
 
 if __name__ == "__main__":
+    logging.getLogger("app").info("Warmed up in %.1f s; ready", warm_up(classifier))
     # One request at a time: a forward pass already uses every core (or the GPU), so running two at
     # once only doubles memory and each one's wait. Queued requests wait their turn (up to max_size).
     demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("QUEUE_SIZE", 64)))

@@ -6,8 +6,10 @@ This is the one preprocessing path: the app, `train/finetune.py` and `train/eval
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,12 +17,19 @@ import librosa
 import numpy as np
 import soundfile as sf
 
+from . import ffmpeg
+
+log = logging.getLogger(__name__)
+
 MIN_SECONDS = 0.5
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this there is nothing to hear, let alone classify
 MIN_RATE, MAX_RATE = 1_000, 384_000
 BLOCK_SECONDS = 10  # decode in blocks so only the analysed part (mixed to mono) is ever held
-# File suffixes taken as audio when a folder of clips is scanned (decoding itself goes by content).
-AUDIO_SUFFIXES = {".wav", ".au", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"}
+# What people send: libsndfile reads the first group, FFmpeg (when installed) the rest. The suffixes only pick
+# files when a training folder is scanned; decoding goes by content, so an AAC file named .mp3 is read.
+ACCEPTED = "WAV, FLAC, OGG/Opus, MP3, AIFF; M4A/AAC (iPhone), WebM (browser recordings), WMA; MP4, MOV, MKV video"
+AUDIO_SUFFIXES = {".wav", ".au", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".m4a", ".aac",
+                  ".mp4", ".m4v", ".mov", ".webm", ".mkv", ".wma", ".caf", ".3gp", ".amr"}  # fmt: skip
 
 AudioInput = str | os.PathLike | bytes | tuple[int, np.ndarray]
 
@@ -93,37 +102,57 @@ def _header_promises_more(sndfile_log: str) -> bool:
 
 
 def _read_file(source: str | os.PathLike | bytes, max_seconds: float) -> tuple[np.ndarray, int, float, bool]:
+    """libsndfile first (fast, in process); what it cannot read goes to FFmpeg. The content decides, not the name."""
     if isinstance(source, bytes):
-        handle, name = io.BytesIO(source), "upload"
         if not source:
             raise AudioError("The file is empty (0 bytes); please choose an audio file.")
-    else:
-        path = Path(source)
-        name = path.name
-        if not path.is_file():
-            raise AudioError(f"Could not find the file {name}.")
-        if path.stat().st_size == 0:
-            raise AudioError(f"The file {name} is empty (0 bytes); please choose an audio file.")
-        handle = str(path)
+        try:
+            return _read_with_libsndfile(io.BytesIO(source), "this file", max_seconds)
+        except RuntimeError:  # sf.LibsndfileError
+            with tempfile.NamedTemporaryFile(suffix=".upload") as tmp:  # FFmpeg seeks (MP4 keeps its index last)
+                tmp.write(source)
+                tmp.flush()
+                return _read_with_ffmpeg(Path(tmp.name), "this file", max_seconds)
+    path = Path(source)
+    if not path.is_file():
+        raise AudioError(f"Could not find the file {path.name}.")
+    if path.stat().st_size == 0:
+        raise AudioError(f"The file {path.name} is empty (0 bytes); please choose an audio file.")
     try:
-        with sf.SoundFile(handle) as f:
-            sr, total = f.samplerate, f.frames
-            truncated = _header_promises_more(f.extra_info)
-            wanted = min(total, int(max_seconds * sr))
-            blocks, block = [], int(BLOCK_SECONDS * sr)
-            while wanted > 0:
-                data = f.read(min(block, wanted), dtype="float32", always_2d=True)
-                if len(data) == 0:
-                    break
-                blocks.append(_mono(data))
-                wanted -= len(data)
-    except Exception as err:  # libsndfile says "Format not recognised", "Error in WAV file" ...
-        raise AudioError(
-            f"Could not read {name} as audio: it is not a supported audio file (WAV, FLAC, OGG, MP3) or it is damaged."
-        ) from err
+        return _read_with_libsndfile(str(path), path.name, max_seconds)
+    except RuntimeError as err:  # sf.LibsndfileError: "Format not recognised", ...; FFmpeg may know better
+        log.debug("libsndfile cannot read %s (%s); trying FFmpeg", path.name, err)
+        return _read_with_ffmpeg(path, path.name, max_seconds)
+
+
+def _read_with_libsndfile(handle, name: str, max_seconds: float) -> tuple[np.ndarray, int, float, bool]:
+    with sf.SoundFile(handle) as f:
+        sr, total = f.samplerate, f.frames
+        truncated = _header_promises_more(f.extra_info)
+        wanted = min(total, int(max_seconds * sr))
+        blocks, block = [], int(BLOCK_SECONDS * sr)
+        while wanted > 0:
+            data = f.read(min(block, wanted), dtype="float32", always_2d=True)
+            if len(data) == 0:
+                break
+            blocks.append(_mono(data))
+            wanted -= len(data)
     if not blocks:
         raise AudioError(f"The file {name} has no audio: it is 0 seconds long.")
     return np.concatenate(blocks), sr, total / sr, truncated
+
+
+def _read_with_ffmpeg(path: Path, name: str, max_seconds: float) -> tuple[np.ndarray, int, float, bool]:
+    if not ffmpeg.available():
+        raise AudioError(
+            f"Could not read {name} with libsndfile (WAV, FLAC, OGG, MP3, AIFF). Reading other formats such as "
+            f"{path.suffix or '.m4a'} needs FFmpeg, which is not installed on this server: install ffmpeg."
+        )
+    try:
+        blocks, sr, total, broke_off = ffmpeg.decode(path, max_seconds, _mono, BLOCK_SECONDS)
+    except ffmpeg.FFmpegError as err:
+        raise AudioError(str(err).replace(path.name, name)) from None
+    return np.concatenate(blocks), sr, total, broke_off
 
 
 def load_audio(source: AudioInput, sampling_rate: int, max_seconds: float = 600.0) -> Clip:

@@ -7,6 +7,7 @@ averages their probabilities; the app, `train/finetune.py` and `train/evaluate.p
 from __future__ import annotations
 
 import logging
+import re
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from . import config
+from . import GENRES, config
 from .audio import AudioInput, Clip, load_audio, split_windows
 from .baseline import BaselineModel
 from .features import SAMPLING_RATE as FEATURE_RATE
@@ -124,10 +125,22 @@ class TransformerClassifier(Classifier):
 
     @classmethod
     def from_pretrained(cls, model_id: str, device: str | None = None) -> TransformerClassifier:
-        from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+        """Load a Hub id or folder; `CheckpointError` says in words what makes a checkpoint unusable here."""
+        from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
+        from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 
         local_only = Path(model_id).is_dir() or not _hub_reachable()
-        feature_extractor = AutoFeatureExtractor.from_pretrained(model_id, local_files_only=local_only)
+        model_config = AutoConfig.from_pretrained(model_id, local_files_only=local_only)
+        if type(model_config) not in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING:
+            raise CheckpointError(f"it is a {model_config.model_type} model, not an audio classifier")
+        labels = [str(model_config.id2label[i]) for i in range(model_config.num_labels)]
+        if sorted(label.lower() for label in labels) != GENRES:
+            shown = ", ".join(labels[:10]) + (", …" if len(labels) > 10 else "")
+            raise CheckpointError(f"its labels ({shown}) are not the ten GTZAN genres")
+        try:
+            feature_extractor = AutoFeatureExtractor.from_pretrained(model_id, local_files_only=local_only)
+        except OSError as err:
+            raise CheckpointError("it has no feature extractor (preprocessor_config.json)") from err
         model = AutoModelForAudioClassification.from_pretrained(model_id, local_files_only=local_only)
         return cls(model, feature_extractor, model_id, device or config.device())
 
@@ -158,6 +171,43 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
     return True
 
 
+class CheckpointError(Exception):
+    """A checkpoint that loads but cannot serve this app, with the reason in words."""
+
+
+HUB_ID = re.compile(r"^([\w.-]+/)?[\w.-]+$")  # owner/name (or a legacy bare name), as the Hub spells repo ids
+
+
+def why_not_loaded(model_id: str, err: Exception) -> str:
+    """The cause of a failed load that a person can act on, from the error chain and local facts."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    chain = [err]
+    while chain[-1].__cause__ or chain[-1].__context__:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    folder = Path(model_id).expanduser()
+    if isinstance(err, CheckpointError):
+        return str(err)
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            return "the folder holds no config.json, so it is not a checkpoint (train/finetune.py writes one)"
+        return "its files could not be read as a checkpoint (see the server log)"
+    if not HUB_ID.match(model_id) or model_id.startswith((".", "~")):
+        return f"the folder {model_id} does not exist"
+    if "/" not in model_id:
+        return f"there is no folder {model_id} here (a Hub id has the form owner/name)"
+    if any(isinstance(e, GatedRepoError) for e in chain):
+        return "it is a gated repo on the Hub: accept its terms on its page and log in (hf auth login or HF_TOKEN)"
+    if any(isinstance(e, RepositoryNotFoundError) for e in chain):
+        return "no such repo on the Hub, or it is private: check the id, or log in (hf auth login or HF_TOKEN)"
+    if constants.HF_HUB_OFFLINE:
+        return "the Hub is switched off (HF_HUB_OFFLINE=1) and it is not in the local cache"
+    if not _hub_reachable():
+        return "the Hugging Face Hub could not be reached (no network?) and it is not in the local cache"
+    return "it could not be loaded from the Hub (see the server log)"
+
+
 def load_classifier(model_id: str | None = None) -> tuple[Classifier, str | None]:
     """The classifier for `model_id` (default: `MODEL_ID`), or the embedded model if it cannot load.
 
@@ -169,6 +219,8 @@ def load_classifier(model_id: str | None = None) -> tuple[Classifier, str | None
     try:
         return TransformerClassifier.from_pretrained(model_id), None
     except Exception as err:  # no network, unknown id, not an audio classifier...
-        log.warning("Could not load %s (%s: %s); serving the embedded offline model", model_id, type(err).__name__, err)
-        reason = f"The checkpoint {model_id} could not be loaded ({type(err).__name__}), so the offline model answers."
+        cause = why_not_loaded(model_id, err)
+        log.warning("Could not load %s: %s; serving the embedded offline model", model_id, cause)
+        log.debug("Loading %s failed", model_id, exc_info=True)
+        reason = f"The checkpoint {model_id} could not be loaded: {cause}. The offline model answers instead."
         return BaselineClassifier(), reason

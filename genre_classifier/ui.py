@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import tempfile
 import time
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
+import soundfile as sf
 import spaces
+from matplotlib.figure import Figure
 
-from .audio import AudioError
-from .model import Classifier
+from .audio import ACCEPTED, AudioError
+from .model import Classifier, Prediction
 from .plots import clip_figures
 
 log = logging.getLogger(__name__)
@@ -23,12 +28,23 @@ EXAMPLES = [
     ("lets_go_fishin.ogg", "Let's Go Fishin' (pop/folk)"),
     ("trumpet_loop.ogg", "Trumpet loop (5 s)"),
 ]
-TIMELINE_HEADERS = ["Start", "End", "Top genre", "Confidence"]
+TIMELINE_HEADERS = ["Start", "End", "Top genre", "Confidence", "Note"]
 
 
 def _clock(seconds: float) -> str:
     minutes, sec = divmod(seconds, 60)
     return f"{int(minutes)}:{sec:04.1f}"
+
+
+def timeline_rows(prediction: Prediction) -> list[list]:
+    """One row per window; a window that overlaps the one before it (the clip's last) says by how much."""
+    rows, previous_end = [], 0.0
+    for (start, end), p in zip(prediction.window_spans, prediction.window_probs, strict=True):
+        overlap = previous_end - start
+        note = f"overlaps the previous window by {overlap:.1f} s (covers the clip's end)" if overlap > 0 else ""
+        rows.append([_clock(start), _clock(end), prediction.labels[int(p.argmax())], round(float(p.max()), 3), note])
+        previous_end = end
+    return rows
 
 
 def make_classify(classifier: Classifier):
@@ -55,16 +71,30 @@ def make_classify(classifier: Classifier):
             f"{n} window{'s' if n > 1 else ''} of up to {classifier.window_seconds:g} s.",
             *clip.notes,
         ]
-        timeline = [
-            [_clock(start), _clock(end), prediction.labels[int(p.argmax())], round(float(p.max()), 3)]
-            for (start, end), p in zip(prediction.window_spans, prediction.window_probs, strict=True)
-        ]
+        timeline = timeline_rows(prediction)
         log.info(
             "Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, prediction.top
         )
         return prediction.confidences(), "\n\n".join(summary), *figures, timeline
 
     return classify
+
+
+def warm_up(classifier: Classifier) -> float:
+    """Answer a short synthetic clip through the whole handler before serving, so the first visitor waits no
+    longer than the next: librosa's numba kernels compile, torch picks its kernels, matplotlib and PIL's webp
+    encoder load. Returns the seconds it took."""
+    started = time.perf_counter()
+    t = np.arange(int(classifier.window_seconds * classifier.sampling_rate)) / classifier.sampling_rate  # a full window
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "warm-up.wav"
+        sf.write(path, tone, classifier.sampling_rate)
+        outputs = make_classify(classifier)(str(path))
+    for output in outputs:
+        if isinstance(output, Figure):
+            output.savefig(io.BytesIO(), format="webp")  # as gr.Plot(format="webp") sends it
+    return time.perf_counter() - started
 
 
 def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr.Blocks:
@@ -76,9 +106,9 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
     with gr.Blocks(title="Music genre classifier") as demo:
         gr.Markdown(
             "# Music genre classifier\n"
-            "Record a clip or drop an audio file (WAV, FLAC, OGG, MP3) to see how likely each of the ten "
+            "Record a clip or drop an audio or video file to see how likely each of the ten "
             "GTZAN genres is, with the waveform, spectrogram and mel-spectrogram of what you gave. "
-            "Long recordings are classified window by window."
+            f"Long recordings are classified window by window. Accepted: {ACCEPTED}."
         )
         gr.Markdown(model_line, elem_id="model-info")
         with gr.Row():
@@ -87,7 +117,7 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
                 button = gr.Button("Classify", variant="primary")
             with gr.Column():
                 label = gr.Label(num_top_classes=len(classifier.labels), label="Genre probabilities")
-                details = gr.Markdown(elem_id="details")
+                details = gr.Markdown(label="Summary", elem_id="details")
         waveform = gr.Plot(label="Waveform", format="webp")
         spectrogram = gr.Plot(label="Spectrogram", format="webp")
         mel = gr.Plot(label="Mel spectrogram", format="webp")

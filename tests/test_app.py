@@ -27,7 +27,7 @@ def check_answer(result, expected_windows: int | None = None) -> dict[str, float
         assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/webp;base64,")
         assert Image.open(io.BytesIO(base64.b64decode(plot["plot"].split(",", 1)[1]))).size == (900, 260)
         assert coloured_fraction(plot["plot"]) > 0.005  # drawn data; empty grey axes score 0
-    assert timeline["headers"] == ["Start", "End", "Top genre", "Confidence"]
+    assert timeline["headers"] == ["Start", "End", "Top genre", "Confidence", "Note"]
     if expected_windows is not None:
         assert len(timeline["data"]) == expected_windows
     assert all(row[2] in GENRES for row in timeline["data"])
@@ -57,9 +57,9 @@ def bad_inputs(tmp_path):
     wav = (GTZAN / "blues.00000.wav").read_bytes()
     cases = {
         "empty.wav": (b"", "is empty (0 bytes)"),
-        "notes.wav": (b"These are meeting notes, not audio.\n" * 20, "not a supported audio file"),
-        "photo.mp3": (bytes(range(256)) * 40, "not a supported audio file"),
-        "cut.wav": (wav[:30], "not a supported audio file"),
+        "notes.wav": (b"These are meeting notes, not audio.\n" * 20, "not an audio or video format"),
+        "photo.mp3": (bytes(range(256)) * 40, "not an audio or video format"),
+        "cut.wav": (wav[:30], "not an audio or video format"),
         "header.wav": (wav[:44], "has no audio: it is 0 seconds long"),
     }
     for name, (data, message) in cases.items():
@@ -114,8 +114,35 @@ def test_fallback_starts_within_seconds_when_the_hub_is_unreachable(tmp_path):
         assert "serving the embedded offline model" in app.log
         page = app.client().config
         texts = " ".join(str(c.get("props", {}).get("value", "")) for c in page["components"])
-        assert "could not be loaded" in texts and "Offline model" in texts
+        assert "could not be loaded: the Hub is switched off (HF_HUB_OFFLINE=1)" in texts and "Offline model" in texts
+        assert "Error" not in texts  # the cause in words, not an exception class
         assert secret not in texts and secret not in app.log
         check_answer(classify_file(app.client(), GTZAN / "rock.00000.wav"))
     finally:
         app.stop()
+
+
+def test_every_output_of_the_api_has_a_human_name(served_baseline):
+    api = served_baseline.client().view_api(print_info=False, return_format="dict")
+    names = [r["label"] for r in api["named_endpoints"]["/classify"]["returns"]]
+    assert names[0] == "Genre probabilities" and not [n for n in names if not n or n.startswith("value_")], names
+
+
+def test_the_first_answer_after_a_fresh_install_is_as_quick_as_the_next(tmp_path):
+    """An empty numba cache is what a fresh install has: librosa compiles its kernels at start-up, not on a user."""
+    import statistics
+    import time
+
+    env = {"MODEL_ID": "baseline", "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    app = ServedApp(env, tmp_path / "fresh.log", timeout=240)
+    try:
+        client = app.client()
+        times = []
+        for _ in range(4):
+            started = time.perf_counter()
+            classify_file(client, GTZAN / "jazz.00000.wav")
+            times.append(time.perf_counter() - started)
+    finally:
+        app.stop()
+    assert "Warmed up in" in app.log
+    assert times[0] <= 1.5 * statistics.median(times[1:]), times

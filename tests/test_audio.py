@@ -1,6 +1,8 @@
 """Decoding, validation, resampling and windowing: the preprocessing every model shares."""
 
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -79,9 +81,9 @@ def test_one_second_clip_is_accepted(tmp_path):
     "make, message",
     [
         (lambda p: p.write_bytes(b""), "is empty (0 bytes)"),
-        (lambda p: p.write_bytes(b"This is a text file, not audio.\n" * 10), "not a supported audio file"),
+        (lambda p: p.write_bytes(b"This is a text file, not audio.\n" * 10), "not an audio or video format"),
         (lambda p: p.write_bytes((GTZAN / "blues.00000.wav").read_bytes()[:44]), "has no audio: it is 0 seconds"),
-        (lambda p: p.write_bytes((GTZAN / "blues.00000.wav").read_bytes()[:30]), "not a supported audio file"),
+        (lambda p: p.write_bytes((GTZAN / "blues.00000.wav").read_bytes()[:30]), "not an audio or video format"),
         (lambda p: sf.write(p, np.zeros(22050 * 3), 22050), "silent"),
         (lambda p: write_tone(p, seconds=0.1), "only 100 ms long"),
         (lambda p: sf.write(p, np.full(22050, np.nan), 22050, subtype="FLOAT"), "NaN or infinity"),
@@ -154,3 +156,55 @@ def test_streaming_wav_with_placeholder_size_is_not_called_truncated(tmp_path):
     path.write_bytes(bytes(data))
     clip = load_audio(path, 16000)
     assert clip.seconds == pytest.approx(2.0) and clip.notes == ()
+
+
+def ffmpeg_convert(source, target, *options: str):
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(source), *options, str(target)], check=True)
+    return target
+
+
+needs_ffmpeg = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed")
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize(
+    "name, options",
+    [("memo.m4a", ["-c:a", "aac"]), ("rec.webm", ["-c:a", "libopus", "-ar", "48000"]), ("old.wma", ["-c:a", "wmav2"]),
+     ("clip.mov", ["-c:a", "aac"])],
+)  # fmt: skip
+def test_formats_libsndfile_cannot_read_are_decoded_by_ffmpeg(tmp_path, name, options):
+    source = write_tone(tmp_path / "tone.wav", seconds=3.0, sr=44100, channels=2)
+    clip = load_audio(ffmpeg_convert(source, tmp_path / name, *options), 16000)
+    assert clip.seconds == pytest.approx(3.0, abs=0.1) and clip.notes == ()
+    assert dominant_hz(clip.samples, 16000) == pytest.approx(220, abs=3)  # mixed and resampled like any file
+
+
+@needs_ffmpeg
+def test_ffmpeg_decodes_only_the_first_max_seconds(tmp_path):
+    source = write_tone(tmp_path / "long.flac", seconds=40.0, sr=8000, format="FLAC")
+    clip = load_audio(ffmpeg_convert(source, tmp_path / "long.m4a", "-c:a", "aac"), 16000, max_seconds=12)
+    assert clip.seconds == pytest.approx(12.0, abs=0.05) and clip.source_seconds == pytest.approx(40.0, abs=0.1)
+    assert clip.notes == ("The clip is 40 s long: only the first 12 s were analysed.",)
+
+
+@needs_ffmpeg
+def test_bytes_in_a_format_libsndfile_cannot_read(tmp_path):
+    path = ffmpeg_convert(write_tone(tmp_path / "tone.wav"), tmp_path / "tone.m4a", "-c:a", "aac")
+    assert load_audio(path.read_bytes(), 16000).seconds == pytest.approx(3.0, abs=0.1)
+
+
+@needs_ffmpeg
+def test_an_uploaded_playlist_cannot_make_the_server_read_its_files(tmp_path):
+    secret = write_tone(tmp_path / "server-side.wav")
+    playlist = tmp_path / "upload.m3u8"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:3,\n{secret}\n#EXT-X-ENDLIST\n")
+    with pytest.raises(AudioError, match="not an audio or video format"):
+        load_audio(playlist, 16000)
+
+
+def test_without_ffmpeg_the_message_says_what_to_install(tmp_path, monkeypatch):
+    path = tmp_path / "memo.m4a"
+    path.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(2000))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg on it
+    with pytest.raises(AudioError, match=r"Reading other formats such as \.m4a needs FFmpeg.*install ffmpeg"):
+        load_audio(path, 16000)

@@ -7,6 +7,7 @@ real. A screenshot of the finished page is saved to artifacts/ (ignored by git).
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import librosa
 import pytest
@@ -113,3 +114,13 @@ def test_a_bad_file_shows_the_message_on_the_page(page, tmp_path):
     toast = page.locator(".toast-body").first
     toast.wait_for(timeout=RESULT_TIMEOUT_MS)
     assert "Could not read holiday-notes.wav as audio" in toast.inner_text()
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed")
+def test_uploading_a_phone_recording_m4a(page, tmp_path):
+    memo = tmp_path / "Voice Memo.m4a"  # what an iPhone shares: AAC in an MP4 container
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(GTZAN / "rock.00000.wav"), "-c:a", "aac", str(memo)], check=True)
+    page.locator("input[type=file]").first.set_input_files(str(memo))
+    wait_for_result(page)
+    assert "from 30.0 s of audio, 1 window" in page.locator("#details").inner_text()
+    page.screenshot(path=ARTIFACTS / "browser-m4a-result.png", full_page=True)

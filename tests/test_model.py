@@ -1,6 +1,11 @@
 """Checkpoint loading (Hub-id code path, local folders, fallback) and window aggregation."""
 
+import os
+import subprocess
+import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -9,7 +14,7 @@ from genre_classifier import GENRES
 from genre_classifier.audio import load_audio
 from genre_classifier.model import BaselineClassifier, Classifier, Prediction, TransformerClassifier, load_classifier
 
-from .helpers import GTZAN, MUSIC, save_ast
+from .helpers import DISTILHUBERT_CONFIG, GTZAN, MUSIC, ROOT, save_ast
 
 
 class FixedClassifier(Classifier):
@@ -93,10 +98,73 @@ def test_unreachable_checkpoint_falls_back_to_the_embedded_model_quickly(monkeyp
     classifier, reason = load_classifier("sanchit-gandhi/distilhubert-finetuned-gtzan")
     assert time.monotonic() - start < 10
     assert isinstance(classifier, BaselineClassifier)
-    assert "sanchit-gandhi/distilhubert-finetuned-gtzan could not be loaded" in reason
+    assert "sanchit-gandhi/distilhubert-finetuned-gtzan could not be loaded: the Hub is switched off" in reason
 
 
-def test_folder_that_is_not_a_checkpoint_falls_back(tmp_path):
-    (tmp_path / "notes.txt").write_text("not a model")
-    classifier, reason = load_classifier(str(tmp_path))
-    assert isinstance(classifier, BaselineClassifier) and "could not be loaded" in reason
+def bert_checkpoint(out):
+    """A text model: a real checkpoint, but not an audio classifier."""
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    BertModel(config).save_pretrained(out)
+    return out
+
+
+def speech_command_checkpoint(out):
+    """An audio classifier of other classes (keyword spotting)."""
+    from transformers import AutoConfig
+
+    from .helpers import TINY_HUBERT, hubert_extractor, save_random_model
+
+    config = AutoConfig.from_pretrained(DISTILHUBERT_CONFIG, num_labels=3, id2label={0: "yes", 1: "no", 2: "up"},
+                                        label2id={"yes": 0, "no": 1, "up": 2}, **TINY_HUBERT)  # fmt: skip
+    return save_random_model(config, out, hubert_extractor())
+
+
+@pytest.mark.parametrize(
+    "make, cause",
+    [
+        (lambda tmp: tmp / "no" / "such" / "folder", "the folder {} does not exist"),
+        (lambda tmp: (tmp / "notes.txt").write_text("not a model") and tmp, "the folder holds no config.json"),
+        (lambda tmp: bert_checkpoint(tmp / "bert"), "it is a bert model, not an audio classifier"),
+        (lambda tmp: speech_command_checkpoint(tmp / "kws"), "its labels (yes, no, up) are not the ten GTZAN genres"),
+    ],
+    ids=["missing-folder", "not-a-checkpoint", "text-model", "other-labels"],
+)
+def test_the_fallback_names_the_cause_in_words(tmp_path, make, cause):
+    model_id = str(make(tmp_path))
+    classifier, reason = load_classifier(model_id)
+    assert isinstance(classifier, BaselineClassifier)
+    assert reason.startswith(f"The checkpoint {model_id} could not be loaded: {cause.format(model_id)}"), reason
+
+
+class RepoNotFoundHub(BaseHTTPRequestHandler):
+    """Answers like the Hub does for a repo that does not exist (or is private and no token was sent)."""
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        self.send_response(401)
+        self.send_header("X-Error-Code", "RepoNotFound")
+        self.send_header("X-Error-Message", "Repository not found")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_HEAD = do_GET  # noqa: N815
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_unknown_hub_repo_is_named_as_such(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RepoNotFoundHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{server.server_port}", "HF_HOME": str(tmp_path)}
+    env.pop("HF_HUB_OFFLINE", None)
+    code = "from genre_classifier.model import load_classifier; print(load_classifier('nobody/no-such-model')[1])"
+    try:
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=120)  # fmt: skip
+    finally:
+        server.shutdown()
+    assert "nobody/no-such-model could not be loaded: no such repo on the Hub, or it is private" in result.stdout, (
+        result.stdout + result.stderr[-2000:]
+    )
