@@ -1,7 +1,10 @@
 """Music genre classifier: the Gradio app (a Hugging Face Space, or `python app.py` locally)."""
 
+import atexit
 import logging
 import os
+import shutil
+import tempfile
 
 from genre_classifier.model import load_classifier
 from genre_classifier.ui import EXAMPLES_DIR, build_demo, warm_up
@@ -10,6 +13,11 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 
 classifier, fallback_reason = load_classifier()
 logging.getLogger("app").info("Serving %s", classifier.description)
+# Gradio would keep example answers in .gradio/ across restarts, even for another MODEL_ID: this process's own
+# folder keeps the lazily cached answers true to the model that serves them.
+if "GRADIO_EXAMPLES_CACHE" not in os.environ:
+    os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="genre-examples-")
+    atexit.register(shutil.rmtree, os.environ["GRADIO_EXAMPLES_CACHE"], ignore_errors=True)
 demo = build_demo(classifier, fallback_reason)
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import logging
 import re
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -38,6 +38,11 @@ class Prediction:
     labels: list[str]
     window_probs: np.ndarray  # (n_windows, n_labels)
     window_spans: list[tuple[float, float]]  # (start, end) in seconds
+    total_windows: int | None = None  # windows of the whole clip, while an answer is still partial
+
+    @property
+    def complete(self) -> bool:
+        return self.total_windows is None or len(self.window_spans) >= self.total_windows
 
     @property
     def probs(self) -> np.ndarray:
@@ -68,16 +73,19 @@ class Classifier(ABC):
         """Decode any input at this model's rate (see `audio.load_audio`)."""
         return load_audio(source, self.sampling_rate, config.max_seconds() if max_seconds is None else max_seconds)
 
-    def classify(self, samples: np.ndarray, progress: Callable[[float], None] | None = None) -> Prediction:
-        """Classify every window of a clip (at `sampling_rate`), batched; `progress` gets the done fraction."""
+    def predictions(self, samples: np.ndarray) -> Iterator[Prediction]:
+        """The answer so far after each batch of windows (at `sampling_rate`); the last one is the clip's."""
         windows, starts = split_windows(samples, int(round(self.window_seconds * self.sampling_rate)))
-        probs = []
-        for i in range(0, len(windows), self.batch_size):
-            probs.append(self.predict_windows(windows[i : i + self.batch_size]))
-            if progress:
-                progress(min(1.0, (i + self.batch_size) / len(windows)))
         spans = [(s / self.sampling_rate, (s + windows.shape[1]) / self.sampling_rate) for s in starts]
-        return Prediction(self.labels, np.concatenate(probs), spans)
+        probs = np.empty((0, len(self.labels)))
+        for i in range(0, len(windows), self.batch_size):
+            probs = np.concatenate([probs, self.predict_windows(windows[i : i + self.batch_size])])
+            yield Prediction(self.labels, probs, spans[: len(probs)], len(spans))
+
+    def classify(self, samples: np.ndarray) -> Prediction:
+        """Classify every window of a clip (at `sampling_rate`), batched, and average them."""
+        *_, prediction = self.predictions(samples)
+        return prediction
 
 
 class BaselineClassifier(Classifier):
@@ -118,6 +126,9 @@ class TransformerClassifier(Classifier):
         self.model = model.to(device).eval()
         self.feature_extractor = feature_extractor
         self.device = device
+        # On a CPU a batch of windows is hardly faster than its windows one by one (benchmarks/latency.py), and one
+        # at a time lets each window's answer stream to the page; a GPU gains from batches.
+        self.batch_size = 4 if device.startswith("cuda") else 1
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         self.sampling_rate = feature_extractor.sampling_rate
         self.window_seconds = window_seconds_for(feature_extractor)

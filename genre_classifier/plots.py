@@ -1,4 +1,4 @@
-"""Waveform, spectrogram and mel-spectrogram figures of a clip.
+"""Waveform, spectrogram and mel-spectrogram figures of a clip, and its genre over time.
 
 One STFT feeds both spectrograms. Long clips are thinned for display only (a coarser hop, a
 min/max waveform envelope), so a 10-minute file draws as fast as a short one. Figures are built
@@ -12,6 +12,7 @@ import math
 import librosa
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 N_FFT = 2048
 N_MELS = 128
@@ -80,3 +81,60 @@ def clip_figures(samples: np.ndarray, sr: int) -> tuple[Figure, Figure, Figure]:
     duration = len(samples) / sr
     stft_db, mel_db = spectrograms(samples, sr)
     return waveform_figure(samples, sr), spectrogram_figure(stft_db, sr, duration), mel_figure(mel_db, sr, duration)
+
+
+TIMELINE_SIZE = (9, 3.4)
+TIMELINE_AXES = (0.08, 0.14, 0.82, 0.72)  # the same left and width as AXES: time lines up with the plots above
+TIMELINE_COLORBAR = (0.915, 0.14, 0.015, 0.72)
+
+
+def genre_timeline_figure(
+    labels: list[str],
+    window_probs: np.ndarray,
+    spans: list[tuple[float, float]],
+    duration: float,
+    start: float = 0.0,
+    title: str | None = None,
+    pending: bool = False,
+) -> Figure:
+    """Probability of every genre over time, one row per genre and one column per window.
+
+    The overall answer (the mean over windows) is outlined; where the clip's last window overlaps the one
+    before it, the shared span is hatched and labelled; time no window covers is grey ("classifying…" while
+    `pending`; afterwards only a tail too short for a window of its own is left uncovered).
+    """
+    fig = Figure(figsize=TIMELINE_SIZE, dpi=100)
+    ax = fig.add_axes(TIMELINE_AXES)
+    n = len(labels)
+    image = None
+    covered = start
+    for (begin, end), probs in zip(spans, window_probs, strict=True):
+        image = ax.imshow(
+            np.asarray(probs)[:, None], extent=(begin, end, n - 0.5, -0.5), aspect="auto", cmap="viridis",
+            vmin=0, vmax=1, interpolation="nearest",
+        )  # fmt: skip
+        if begin < covered:
+            ax.add_patch(Rectangle((begin, -0.5), covered - begin, n, fill=False, hatch="///", edgecolor="white", lw=0))
+            ax.annotate(
+                f"overlap: the last window ({begin:.1f}–{end:.1f} s) is drawn over the one before",
+                ((begin + covered) / 2, -0.5), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
+                fontsize=7,
+            )  # fmt: skip
+        ax.axvline(begin, color="white", lw=0.6)
+        covered = max(covered, end)
+    if covered < duration:
+        ax.axvspan(covered, duration, color="0.92")
+        if pending:
+            ax.text((covered + duration) / 2, (n - 1) / 2, "classifying…", ha="center", va="center", color="0.4")
+    top = int(np.asarray(window_probs).mean(axis=0).argmax()) if len(window_probs) else None
+    ax.set_yticks(range(n), labels, fontsize=8)
+    if top is not None:
+        ax.get_yticklabels()[top].set_fontweight("bold")
+        ax.add_patch(Rectangle((start, top - 0.5), duration - start, 1, fill=False, edgecolor="#ff2d55", lw=1.5))
+        overall = np.asarray(window_probs).mean(axis=0)[top]
+        title = title or f"Genre over time: {labels[top]} overall ({overall:.0%}, outlined)"
+    ax.set_title(title or "Genre over time", fontsize=10, loc="left")
+    ax.set(xlim=(start, duration), ylim=(n - 0.5, -0.5), xlabel="Time (s)")
+    if image is not None:
+        fig.colorbar(image, cax=fig.add_axes(TIMELINE_COLORBAR), label="probability")
+    return fig

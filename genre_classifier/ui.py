@@ -1,4 +1,4 @@
-"""The Gradio Blocks app: audio in, genre probabilities, plots and a per-window timeline out."""
+"""The Gradio Blocks app: a clip in, genre probabilities streaming in with plots and genre over time; a live tab."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import soundfile as sf
 import spaces
 from matplotlib.figure import Figure
 
-from .audio import ACCEPTED, AudioError
+from .audio import ACCEPTED, AudioError, Clip
+from .live import LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, listen_step
 from .model import Classifier, Prediction
-from .plots import clip_figures
+from .plots import clip_figures, genre_timeline_figure
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,29 @@ def timeline_rows(prediction: Prediction) -> list[list]:
     return rows
 
 
+def _summary(prediction: Prediction, clip: Clip, window_seconds: float) -> str:
+    done = len(prediction.window_spans)
+    if not prediction.complete:  # an answer so far, refined as the other windows finish
+        heard = prediction.window_spans[-1][1]
+        return (
+            f"**{prediction.top}** ({prediction.probs.max():.0%}) so far, after {_clock(heard)} of "
+            f"{_clock(clip.seconds)} (window {done} of {prediction.total_windows})…"
+        )
+    lines = [
+        f"**{prediction.top}** ({prediction.probs.max():.0%}) from {clip.seconds:.1f} s of audio, "
+        f"{done} window{'s' if done > 1 else ''} of up to {window_seconds:g} s.",
+        *clip.notes,
+    ]
+    return "\n\n".join(lines)
+
+
 def make_classify(classifier: Classifier):
-    """The app's main event handler, bound to one loaded classifier shared by all requests."""
+    """The app's main event handler, bound to one loaded classifier shared by all requests.
+
+    A generator: after each window the label, summary, table and genre-over-time figure show the answer so
+    far, and the three plots come as soon as they are drawn; the last output is the whole clip's answer.
+    Bad input raises before anything is yielded.
+    """
 
     @spaces.GPU  # on a ZeroGPU Space the GPU is attached for this call; a no-op elsewhere
     def classify(audio_path: str | None, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio's idiom)
@@ -60,37 +82,55 @@ def make_classify(classifier: Classifier):
         except AudioError as err:
             log.info("Refused input: %s", err)  # the person sees the message; no traceback for bad input
             raise gr.Error(str(err), print_exception=False) from None
-        progress(0, desc="Classifying")
-        prediction = classifier.classify(clip.samples, lambda done: progress(done, desc="Classifying windows"))
-        figures = clip_figures(clip.samples, clip.sampling_rate)
         for note in clip.notes:
             gr.Warning(note)
-        n = len(prediction.window_spans)
-        summary = [
-            f"**{prediction.top}** ({prediction.probs.max():.0%}) from {clip.seconds:.1f} s of audio, "
-            f"{n} window{'s' if n > 1 else ''} of up to {classifier.window_seconds:g} s.",
-            *clip.notes,
-        ]
-        timeline = timeline_rows(prediction)
-        log.info(
-            "Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, prediction.top
-        )
-        return prediction.confidences(), "\n\n".join(summary), *figures, timeline
+        figures = None
+        for p in classifier.predictions(clip.samples):
+            progress(len(p.window_spans) / p.total_windows, desc="Classifying windows")
+            answer = (
+                p.confidences(),
+                _summary(p, clip, classifier.window_seconds),
+                *(figures or [gr.skip()] * 3),
+                timeline_rows(p),
+                genre_timeline_figure(p.labels, p.window_probs, p.window_spans, clip.seconds, pending=not p.complete),
+            )
+            if figures is None:
+                yield answer  # the first window's answer, before the plots are drawn
+                figures = clip_figures(clip.samples, clip.sampling_rate)
+                answer = (*answer[:2], *figures, *answer[5:])
+            yield answer
+        log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
 
     return classify
 
 
+def make_listen(classifier: Classifier):
+    """The Live tab's stream handler: chunks in, a label and a rolling genre strip out."""
+
+    def listen(chunk: tuple[int, np.ndarray] | None, session: LiveSession | None):
+        session = session or LiveSession()
+        if chunk is None:
+            return gr.skip(), gr.skip(), session
+        session.add(*chunk)
+        if not session.due():
+            return gr.skip(), gr.skip(), session
+        value, figure = listen_step(classifier, session)
+        return value, figure if figure is not None else gr.skip(), session
+
+    return listen
+
+
 def warm_up(classifier: Classifier) -> float:
-    """Answer a short synthetic clip through the whole handler before serving, so the first visitor waits no
-    longer than the next: librosa's numba kernels compile, torch picks its kernels, matplotlib and PIL's webp
-    encoder load. Returns the seconds it took."""
+    """Answer a one-window synthetic clip through the whole handler before serving, so the first visitor waits
+    no longer than the next: librosa's numba kernels compile, torch picks its kernels, matplotlib and PIL's
+    webp encoder load. Returns the seconds it took."""
     started = time.perf_counter()
-    t = np.arange(int(classifier.window_seconds * classifier.sampling_rate)) / classifier.sampling_rate  # a full window
+    t = np.arange(int(classifier.window_seconds * classifier.sampling_rate)) / classifier.sampling_rate
     tone = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "warm-up.wav"
         sf.write(path, tone, classifier.sampling_rate)
-        outputs = make_classify(classifier)(str(path))
+        *_, outputs = make_classify(classifier)(str(path))
     for output in outputs:
         if isinstance(output, Figure):
             output.savefig(io.BytesIO(), format="webp")  # as gr.Plot(format="webp") sends it
@@ -108,28 +148,55 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
             "# Music genre classifier\n"
             "Record a clip or drop an audio or video file to see how likely each of the ten "
             "GTZAN genres is, with the waveform, spectrogram and mel-spectrogram of what you gave. "
-            f"Long recordings are classified window by window. Accepted: {ACCEPTED}."
+            f"Long recordings are classified window by window, and the answer streams in as they finish. "
+            f"Accepted: {ACCEPTED}."
         )
         gr.Markdown(model_line, elem_id="model-info")
-        with gr.Row():
-            with gr.Column() as input_column:
-                audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
-                button = gr.Button("Classify", variant="primary")
-            with gr.Column():
-                label = gr.Label(num_top_classes=len(classifier.labels), label="Genre probabilities")
-                details = gr.Markdown(label="Summary", elem_id="details")
-        waveform = gr.Plot(label="Waveform", format="webp")
-        spectrogram = gr.Plot(label="Spectrogram", format="webp")
-        mel = gr.Plot(label="Mel spectrogram", format="webp")
-        timeline = gr.Dataframe(headers=TIMELINE_HEADERS, label="Genre over time (top genre per window)")
-        outputs = [label, details, waveform, spectrogram, mel, timeline]
-        gr.on(
-            [button.click, audio.upload, audio.stop_recording], classify, inputs=audio, outputs=outputs,
-            api_name="classify",
-        )  # fmt: skip
-        with input_column:  # examples sit under the button; created last because they need the outputs
-            gr.Examples(
-                [[str(EXAMPLES_DIR / name)] for name, _ in EXAMPLES], inputs=audio, outputs=outputs, fn=classify,
-                run_on_click=True, cache_examples=False, example_labels=[text for _, text in EXAMPLES],
+        with gr.Tab("Clip"):
+            with gr.Row():
+                with gr.Column() as input_column:
+                    audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
+                    button = gr.Button("Classify", variant="primary")
+                with gr.Column():
+                    label = gr.Label(num_top_classes=len(classifier.labels), label="Genre probabilities")
+                    details = gr.Markdown(label="Summary", elem_id="details")
+            waveform = gr.Plot(label="Waveform", format="webp")
+            spectrogram = gr.Plot(label="Spectrogram", format="webp")
+            mel = gr.Plot(label="Mel spectrogram", format="webp")
+            genre_plot = gr.Plot(label="Genre over time", format="webp", elem_id="genre-over-time")
+            with gr.Accordion("Genre over time, in numbers", open=False):
+                timeline = gr.Dataframe(headers=TIMELINE_HEADERS, label="Genre per window")
+            # The order is the API's: the label first, then the summary, the three plots, the genre-over-time views.
+            outputs = [label, details, waveform, spectrogram, mel, timeline, genre_plot]
+            gr.on(
+                [button.click, audio.upload, audio.stop_recording], classify, inputs=audio, outputs=outputs,
+                api_name="classify", show_progress="minimal",
+            )  # fmt: skip
+            with input_column:  # examples sit under the button; created last because they need the outputs
+                # Cached lazily (per process, see app.py): the first click computes, later clicks answer at once.
+                gr.Examples(
+                    [[str(EXAMPLES_DIR / name)] for name, _ in EXAMPLES], inputs=audio, outputs=outputs, fn=classify,
+                    run_on_click=True, cache_examples=True, cache_mode="lazy",
+                    example_labels=[text for _, text in EXAMPLES],
+                )  # fmt: skip
+        with gr.Tab("Live"):
+            gr.Markdown(
+                f"Play music near your microphone and press Record: every second or two, the last "
+                f"{LIVE_SECONDS:g} s are classified. Listening stops by itself after {LIMIT_SECONDS // 60} minutes."
+            )
+            with gr.Row():
+                live_audio = gr.Audio(
+                    sources=["microphone"], streaming=True, type="numpy", label="Microphone", elem_id="live-mic"
+                )
+                live_label = gr.Label(value=LISTENING, num_top_classes=3, label="Genre now", elem_id="live-genre")
+            live_plot = gr.Plot(label="Genre over the last minute", format="webp", elem_id="live-strip")
+            session = gr.State()
+            live_audio.start_recording(
+                lambda: (None, LISTENING), outputs=[session, live_label], api_visibility="private"
+            )
+            live_audio.stream(
+                make_listen(classifier), inputs=[live_audio, session], outputs=[live_label, live_plot, session],
+                stream_every=1.0, time_limit=LIMIT_SECONDS, concurrency_limit=1, concurrency_id="live",
+                api_visibility="private", show_progress="hidden",
             )  # fmt: skip
     return demo

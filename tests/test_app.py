@@ -17,16 +17,17 @@ from .helpers import GTZAN, MUSIC, ServedApp, classify_file, coloured_fraction, 
 
 
 def check_answer(result, expected_windows: int | None = None) -> dict[str, float]:
-    label, details, *plots, timeline = result
+    label, details, *plots, timeline, genre_plot = result
     confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
     assert sorted(confidences) == sorted(GENRES)
     assert sum(confidences.values()) == pytest.approx(1.0, abs=1e-4)
     assert label["label"] == max(confidences, key=confidences.get)
     assert len(plots) == 3
-    for plot in plots:
+    for plot, size in [*((p, (900, 260)) for p in plots), (genre_plot, (900, 340))]:
         assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/webp;base64,")
-        assert Image.open(io.BytesIO(base64.b64decode(plot["plot"].split(",", 1)[1]))).size == (900, 260)
+        assert Image.open(io.BytesIO(base64.b64decode(plot["plot"].split(",", 1)[1]))).size == size
         assert coloured_fraction(plot["plot"]) > 0.005  # drawn data; empty grey axes score 0
+    assert coloured_fraction(genre_plot["plot"]) > 0.3  # the heat strip fills its axes
     assert timeline["headers"] == ["Start", "End", "Top genre", "Confidence", "Note"]
     if expected_windows is not None:
         assert len(timeline["data"]) == expected_windows

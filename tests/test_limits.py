@@ -25,7 +25,7 @@ def write_long(path, minutes: float, sr: int, channels: int) -> None:
 def test_twelve_minute_file_is_analysed_for_its_first_ten_minutes(served_tiny, tmp_path):
     path = tmp_path / "twelve-minutes.wav"
     write_long(path, minutes=12, sr=22050, channels=1)
-    label, details, *_, timeline = classify_file(served_tiny.client(), path)
+    label, details, *_, timeline, _ = classify_file(served_tiny.client(), path)
     assert "The clip is 12:00 min long: only the first 10:00 min were analysed." in details
     assert len(timeline["data"]) == 20 and timeline["data"][-1][1] == "10:00.0"  # 20 windows of 30 s
     assert len(label["confidences"]) == 10

@@ -42,12 +42,14 @@ def test_clip_of_exactly_two_windows_gives_two_rows_and_their_mean():
     assert prediction.top == "a" and prediction.confidences() == pytest.approx({"a": 0.6, "b": 0.4})
 
 
-def test_windows_are_classified_in_batches_and_progress_is_reported():
-    classifier = FixedClassifier([[1.0, 0.0]] * 5)
-    done = []
-    prediction = classifier.classify(np.ones(500, dtype=np.float32), done.append)
-    assert classifier.batches == [2, 2, 1] and done == [0.4, 0.8, 1.0]
-    assert len(prediction.window_probs) == 5
+def test_windows_are_classified_in_batches_and_each_batch_gives_the_answer_so_far():
+    per_window = [[1.0, 0.0]] * 4 + [[0.0, 1.0]]
+    classifier = FixedClassifier(per_window)
+    answers = list(classifier.predictions(np.ones(500, dtype=np.float32)))
+    assert classifier.batches == [2, 2, 1]
+    assert [len(a.window_spans) for a in answers] == [2, 4, 5] and [a.complete for a in answers] == [0, 0, 1]
+    np.testing.assert_allclose(answers[-1].probs, [0.8, 0.2])
+    np.testing.assert_allclose(FixedClassifier(per_window).classify(np.ones(500, dtype=np.float32)).probs, [0.8, 0.2])
 
 
 def test_prediction_mean_is_over_windows():
