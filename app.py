@@ -5,14 +5,16 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 
 from genre_classifier.model import load_classifier
 from genre_classifier.ui import EXAMPLES_DIR, build_demo, warm_up
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+log = logging.getLogger("app")
 classifier, fallback_reason = load_classifier()
-logging.getLogger("app").info("Serving %s", classifier.description)
+log.info("Serving %s", classifier.description)
 # Gradio would keep example answers in .gradio/ across restarts, even for another MODEL_ID: this process's own
 # folder keeps the lazily cached answers true to the model that serves them.
 if "GRADIO_EXAMPLES_CACHE" not in os.environ:
@@ -21,7 +23,10 @@ if "GRADIO_EXAMPLES_CACHE" not in os.environ:
 demo = build_demo(classifier, fallback_reason)
 
 if __name__ == "__main__":
-    logging.getLogger("app").info("Warmed up in %.1f s; ready", warm_up(classifier))
+    # The server opens at once (a fallback model is up within seconds); meanwhile one synthetic clip goes through
+    # the whole path, so the first visitor does not pay for first-use costs (on a fresh install, librosa compiles
+    # its numba kernels: about 40 s once). A request that arrives earlier simply shares that work.
+    threading.Thread(target=lambda: log.info("Warmed up in %.1f s; ready", warm_up(classifier)), daemon=True).start()
     # One request at a time: a forward pass already uses every core (or the GPU), so running two at
     # once only doubles memory and each one's wait. Queued requests wait their turn (up to max_size).
     demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("QUEUE_SIZE", 64)))

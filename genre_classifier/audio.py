@@ -129,17 +129,17 @@ def _read_with_libsndfile(handle, name: str, max_seconds: float) -> tuple[np.nda
     with sf.SoundFile(handle) as f:
         sr, total = f.samplerate, f.frames
         truncated = _header_promises_more(f.extra_info)
-        wanted = min(total, int(max_seconds * sr))
-        blocks, block = [], int(BLOCK_SECONDS * sr)
-        while wanted > 0:
-            data = f.read(min(block, wanted), dtype="float32", always_2d=True)
+        samples = np.empty(min(total, int(max_seconds * sr)), dtype=np.float32)  # filled in place: one copy held
+        done, block = 0, int(BLOCK_SECONDS * sr)
+        while done < len(samples):
+            data = f.read(min(block, len(samples) - done), dtype="float32", always_2d=True)
             if len(data) == 0:
                 break
-            blocks.append(_mono(data))
-            wanted -= len(data)
-    if not blocks:
+            samples[done : done + len(data)] = _mono(data)
+            done += len(data)
+    if done == 0:
         raise AudioError(f"The file {name} has no audio: it is 0 seconds long.")
-    return np.concatenate(blocks), sr, total / sr, truncated
+    return samples[:done], sr, total / sr, truncated
 
 
 def _read_with_ffmpeg(path: Path, name: str, max_seconds: float) -> tuple[np.ndarray, int, float, bool]:
@@ -173,9 +173,10 @@ def load_audio(source: AudioInput, sampling_rate: int, max_seconds: float = 600.
             notes.append(f"The file looks truncated: only the {_fmt(total)} that could be decoded were analysed.")
     if not MIN_RATE <= sr <= MAX_RATE:
         raise AudioError(f"Unsupported sample rate {sr} Hz; use audio between 1 kHz and 384 kHz.")
-    if not np.isfinite(samples).all():
+    # A NaN or infinity anywhere makes the sum non-finite; unlike isfinite() or abs(), no clip-sized temporary.
+    if not np.isfinite(samples.sum(dtype=np.float64)):
         raise AudioError("The audio contains invalid samples (NaN or infinity); please send a valid recording.")
-    peak = float(np.abs(samples).max(initial=0.0))
+    peak = max(float(samples.max(initial=0.0)), -float(samples.min(initial=0.0)))
     if peak > 1.0:  # float audio beyond full scale (or integer-valued floats): bring it back into [-1, 1]
         samples = samples / peak
     if len(samples) < MIN_SECONDS * sr:

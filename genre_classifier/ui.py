@@ -121,9 +121,9 @@ def make_listen(classifier: Classifier):
 
 
 def warm_up(classifier: Classifier) -> float:
-    """Answer a one-window synthetic clip through the whole handler before serving, so the first visitor waits
-    no longer than the next: librosa's numba kernels compile, torch picks its kernels, matplotlib and PIL's
-    webp encoder load. Returns the seconds it took."""
+    """Answer a one-window synthetic clip through the whole handler, so the first visitor waits no longer than
+    the next: librosa's numba kernels compile, torch picks its kernels, matplotlib and PIL's webp encoder
+    load. Returns the seconds it took."""
     started = time.perf_counter()
     t = np.arange(int(classifier.window_seconds * classifier.sampling_rate)) / classifier.sampling_rate
     tone = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2

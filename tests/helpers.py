@@ -128,8 +128,20 @@ class ServedApp:
     def log(self) -> str:
         return self.log_path.read_text()
 
+    def wait_ready(self, timeout: float = 240) -> None:
+        """Wait for the warm-up that runs once the server is up (on a fresh install librosa compiles then)."""
+        deadline = time.monotonic() + timeout
+        while "; ready" not in self.log:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise TimeoutError(f"the app did not finish its warm-up:\n{self.log[-3000:]}")
+            time.sleep(0.5)
+
+    def reset_peak_rss(self) -> None:
+        """Start the peak-memory count afresh, so `peak_rss_mb` measures what comes next (Linux clear_refs)."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
     def peak_rss_mb(self) -> float:
-        """The server's peak resident memory so far (Linux VmHWM)."""
+        """The server's peak resident memory since start or the last `reset_peak_rss` (Linux VmHWM)."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024
 
