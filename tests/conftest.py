@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from .helpers import ServedApp, hubert_extractor, save_distilhubert, save_random_model, tiny_hubert_config
+from .helpers import ROOT, ServedApp, hubert_extractor, save_distilhubert, save_random_model, tiny_hubert_config
+from .synthetic import write_dataset
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +43,38 @@ def served_tiny(tiny_hubert_dir, tmp_path_factory):
     app = ServedApp({"MODEL_ID": str(tiny_hubert_dir)}, tmp_path_factory.mktemp("logs") / "tiny.log")
     yield app
     app.stop()
+
+
+@pytest.fixture(scope="session")
+def served_small_server(tiny_hubert_dir, tmp_path_factory):
+    """A constrained machine: uploads limited to 1 MB, and no FFmpeg on the PATH."""
+    empty = tmp_path_factory.mktemp("no-ffmpeg")
+    env = {"MODEL_ID": str(tiny_hubert_dir), "MAX_FILE_SIZE": "1mb", "PATH": str(empty)}
+    app = ServedApp(env, tmp_path_factory.mktemp("logs") / "small.log")
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory) -> Path:
+    """The synthetic ten-class task, 20 clips per genre."""
+    return write_dataset(tmp_path_factory.mktemp("synthetic"), per_genre=20)
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tmp_path_factory) -> Path:
+    """A config-only folder (finetune.py initialises it randomly) of the tiny HuBERT."""
+    out = tmp_path_factory.mktemp("tiny_config")
+    tiny_hubert_config().save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def learned(synthetic, tiny_config, tmp_path_factory) -> Path:
+    """The tiny HuBERT fine-tuned on the synthetic task by train/finetune.py: a model that has learned something."""
+    out = tmp_path_factory.mktemp("learned") / "tiny"
+    command = [sys.executable, "-m", "train.finetune", "--model", str(tiny_config), "--data", str(synthetic),
+               "--output-dir", str(out), "--epochs", "8", "--batch-size", "16", "--learning-rate", "3e-3"]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return out

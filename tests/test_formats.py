@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import GTZAN, ServedApp, classify_file
+from .helpers import GTZAN, classify_file
 from .test_app import check_answer
 
 pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed")
@@ -66,12 +66,10 @@ def test_broken_inputs_get_their_message_and_the_server_keeps_serving(served_tin
     assert "Traceback" not in served_tiny.log
 
 
-def test_without_ffmpeg_the_app_says_what_to_install(tiny_hubert_dir, real_world_files, tmp_path):
-    app = ServedApp({"MODEL_ID": str(tiny_hubert_dir), "PATH": str(tmp_path)}, tmp_path / "no-ffmpeg.log")
-    try:
-        client = app.client()
-        with pytest.raises(Exception, match=r"\.m4a needs FFmpeg, which is not installed on this server: install"):
-            classify_file(client, real_world_files["voice-memo.m4a"])
-        check_answer(classify_file(client, SOURCE))  # libsndfile still reads WAV
-    finally:
-        app.stop()
+def test_without_ffmpeg_the_app_says_what_to_install(served_small_server, real_world_files, tmp_path):
+    client = served_small_server.client()
+    with pytest.raises(Exception, match=r"\.m4a needs FFmpeg, which is not installed on this server: install"):
+        classify_file(client, real_world_files["voice-memo.m4a"])
+    wav = tmp_path / "short.wav"  # under the small server's 1 MB upload limit
+    ffmpeg("-i", str(SOURCE), "-t", "10", str(wav))
+    check_answer(classify_file(client, wav))  # libsndfile still reads WAV

@@ -30,7 +30,7 @@ from datasets import Audio, ClassLabel, Features, Value
 from genre_classifier import GENRES
 from train.data import DataError, drop_undecodable, load_gtzan, split
 
-from .helpers import GTZAN, ROOT, plant_in_hub_cache, tiny_hubert_config
+from .helpers import GTZAN, ROOT, plant_in_hub_cache
 
 GOOD_CLIPS = 28  # 14 real clips and an excerpt of each
 TEST_CLIPS = 3  # ceil(0.1 * 28)
@@ -194,25 +194,36 @@ def run_module(module: str, *args: str, env: dict[str, str] | None = None) -> su
     return result
 
 
-@pytest.fixture(scope="module")
-def tiny_config(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_config")
-    tiny_hubert_config().save_pretrained(out)
-    return out
-
-
-@pytest.mark.parametrize("form", ["hub", "archive", "kaggle", "parquet"])
-def test_finetune_and_evaluate_run_on_each_form(form, replicas, tiny_config, tmp_path):
+def test_finetune_and_evaluate_on_the_default_hub_data_as_a_user_runs_them(replicas, tiny_config, tmp_path):
+    """No --data: marsyas/gtzan's archive from the Hub cache, in fresh processes, offline."""
     env = {"HF_HOME": str(replicas["hf_home"]), "HF_HUB_OFFLINE": "1"}
-    data = [] if form == "hub" else ["--data", str(replicas[form])]  # the Hub form is the default
     out = tmp_path / "out"
-    trained = run_module(
-        "train.finetune", "--model", str(tiny_config), *data, "--output-dir", str(out), "--max-steps", "2",
-        "--batch-size", "2", env=env,
-    )  # fmt: skip
-    assert "jazz.00054.wav" in trained.stderr  # named in the warning, once
+    trained = run_module("train.finetune", "--model", str(tiny_config), "--output-dir", str(out),
+                         "--max-steps", "2", "--batch-size", "2", env=env)  # fmt: skip
+    assert trained.stderr.count("skipped jazz.00054.wav") == 1  # named in one warning line
     assert f"{GOOD_CLIPS - TEST_CLIPS} train / {TEST_CLIPS} test" in trained.stdout
     assert json.loads((out / "metrics.json").read_text())["clips"] == TEST_CLIPS
-    evaluated = run_module("train.evaluate", "--model", str(out), *data, "--output-dir", str(tmp_path), env=env)
-    assert "jazz.00054.wav" in evaluated.stderr and f"({TEST_CLIPS} clips)" in evaluated.stdout
+    evaluated = run_module("train.evaluate", "--model", str(out), "--output-dir", str(tmp_path), env=env)
+    assert "skipped jazz.00054.wav" in evaluated.stderr and f"({TEST_CLIPS} clips)" in evaluated.stdout
     assert json.loads((tmp_path / "metrics.json").read_text())["clips"] == TEST_CLIPS
+
+
+@pytest.mark.parametrize("form", ["archive", "kaggle", "parquet"])
+def test_finetune_and_evaluate_run_on_each_local_form(form, replicas, tiny_config, tmp_path, offline_hub, monkeypatch,
+                                                     capsys, caplog):  # fmt: skip
+    """The same commands on the other forms, in this process (their code paths need no fresh interpreter)."""
+    from train import evaluate, finetune
+
+    out = tmp_path / "out"
+    data = ["--data", str(replicas[form])]
+    monkeypatch.setattr(sys, "argv", ["finetune", "--model", str(tiny_config), *data, "--output-dir", str(out),
+                                      "--max-steps", "2", "--batch-size", "2"])  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        finetune.main()
+    assert f"{GOOD_CLIPS - TEST_CLIPS} train / {TEST_CLIPS} test" in capsys.readouterr().out
+    assert json.loads((out / "metrics.json").read_text())["clips"] == TEST_CLIPS
+    monkeypatch.setattr(sys, "argv", ["evaluate", "--model", str(out), *data, "--output-dir", str(tmp_path)])
+    evaluate.main()
+    assert f"({TEST_CLIPS} clips)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "metrics.json").read_text())["clips"] == TEST_CLIPS
+    assert len([r for r in caplog.records if "skipped jazz.00054.wav" in r.getMessage()]) == 2  # once per command
