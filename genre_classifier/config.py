@@ -20,3 +20,21 @@ def device() -> str:
     import torch
 
     return os.environ.get("DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def precision(device: str) -> str:
+    """`PRECISION` for the transformer: fp32, bf16 or fp16. `auto` (the default) takes bf16 where the hardware
+    computes it natively (CPUs with AVX512-BF16/AMX, GPUs that support it), fp16 on other GPUs, else fp32."""
+    import torch
+
+    wanted = os.environ.get("PRECISION", "auto").strip().lower() or "auto"
+    if wanted not in PRECISIONS:
+        raise ValueError(f"PRECISION must be one of {', '.join(PRECISIONS)}, not {wanted!r}")
+    if wanted != "auto":
+        return wanted
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"

@@ -122,17 +122,19 @@ def featurize(feature_extractor, windows: list[np.ndarray] | np.ndarray, samplin
 class TransformerClassifier(Classifier):
     """Any `AutoModelForAudioClassification` checkpoint with its feature extractor."""
 
-    def __init__(self, model, feature_extractor, model_id: str, device: str = "cpu") -> None:
+    def __init__(self, model, feature_extractor, model_id: str, device: str = "cpu", precision: str = "fp32") -> None:
         self.model = model.to(device).eval()
         self.feature_extractor = feature_extractor
         self.device = device
+        self.precision = precision  # fp32, or bf16/fp16 autocast: weights stay fp32, matmuls and convs run lower
         # On a CPU a batch of windows is hardly faster than its windows one by one (benchmarks/latency.py), and one
         # at a time lets each window's answer stream to the page; a GPU gains from batches.
         self.batch_size = 4 if device.startswith("cuda") else 1
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         self.sampling_rate = feature_extractor.sampling_rate
         self.window_seconds = window_seconds_for(feature_extractor)
-        self.description = f"Model: {model_id} ({model.config.model_type}, {self.window_seconds:g} s windows, {device})"
+        self.description = f"Model: {model_id} ({model.config.model_type}, {self.window_seconds:g} s windows, {device}"
+        self.description += f", {precision})"
 
     @classmethod
     def from_pretrained(cls, model_id: str, device: str | None = None) -> TransformerClassifier:
@@ -153,14 +155,16 @@ class TransformerClassifier(Classifier):
         except OSError as err:
             raise CheckpointError("it has no feature extractor (preprocessor_config.json)") from err
         model = AutoModelForAudioClassification.from_pretrained(model_id, local_files_only=local_only)
-        return cls(model, feature_extractor, model_id, device or config.device())
+        device = device or config.device()
+        return cls(model, feature_extractor, model_id, device, config.precision(device))
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         import torch
 
         inputs = featurize(self.feature_extractor, windows, self.sampling_rate).to(self.device)
-        on_gpu = self.device.startswith("cuda")
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=on_gpu):
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
             logits = self.model(**inputs).logits
         return logits.float().softmax(dim=-1).cpu().numpy()
 

@@ -42,7 +42,7 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from genre_classifier import GENRES
+from genre_classifier import GENRES, config
 from genre_classifier.audio import window_starts
 from genre_classifier.model import Prediction, TransformerClassifier, featurize, window_seconds_for
 from train.data import HUB_DATASET, DataError, decode, drop_undecodable, load_gtzan, split
@@ -461,7 +461,8 @@ def train(args: Arguments) -> None:
     out = Path(args.output_dir)
     trainer.save_model(out)  # the best epoch's weights, with the feature extractor (processing_class)
     trainer.save_state()
-    classifier = TransformerClassifier(trainer.model, feature_extractor, str(out), str(training_args.device))
+    device = str(training_args.device)  # evaluated as the app would answer on this device
+    classifier = TransformerClassifier(trainer.model, feature_extractor, str(out), device, config.precision(device))
     metrics = evaluate_classifier(classifier, splits["test"])
     metrics |= {"model": base, "data": args.data, "split": "test", "seed": args.seed}
     print(report(metrics))

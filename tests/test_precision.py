@@ -1,0 +1,67 @@
+"""bf16 gives fp32's answers: for every real clip, the true-size DistilHuBERT and AST and a model that has learned.
+
+Runs on any CPU: where there are no bf16 units, PyTorch emulates bf16 (slower, same numerics). Each clip's
+first window is compared (DistilHuBERT: its first 5 s, which run the same layers as 30 s at a sixth of the
+cost); the 22 kHz copies of the music recordings stand for their 44.1 kHz twins.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from genre_classifier.model import TransformerClassifier, load_classifier
+
+from .helpers import GTZAN, MUSIC, save_ast
+
+CLIPS = [*sorted(GTZAN.glob("*.wav")), *sorted(p for p in MUSIC.glob("*.ogg") if not p.name.endswith(".hq.ogg"))]
+TOLERANCE = 0.01
+
+
+def agreement(classifier: TransformerClassifier, seconds: float | None = None) -> list[tuple[str, float, bool]]:
+    """(clip, largest probability difference, same top genre) for fp32 against bf16 on each clip's first window."""
+    seconds = seconds or classifier.window_seconds
+    rows = []
+    for clip in CLIPS:
+        window = classifier.load(clip, max_seconds=seconds).samples[None, : int(seconds * classifier.sampling_rate)]
+        classifier.precision = "fp32"
+        fp32 = classifier.predict_windows(window)[0]
+        classifier.precision = "bf16"
+        bf16 = classifier.predict_windows(window)[0]
+        rows.append((clip.name, float(np.abs(fp32 - bf16).max()), fp32.argmax() == bf16.argmax()))
+    return rows
+
+
+def check(rows) -> None:
+    assert len(rows) == 28
+    worst = max(rows, key=lambda row: row[1])
+    assert worst[1] <= TOLERANCE, worst
+    assert all(same for _, _, same in rows), [name for name, _, same in rows if not same]
+
+
+def test_true_size_distilhubert(distilhubert_dir):
+    check(agreement(load_classifier(str(distilhubert_dir))[0], seconds=5))
+
+
+def test_true_size_ast(tmp_path):
+    check(agreement(load_classifier(str(save_ast(tmp_path / "ast")))[0]))
+
+
+def test_a_model_that_has_learned(learned):
+    rows = agreement(load_classifier(str(learned))[0])
+    check(rows)
+    assert max(diff for _, diff, _ in rows) > 0, "bf16 did not run"
+
+
+@pytest.mark.parametrize("setting, expected", [("fp32", "fp32"), ("BF16", "bf16"), ("", None)])
+def test_the_precision_setting(monkeypatch, setting, expected):
+    import torch
+
+    from genre_classifier import config
+
+    monkeypatch.setenv("PRECISION", setting)
+    native = "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+    assert config.precision("cpu") == (expected or native)
+    monkeypatch.setenv("PRECISION", "int4")
+    with pytest.raises(ValueError, match="PRECISION must be one of auto, fp32, bf16, fp16"):
+        config.precision("cpu")
