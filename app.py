@@ -4,6 +4,7 @@ import atexit
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 
@@ -13,7 +14,10 @@ from genre_classifier.ui import EXAMPLES_DIR, build_demo, warm_up
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 log = logging.getLogger("app")
-classifier, fallback_reason = load_classifier()
+try:
+    classifier, fallback_reason = load_classifier()
+except ValueError as err:  # a setting that cannot mean anything, such as PRECISION=fp8
+    sys.exit(f"Cannot start: {err}")
 log.info("Serving %s", classifier.description)
 # Gradio would keep example answers in .gradio/ across restarts, even for another MODEL_ID: this process's own
 # folder keeps the lazily cached answers true to the model that serves them.
@@ -22,13 +26,22 @@ if "GRADIO_EXAMPLES_CACHE" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["GRADIO_EXAMPLES_CACHE"], ignore_errors=True)
 demo = build_demo(classifier, fallback_reason)
 
+
+def _warm_up() -> None:
+    try:
+        log.info("Warmed up in %.1f s; ready", warm_up(classifier))
+    except Exception as err:  # the server serves regardless; only the first answer is slower
+        log.warning("Warm-up failed (%s: %s); serving anyway", type(err).__name__, err)
+
+
 if __name__ == "__main__":
     # The server opens at once (a fallback model is up within seconds); meanwhile one synthetic clip goes through
     # the whole path, so the first visitor does not pay for first-use costs (on a fresh install, librosa compiles
     # its numba kernels: about 40 s once). A request that arrives earlier simply shares that work.
-    threading.Thread(target=lambda: log.info("Warmed up in %.1f s; ready", warm_up(classifier)), daemon=True).start()
-    # One request at a time: a forward pass already uses every core (or the GPU), so running two at
-    # once only doubles memory and each one's wait. Queued requests wait their turn (up to max_size).
+    threading.Thread(target=_warm_up, daemon=True).start()
+    # One upload at a time (plus one live step, which has its own limit): a forward pass already uses every core
+    # (or the GPU), so running two at once only doubles memory and each one's wait. Queued requests wait their
+    # turn (up to max_size).
     demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("QUEUE_SIZE", 64)))
     # Gradio's own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT apply; the default binds 127.0.0.1 only.
     demo.launch(max_file_size=os.environ.get("MAX_FILE_SIZE", "300mb"), allowed_paths=[str(EXAMPLES_DIR)])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import re
 import tempfile
@@ -109,7 +110,7 @@ def _read_file(source: str | os.PathLike | bytes, max_seconds: float) -> tuple[n
         try:
             return _read_with_libsndfile(io.BytesIO(source), "this file", max_seconds)
         except RuntimeError:  # sf.LibsndfileError
-            with tempfile.NamedTemporaryFile(suffix=".upload") as tmp:  # FFmpeg seeks (MP4 keeps its index last)
+            with tempfile.NamedTemporaryFile() as tmp:  # FFmpeg seeks (MP4 keeps its index last)
                 tmp.write(source)
                 tmp.flush()
                 return _read_with_ffmpeg(Path(tmp.name), "this file", max_seconds)
@@ -185,7 +186,9 @@ def load_audio(source: AudioInput, sampling_rate: int, max_seconds: float = 600.
         )
     if peak < SILENCE_PEAK:
         raise AudioError("This clip is silent: there is no sound to classify.")
-    if total > max_seconds:
+    if total == math.inf:  # a stream whose container does not give its length
+        notes.append(f"The clip is longer than {_fmt(max_seconds)}: only the first {_fmt(max_seconds)} were analysed.")
+    elif total > max_seconds:
         notes.append(f"The clip is {_fmt(total)} long: only the first {_fmt(max_seconds)} were analysed.")
     if sr != sampling_rate:
         samples = librosa.resample(samples, orig_sr=sr, target_sr=sampling_rate, res_type="soxr_hq")

@@ -27,14 +27,22 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 def precision(device: str) -> str:
     """`PRECISION` for the transformer: fp32, bf16 or fp16. `auto` (the default) takes bf16 where the hardware
-    computes it natively (CPUs with AVX512-BF16/AMX, GPUs that support it), fp16 on other GPUs, else fp32."""
-    import torch
-
+    computes it natively, fp16 on other GPUs, else fp32. A value outside `PRECISIONS` raises `ValueError`."""
     wanted = os.environ.get("PRECISION", "auto").strip().lower() or "auto"
     if wanted not in PRECISIONS:
         raise ValueError(f"PRECISION must be one of {', '.join(PRECISIONS)}, not {wanted!r}")
     if wanted != "auto":
         return wanted
+    if native_bf16(device):
+        return "bf16"
+    return "fp16" if device.startswith("cuda") else "fp32"
+
+
+def native_bf16(device: str) -> bool:
+    """Whether `device` has bf16 units: AVX512-BF16 or AMX on a CPU (elsewhere oneDNN emulates bf16, slower than
+    fp32), Ampere or newer on a GPU (a T4 only emulates it)."""
+    import torch
+
     if device.startswith("cuda"):
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()

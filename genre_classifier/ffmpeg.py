@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import subprocess
 import tempfile
@@ -42,7 +43,10 @@ def probe(path: Path) -> tuple[int, int, float | None]:
     """Sample rate, channels and duration (None when the container does not say) of the first audio stream."""
     entries = "stream=codec_type,sample_rate,channels:format=duration"
     command = ["ffprobe", "-v", "error", *SAFE_INPUT, "-show_entries", entries, "-of", "json", str(path.resolve())]
-    result = subprocess.run(command, capture_output=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise FFmpegError(f"Reading {path.name} took longer than {TIMEOUT_S:.0f} s; the file may be damaged.") from None
     reason = result.stderr.decode(errors="replace").strip()
     if result.returncode != 0:
         log.info("ffprobe refused %s: %s", path.name, reason[-300:])
@@ -61,14 +65,21 @@ def probe(path: Path) -> tuple[int, int, float | None]:
         if any(s.get("codec_type") == "video" for s in streams):
             raise FFmpegError(f"This file has no audio track: {path.name} is a video without sound.")
         raise FFmpegError(f"Could not read {path.name} as audio: it holds no audio.")
+    sr, channels = int(audio[0].get("sample_rate") or 0), int(audio[0].get("channels") or 0)
+    if sr <= 0 or channels <= 0:
+        raise FFmpegError(f"Could not read the audio of {path.name}: its sample rate or channel count is missing.")
     duration = info.get("format", {}).get("duration")
-    return int(audio[0]["sample_rate"]), int(audio[0]["channels"]), float(duration) if duration else None
+    return sr, channels, float(duration) if duration else None
 
 
 def decode(
     path: Path, max_seconds: float, mix: Callable[[np.ndarray], np.ndarray], block_seconds: float
 ) -> tuple[list[np.ndarray], int, float, bool]:
-    """Blocks of mono samples (each mixed by `mix`), the rate, the file's length and whether decoding broke off."""
+    """Blocks of mono samples (each mixed by `mix`), the rate, the file's length and whether decoding broke off.
+
+    The length is what was decoded when decoding broke off, and infinite when the container does not say and
+    the file goes on past `max_seconds`.
+    """
     sr, channels, duration = probe(path)
     command = ["ffmpeg", "-nostdin", "-v", "error", *SAFE_INPUT, "-t", f"{max_seconds:.3f}",
                "-i", str(path.resolve()), "-map", "0:a:0", "-ac", str(channels), "-ar", str(sr),
@@ -76,25 +87,32 @@ def decode(
     block_bytes = int(block_seconds * sr) * channels * 4
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a flood of decode errors cannot stall ffmpeg
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
-        timer = threading.Timer(TIMEOUT_S, process.kill)
+        timed_out = threading.Event()
+        timer = threading.Timer(TIMEOUT_S, lambda: (timed_out.set(), process.kill()))
         timer.start()
         try:
             blocks = [mix(block) for block in _blocks(process.stdout.read, block_bytes, channels)]
             returncode = process.wait()
-        finally:
+        finally:  # whatever happened (even an exception in `mix`), no ffmpeg is left running
             timer.cancel()
+            process.kill()
+            process.wait()
             process.stdout.close()
         errors.seek(0)
         reason = errors.read().decode(errors="replace").strip()
-    if returncode < 0:
+    if timed_out.is_set():
         raise FFmpegError(f"Decoding {path.name} took longer than {TIMEOUT_S:.0f} s; the file may be damaged.")
-    decoded = sum(len(b) for b in blocks) / sr
-    broke_off = bool(reason) and decoded < min(duration or decoded, max_seconds) - 0.5
-    if reason:
+    if reason or returncode:
         log.info("ffmpeg on %s (exit %d): %s", path.name, returncode, reason[-300:])
     if not blocks:
         raise FFmpegError(f"Could not decode the audio of {path.name}: the file is damaged.")
-    return blocks, sr, duration or decoded, broke_off
+    decoded = sum(len(b) for b in blocks) / sr
+    broke_off = (bool(reason) or returncode != 0) and decoded < min(duration or decoded, max_seconds) - 0.5
+    if broke_off:
+        return blocks, sr, decoded, True
+    if duration is None and decoded >= max_seconds - 0.5:
+        return blocks, sr, math.inf, False
+    return blocks, sr, duration or decoded, False
 
 
 def _blocks(read: Callable[[int], bytes], block_bytes: int, channels: int) -> Iterator[np.ndarray]:

@@ -38,7 +38,7 @@ class LiveSession:
 
     def add(self, rate: int, chunk: np.ndarray) -> None:
         chunk = np.asarray(chunk)
-        if rate != self.rate or (self.buffer.size and chunk.ndim != self.buffer.ndim):
+        if rate != self.rate or chunk.shape[1:] != self.buffer.shape[1:] or chunk.dtype != self.buffer.dtype:
             self.rate, self.buffer = rate, chunk[:0]  # a new device or format: start the buffer afresh
         self.buffer = np.concatenate([self.buffer, chunk])[-int(LIVE_SECONDS * rate) :]
         self.heard += len(chunk) / rate

@@ -137,7 +137,9 @@ class TransformerClassifier(Classifier):
         self.description += f", {precision})"
 
     @classmethod
-    def from_pretrained(cls, model_id: str, device: str | None = None) -> TransformerClassifier:
+    def from_pretrained(
+        cls, model_id: str, device: str | None = None, precision: str | None = None
+    ) -> TransformerClassifier:
         """Load a Hub id or folder; `CheckpointError` says in words what makes a checkpoint unusable here."""
         from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
         from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
@@ -156,7 +158,7 @@ class TransformerClassifier(Classifier):
             raise CheckpointError("it has no feature extractor (preprocessor_config.json)") from err
         model = AutoModelForAudioClassification.from_pretrained(model_id, local_files_only=local_only)
         device = device or config.device()
-        return cls(model, feature_extractor, model_id, device, config.precision(device))
+        return cls(model, feature_extractor, model_id, device, precision or config.precision(device))
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         import torch
@@ -231,8 +233,11 @@ def load_classifier(model_id: str | None = None) -> tuple[Classifier, str | None
     model_id = model_id or config.model_id()
     if model_id == BASELINE_ID:
         return BaselineClassifier(), None
+    # Read before loading: a mistyped PRECISION is a setting to fix (ValueError), not a reason to fall back.
+    device = config.device()
+    precision = config.precision(device)
     try:
-        return TransformerClassifier.from_pretrained(model_id), None
+        return TransformerClassifier.from_pretrained(model_id, device, precision), None
     except Exception as err:  # no network, unknown id, not an audio classifier...
         cause = why_not_loaded(model_id, err)
         log.warning("Could not load %s: %s; serving the embedded offline model", model_id, cause)

@@ -126,13 +126,13 @@ def genre_timeline_figure(
         ax.axvspan(covered, duration, color="0.92")
         if pending:
             ax.text((covered + duration) / 2, (n - 1) / 2, "classifying…", ha="center", va="center", color="0.4")
-    top = int(np.asarray(window_probs).mean(axis=0).argmax()) if len(window_probs) else None
     ax.set_yticks(range(n), labels, fontsize=8)
-    if top is not None:
+    if len(window_probs):
+        overall = np.asarray(window_probs).mean(axis=0)
+        top = int(overall.argmax())
         ax.get_yticklabels()[top].set_fontweight("bold")
         ax.add_patch(Rectangle((start, top - 0.5), duration - start, 1, fill=False, edgecolor="#ff2d55", lw=1.5))
-        overall = np.asarray(window_probs).mean(axis=0)[top]
-        title = title or f"Genre over time: {labels[top]} overall ({overall:.0%}, outlined)"
+        title = title or f"Genre over time: {labels[top]} overall ({overall[top]:.0%}, outlined)"
     ax.set_title(title or "Genre over time", fontsize=10, loc="left")
     ax.set(xlim=(start, duration), ylim=(n - 0.5, -0.5), xlabel="Time (s)")
     if image is not None:

@@ -85,20 +85,20 @@ def make_classify(classifier: Classifier):
         for note in clip.notes:
             gr.Warning(note)
         figures = None
+        unchanged = [gr.skip()] * 3
         for p in classifier.predictions(clip.samples):
             progress(len(p.window_spans) / p.total_windows, desc="Classifying windows")
-            answer = (
-                p.confidences(),
-                _summary(p, clip, classifier.window_seconds),
-                *(figures or [gr.skip()] * 3),
+            answer = (p.confidences(), _summary(p, clip, classifier.window_seconds))
+            so_far = (
                 timeline_rows(p),
                 genre_timeline_figure(p.labels, p.window_probs, p.window_spans, clip.seconds, pending=not p.complete),
             )
-            if figures is None:
-                yield answer  # the first window's answer, before the plots are drawn
+            first = figures is None
+            if first:
+                yield *answer, *unchanged, *so_far  # the first window's answer, before the plots are drawn
                 figures = clip_figures(clip.samples, clip.sampling_rate)
-                answer = (*answer[:2], *figures, *answer[5:])
-            yield answer
+            # The plots travel once while windows stream in, and again in the final answer that `predict` returns.
+            yield *answer, *(figures if first or p.complete else unchanged), *so_far
         log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
 
     return classify
@@ -107,6 +107,7 @@ def make_classify(classifier: Classifier):
 def make_listen(classifier: Classifier):
     """The Live tab's stream handler: chunks in, a label and a rolling genre strip out."""
 
+    @spaces.GPU  # on a ZeroGPU Space each due answer borrows the GPU; a no-op elsewhere
     def listen(chunk: tuple[int, np.ndarray] | None, session: LiveSession | None):
         session = session or LiveSession()
         if chunk is None:
@@ -191,8 +192,8 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
                 live_label = gr.Label(value=LISTENING, num_top_classes=3, label="Genre now", elem_id="live-genre")
             live_plot = gr.Plot(label="Genre over the last minute", format="webp", elem_id="live-strip")
             session = gr.State()
-            live_audio.start_recording(
-                lambda: (None, LISTENING), outputs=[session, live_label], api_visibility="private"
+            live_audio.start_recording(  # unqueued: a fresh session must not wait behind others' uploads
+                lambda: (None, LISTENING), outputs=[session, live_label], api_visibility="private", queue=False
             )
             live_audio.stream(
                 make_listen(classifier), inputs=[live_audio, session], outputs=[live_label, live_plot, session],

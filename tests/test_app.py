@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -15,7 +18,7 @@ from PIL import Image
 
 from genre_classifier import GENRES
 
-from .helpers import GTZAN, MUSIC, ServedApp, classify_file, coloured_fraction, write_tone
+from .helpers import GTZAN, MUSIC, ROOT, ServedApp, classify_file, coloured_fraction, write_tone
 
 
 def check_answer(result, expected_windows: int | None = None) -> dict[str, float]:
@@ -132,6 +135,13 @@ def test_fallback_starts_within_seconds_and_after_warm_up_the_first_answer_is_as
     finally:
         app.stop()
     assert times[0] <= 1.5 * statistics.median(times[1:]), times
+
+
+def test_a_meaningless_precision_stops_the_app_with_a_sentence():
+    env = {**os.environ, "PRECISION": "fp8", "MODEL_ID": "someone/model", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith("Cannot start: PRECISION must be one of auto, fp32, bf16, fp16, not 'fp8'")
 
 
 def test_every_output_of_the_api_has_a_human_name(served_baseline):

@@ -188,6 +188,30 @@ def test_ffmpeg_decodes_only_the_first_max_seconds(tmp_path):
 
 
 @needs_ffmpeg
+def test_a_cut_short_recording_is_analysed_as_far_as_it_decodes(tmp_path):
+    whole = ffmpeg_convert(write_tone(tmp_path / "tone.wav", seconds=30.0), tmp_path / "whole.webm", "-c:a", "libopus")
+    cut = tmp_path / "cut.webm"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])  # the header still says 30 s
+    clip = load_audio(cut, 16000)
+    assert 10 < clip.seconds < 20 and clip.source_seconds == pytest.approx(clip.seconds)
+    analysed = f"only the {clip.seconds:.0f} s that could be decoded were analysed."
+    assert clip.notes == (f"The file looks truncated: {analysed}",)
+
+
+@needs_ffmpeg
+def test_a_stream_of_unknown_length_longer_than_max_seconds_says_so(tmp_path):
+    # A browser's MediaRecorder writes WebM as it records: the container never learns its duration.
+    source = write_tone(tmp_path / "tone.wav", seconds=20.0)
+    webm = tmp_path / "recording.webm"
+    with webm.open("wb") as out:
+        command = ["ffmpeg", "-v", "error", "-i", str(source), "-c:a", "libopus", "-f", "webm", "-"]
+        subprocess.run(command, stdout=out, check=True)
+    clip = load_audio(webm, 16000, max_seconds=12)
+    assert clip.seconds == pytest.approx(12.0, abs=0.05)
+    assert clip.notes == ("The clip is longer than 12 s: only the first 12 s were analysed.",)
+
+
+@needs_ffmpeg
 def test_bytes_in_a_format_libsndfile_cannot_read(tmp_path):
     path = ffmpeg_convert(write_tone(tmp_path / "tone.wav"), tmp_path / "tone.m4a", "-c:a", "aac")
     assert load_audio(path.read_bytes(), 16000).seconds == pytest.approx(3.0, abs=0.1)

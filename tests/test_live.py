@@ -63,3 +63,12 @@ def test_a_slow_model_is_asked_less_often():
     session.add(*next(browser_chunks(3)))
     listen_step(classifier, session)
     assert session.interval >= 1.0 and session.interval == max(1.0, session.interval)
+
+
+def test_a_new_format_mid_session_starts_the_buffer_afresh():
+    session = LiveSession()
+    session.add(48000, np.zeros(48000, dtype=np.int16))
+    session.add(48000, np.zeros((48000, 2), dtype=np.int16))  # the person switched to a stereo device
+    assert session.buffer.shape == (48000, 2)
+    session.add(48000, np.zeros((48000, 2), dtype=np.float32))
+    assert session.buffer.dtype == np.float32 and len(session.buffer) == 48000

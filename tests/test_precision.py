@@ -60,7 +60,7 @@ def test_the_precision_setting(monkeypatch, setting, expected):
     from genre_classifier import config
 
     monkeypatch.setenv("PRECISION", setting)
-    native = "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
+    native = "bf16" if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() else "fp32"
     assert config.precision("cpu") == (expected or native)
     monkeypatch.setenv("PRECISION", "int4")
     with pytest.raises(ValueError, match="PRECISION must be one of auto, fp32, bf16, fp16"):

@@ -21,6 +21,8 @@ def test_a_long_clip_streams_an_update_per_window_then_the_final_answer(served_t
     for window in range(1, 5):
         assert any(f"(window {window} of 5)" in text and "so far" in text for text in partial), partial
     assert len(updates) - 1 >= 5  # at least one intermediate update per window
+    drawn = [i for i, u in enumerate(updates) if all(isinstance(plot, dict) and "plot" in plot for plot in u[2:5])]
+    assert drawn == [1, len(updates) - 1]  # the three plots travel once while windows stream in, then with the final
     assert "so far" not in final[1] and "5 windows" in final[1]
     check_answer(final, expected_windows=5)
     assert final[5]["data"][-1][4].startswith("overlaps the previous window by 17.0 s")  # 103-133 s over 90-120 s

@@ -175,6 +175,18 @@ def test_a_script_only_dataset_gets_a_message_not_a_traceback(tmp_path):
         load_gtzan(str(repo))
 
 
+def test_the_default_hub_data_offline_and_not_cached_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    with pytest.raises(DataError, match=r"not in the Hub cache.*hf download marsyas/gtzan.*--data genres.tar.gz"):
+        load_gtzan()
+
+
+def test_a_parquet_folder_under_home_is_found_with_a_tilde(replicas, monkeypatch):
+    monkeypatch.setenv("HOME", str(replicas["parquet"].parent))
+    assert len(load_gtzan(f"~/{replicas['parquet'].name}")) == GOOD_CLIPS + 1
+
+
 def test_too_many_bad_clips_stop_the_run(tmp_path):
     for i in range(3):
         (tmp_path / "rock").mkdir(exist_ok=True)

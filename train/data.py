@@ -56,8 +56,20 @@ def load_gtzan(data: str = HUB_DATASET, audio_column: str = "audio", label_colum
     source = data
     if data == HUB_DATASET:
         from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
 
-        source = hf_hub_download(HUB_DATASET, HUB_ARCHIVE, repo_type="dataset")
+        local_copy = "or pass a local copy: --data genres.tar.gz, or a folder of <genre>/ folders"
+        try:
+            source = hf_hub_download(HUB_DATASET, HUB_ARCHIVE, repo_type="dataset")
+        except LocalEntryNotFoundError:  # offline (no network, or HF_HUB_OFFLINE=1) and not in the cache yet
+            raise DataError(
+                f"{HUB_DATASET}'s {HUB_ARCHIVE} is not in the Hub cache and the Hub cannot be reached. Download it "
+                f"once where there is network (hf download {HUB_DATASET} {HUB_ARCHIVE} --repo-type dataset), "
+                f"{local_copy}."
+            ) from None
+        except OSError as err:  # HTTP errors, a full disk...
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise DataError(f"Could not download {HUB_DATASET}'s {HUB_ARCHIVE} ({first_line}); {local_copy}.") from None
         log.info("data: %s's %s, from the Hub cache (%s)", HUB_DATASET, HUB_ARCHIVE, source)
     path = Path(source).expanduser()
     if path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES):
@@ -66,7 +78,7 @@ def load_gtzan(data: str = HUB_DATASET, audio_column: str = "audio", label_colum
     if path.is_dir() and (files := genre_files(path)):
         log.info("data: %d audio files in genre folders under %s", len(files), path)
         return _from_files(files)
-    dataset = _from_datasets(data, audio_column, label_column)
+    dataset = _from_datasets(str(path) if path.exists() else data, audio_column, label_column)
     log.info("data: %s read by datasets, %d rows", data, len(dataset))
     return dataset
 

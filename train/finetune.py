@@ -245,7 +245,7 @@ def clip_metrics(clip_of_row: np.ndarray):
 
 def training_arguments(args: Arguments, preset: Preset) -> TrainingArguments:
     on_gpu = torch.cuda.is_available()
-    bf16 = on_gpu and torch.cuda.is_bf16_supported()
+    bf16 = on_gpu and config.native_bf16("cuda")
     # With --max-steps, evaluate and save at the end of the run instead of at epoch ends.
     if args.max_steps > 0:
         strategy = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": args.max_steps}
