@@ -1,0 +1,79 @@
+"""Screenshots of both tabs for the README, taken in a real browser from `python app.py`.
+
+    python docs/screenshots.py [--model baseline]
+
+Starts the app (the embedded model by default: it has learned, so the answers mean something), opens it in
+headless Debian Chromium whose fake microphone plays a real recording, clicks the Sugar Plum Fairy example
+on the Clip tab and listens for a while on the Live tab. Writes docs/clip-tab.png and docs/live-tab.png,
+scaled down to keep the repository small.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import librosa
+import soundfile as sf
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import ServedApp  # noqa: E402
+
+WIDTH = 900  # pixels of the committed images
+
+
+def shrink(source: Path, target: Path) -> None:
+    image = Image.open(source).convert("RGB")
+    image = image.resize((WIDTH, round(image.height * WIDTH / image.width)), Image.LANCZOS)
+    image.quantize(colors=256).save(target, optimize=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="baseline")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        microphone = tmp / "microphone.wav"
+        samples, _ = librosa.load(ROOT / "examples" / "hungarian_dance_5.ogg", sr=48000)
+        sf.write(microphone, samples, 48000, subtype="PCM_16")
+        app = ServedApp({"MODEL_ID": args.model}, tmp / "app.log")
+        try:
+            app.wait_ready()
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path="/usr/bin/chromium",
+                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                          "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                          f"--use-file-for-fake-audio-capture={microphone}"],
+                )  # fmt: skip
+                context = browser.new_context(viewport={"width": 1280, "height": 1000}, permissions=["microphone"])
+                page = context.new_page()
+                page.goto(app.url, wait_until="load")
+                page.get_by_role("button", name="Sugar Plum Fairy (classical)").click()
+                page.locator("#genre-over-time img").wait_for(timeout=120_000)
+                page.wait_for_function("() => !document.querySelector('#details').innerText.includes('so far')")
+                page.screenshot(path=tmp / "clip.png", full_page=True)
+                shrink(tmp / "clip.png", ROOT / "docs" / "clip-tab.png")
+
+                page.get_by_role("tab", name="Live").click()
+                page.locator("#live-mic").get_by_role("button", name="Record", exact=True).click()
+                page.wait_for_timeout(15_000)
+                page.screenshot(path=tmp / "live.png", full_page=True)
+                page.locator("#live-mic").get_by_role("button", name="Stop", exact=True).click()
+                shrink(tmp / "live.png", ROOT / "docs" / "live-tab.png")
+                browser.close()
+        finally:
+            app.stop()
+    print("wrote docs/clip-tab.png and docs/live-tab.png")
+
+
+if __name__ == "__main__":
+    main()
