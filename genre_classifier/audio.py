@@ -45,7 +45,7 @@ class Clip:
 
     samples: np.ndarray  # mono float32 in [-1, 1]
     sampling_rate: int
-    source_seconds: float  # length of what was given, before any cut
+    source_seconds: float  # length of what was given (inf: unknown, past the cut), or what decoded if cut short
     notes: tuple[str, ...] = ()
 
     @property

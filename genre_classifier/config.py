@@ -25,12 +25,18 @@ def device() -> str:
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-def precision(device: str) -> str:
-    """`PRECISION` for the transformer: fp32, bf16 or fp16. `auto` (the default) takes bf16 where the hardware
-    computes it natively, fp16 on other GPUs, else fp32. A value outside `PRECISIONS` raises `ValueError`."""
+def precision_setting() -> str:
+    """`PRECISION` as set: one of `PRECISIONS`; `ValueError` for anything else."""
     wanted = os.environ.get("PRECISION", "auto").strip().lower() or "auto"
     if wanted not in PRECISIONS:
         raise ValueError(f"PRECISION must be one of {', '.join(PRECISIONS)}, not {wanted!r}")
+    return wanted
+
+
+def precision(device: str) -> str:
+    """The transformer's precision on `device`: fp32, bf16 or fp16. `auto` (the default) takes bf16 where the
+    hardware computes it natively, fp16 on other GPUs, else fp32."""
+    wanted = precision_setting()
     if wanted != "auto":
         return wanted
     if native_bf16(device):

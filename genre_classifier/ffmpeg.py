@@ -81,7 +81,10 @@ def decode(
     the file goes on past `max_seconds`.
     """
     sr, channels, duration = probe(path)
-    command = ["ffmpeg", "-nostdin", "-v", "error", *SAFE_INPUT, "-t", f"{max_seconds:.3f}",
+    # Where the container does not give its length (a browser's WebM recording), one more second tells whether
+    # the stream goes on past the cut; it is dropped below.
+    seconds = max_seconds + (1 if duration is None else 0)
+    command = ["ffmpeg", "-nostdin", "-v", "error", *SAFE_INPUT, "-t", f"{seconds:.3f}",
                "-i", str(path.resolve()), "-map", "0:a:0", "-ac", str(channels), "-ar", str(sr),
                "-f", "f32le", "-"]  # fmt: skip
     block_bytes = int(block_seconds * sr) * channels * 4
@@ -110,9 +113,20 @@ def decode(
     broke_off = (bool(reason) or returncode != 0) and decoded < min(duration or decoded, max_seconds) - 0.5
     if broke_off:
         return blocks, sr, decoded, True
-    if duration is None and decoded >= max_seconds - 0.5:
-        return blocks, sr, math.inf, False
+    if duration is None and decoded > max_seconds:
+        return _first(blocks, int(max_seconds * sr)), sr, math.inf, False
     return blocks, sr, duration or decoded, False
+
+
+def _first(blocks: list[np.ndarray], frames: int) -> list[np.ndarray]:
+    """The blocks cut to their first `frames` samples."""
+    kept, left = [], frames
+    for block in blocks:
+        if left <= 0:
+            break
+        kept.append(block[:left])
+        left -= len(kept[-1])
+    return kept
 
 
 def _blocks(read: Callable[[int], bytes], block_bytes: int, channels: int) -> Iterator[np.ndarray]:

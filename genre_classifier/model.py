@@ -127,19 +127,18 @@ class TransformerClassifier(Classifier):
         self.feature_extractor = feature_extractor
         self.device = device
         self.precision = precision  # fp32, or bf16/fp16 autocast: weights stay fp32, matmuls and convs run lower
-        # On a CPU a batch of windows is hardly faster than its windows one by one (benchmarks/latency.py), and one
-        # at a time lets each window's answer stream to the page; a GPU gains from batches.
-        self.batch_size = 4 if device.startswith("cuda") else 1
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         self.sampling_rate = feature_extractor.sampling_rate
         self.window_seconds = window_seconds_for(feature_extractor)
+        # A GPU gains from batches. On a CPU, AST's 10 s windows run about 1.4x faster three at a time
+        # (benchmarks/latency.py) and still stream every few seconds; a 30 s window goes alone, so that each
+        # one's answer reaches the page as soon as it is computed.
+        self.batch_size = 4 if device.startswith("cuda") else 3 if self.window_seconds < 15 else 1
         self.description = f"Model: {model_id} ({model.config.model_type}, {self.window_seconds:g} s windows, {device}"
         self.description += f", {precision})"
 
     @classmethod
-    def from_pretrained(
-        cls, model_id: str, device: str | None = None, precision: str | None = None
-    ) -> TransformerClassifier:
+    def from_pretrained(cls, model_id: str, device: str | None = None) -> TransformerClassifier:
         """Load a Hub id or folder; `CheckpointError` says in words what makes a checkpoint unusable here."""
         from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
         from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
@@ -158,7 +157,7 @@ class TransformerClassifier(Classifier):
             raise CheckpointError("it has no feature extractor (preprocessor_config.json)") from err
         model = AutoModelForAudioClassification.from_pretrained(model_id, local_files_only=local_only)
         device = device or config.device()
-        return cls(model, feature_extractor, model_id, device, precision or config.precision(device))
+        return cls(model, feature_extractor, model_id, device, config.precision(device))
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         import torch
@@ -231,13 +230,11 @@ def load_classifier(model_id: str | None = None) -> tuple[Classifier, str | None
     Returns the classifier and, after a fallback, a sentence saying why.
     """
     model_id = model_id or config.model_id()
+    config.precision_setting()  # a mistyped PRECISION is a setting to fix (ValueError), not a reason to fall back
     if model_id == BASELINE_ID:
         return BaselineClassifier(), None
-    # Read before loading: a mistyped PRECISION is a setting to fix (ValueError), not a reason to fall back.
-    device = config.device()
-    precision = config.precision(device)
     try:
-        return TransformerClassifier.from_pretrained(model_id, device, precision), None
+        return TransformerClassifier.from_pretrained(model_id), None
     except Exception as err:  # no network, unknown id, not an audio classifier...
         cause = why_not_loaded(model_id, err)
         log.warning("Could not load %s: %s; serving the embedded offline model", model_id, cause)

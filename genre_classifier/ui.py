@@ -107,7 +107,12 @@ def make_classify(classifier: Classifier):
 def make_listen(classifier: Classifier):
     """The Live tab's stream handler: chunks in, a label and a rolling genre strip out."""
 
-    @spaces.GPU  # on a ZeroGPU Space each due answer borrows the GPU; a no-op elsewhere
+    # On a ZeroGPU Space only a due answer borrows the GPU, briefly; it runs in another process there, so the
+    # updated session comes back as a result. A no-op elsewhere.
+    @spaces.GPU(duration=10)
+    def answer(session: LiveSession):
+        return *listen_step(classifier, session), session
+
     def listen(chunk: tuple[int, np.ndarray] | None, session: LiveSession | None):
         session = session or LiveSession()
         if chunk is None:
@@ -115,7 +120,7 @@ def make_listen(classifier: Classifier):
         session.add(*chunk)
         if not session.due():
             return gr.skip(), gr.skip(), session
-        value, figure = listen_step(classifier, session)
+        value, figure, session = answer(session)
         return value, figure if figure is not None else gr.skip(), session
 
     return listen

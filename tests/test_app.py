@@ -138,7 +138,7 @@ def test_fallback_starts_within_seconds_and_after_warm_up_the_first_answer_is_as
 
 
 def test_a_meaningless_precision_stops_the_app_with_a_sentence():
-    env = {**os.environ, "PRECISION": "fp8", "MODEL_ID": "someone/model", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "PRECISION": "fp8", "MODEL_ID": "baseline"}  # even where it would not be used
     result = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().endswith("Cannot start: PRECISION must be one of auto, fp32, bf16, fp16, not 'fp8'")

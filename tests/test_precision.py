@@ -53,15 +53,26 @@ def test_a_model_that_has_learned(learned):
     assert max(diff for _, diff, _ in rows) > 0, "bf16 did not run"
 
 
-@pytest.mark.parametrize("setting, expected", [("fp32", "fp32"), ("BF16", "bf16"), ("", None)])
-def test_the_precision_setting(monkeypatch, setting, expected):
+@pytest.mark.parametrize("native", [True, False])
+def test_the_precision_setting(monkeypatch, native):
+    from genre_classifier import config
+
+    monkeypatch.setattr(config, "native_bf16", lambda device: native)
+    monkeypatch.setenv("PRECISION", "")  # auto: bf16 where the hardware has it, else fp16 on a GPU, fp32 on a CPU
+    assert (config.precision("cpu"), config.precision("cuda")) == (("bf16", "bf16") if native else ("fp32", "fp16"))
+    for setting, expected in (("fp32", "fp32"), ("BF16", "bf16"), (" fp16 ", "fp16")):
+        monkeypatch.setenv("PRECISION", setting)
+        assert config.precision("cpu") == config.precision("cuda") == expected
+    monkeypatch.setenv("PRECISION", "int4")
+    with pytest.raises(ValueError, match="PRECISION must be one of auto, fp32, bf16, fp16"):
+        config.precision("cpu")
+
+
+def test_auto_takes_bf16_only_where_the_cpu_computes_it():
     import torch
 
     from genre_classifier import config
 
-    monkeypatch.setenv("PRECISION", setting)
-    native = "bf16" if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() else "fp32"
-    assert config.precision("cpu") == (expected or native)
-    monkeypatch.setenv("PRECISION", "int4")
-    with pytest.raises(ValueError, match="PRECISION must be one of auto, fp32, bf16, fp16"):
-        config.precision("cpu")
+    # oneDNN runs bf16 on any AVX-512 CPU, but only AVX512-BF16 or AMX units make it faster than fp32.
+    units = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert config.native_bf16("cpu") is units

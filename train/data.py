@@ -61,13 +61,13 @@ def load_gtzan(data: str = HUB_DATASET, audio_column: str = "audio", label_colum
         local_copy = "or pass a local copy: --data genres.tar.gz, or a folder of <genre>/ folders"
         try:
             source = hf_hub_download(HUB_DATASET, HUB_ARCHIVE, repo_type="dataset")
-        except LocalEntryNotFoundError:  # offline (no network, or HF_HUB_OFFLINE=1) and not in the cache yet
+        except LocalEntryNotFoundError:  # not in the cache yet, and offline or the Hub did not answer
             raise DataError(
-                f"{HUB_DATASET}'s {HUB_ARCHIVE} is not in the Hub cache and the Hub cannot be reached. Download it "
-                f"once where there is network (hf download {HUB_DATASET} {HUB_ARCHIVE} --repo-type dataset), "
-                f"{local_copy}."
+                f"{HUB_DATASET}'s {HUB_ARCHIVE} is not in the Hub cache and the Hub cannot be reached (no network, "
+                f"HF_HUB_OFFLINE=1, or the Hub did not answer). Download it once where there is network "
+                f"(hf download {HUB_DATASET} {HUB_ARCHIVE} --repo-type dataset), {local_copy}."
             ) from None
-        except OSError as err:  # HTTP errors, a full disk...
+        except Exception as err:  # HTTP or proxy errors, a connection lost mid-download, a full disk...
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise DataError(f"Could not download {HUB_DATASET}'s {HUB_ARCHIVE} ({first_line}); {local_copy}.") from None
         log.info("data: %s's %s, from the Hub cache (%s)", HUB_DATASET, HUB_ARCHIVE, source)
