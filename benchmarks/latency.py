@@ -1,17 +1,29 @@
-"""End-to-end latency of the served app against the naive recipe, plus cold start and peak memory.
+"""Speed on the machine it runs on: the app against the naive recipe, both precisions, and the CPU's own ceiling.
 
-    python benchmarks/latency.py [--runs 5] [--clip PATH]
+    python benchmarks/latency.py [--runs 5] [--clip PATH] [--alternatives]
 
 Models are the true-size architectures with random weights (no Hub here): DistilHuBERT from
-`../shared/models/distilhubert/config.json` and AST from `ASTConfig()`. "Naive" is the usual recipe:
-`transformers.pipeline("audio-classification")` on the clip already at 16 kHz, then the waveform,
-spectrogram and mel-spectrogram drawn with `librosa.display` and pyplot. "App" is the `classify` call
-over HTTP with gradio_client against `python app.py` (decode, model, all outputs including the plots).
+`../shared/models/distilhubert/config.json` and AST from `ASTConfig()`. It measures, on this machine:
+
+- the CPU, whether it has bf16 units, and its ceiling: fp32 and bf16 matrix-multiply throughput;
+- each model's forward pass alone on one window, fp32 and bf16 (autocast), its FLOPs, and the fraction of the
+  ceiling it reaches; DistilHuBERT's feature encoder layer by layer; AST's windows batched or one by one;
+- "naive" (the usual recipe: `transformers.pipeline("audio-classification")` on the clip already at 16 kHz,
+  then waveform, spectrogram and mel-spectrogram drawn with `librosa.display` and pyplot) against the app's
+  `classify` over HTTP (decode, model, every output and plot), with PRECISION=fp32 and PRECISION=auto;
+- each app's start: serving, then warmed up (the first one as a fresh install starts, librosa's numba cache
+  empty), its first answer against the warm ones;
+- long files end to end over HTTP (1, 2.5 and 5 minutes of real GTZAN audio), and what eager example caching
+  would add to start-up;
+- with --alternatives: torch.compile of the feature encoder, and OpenVINO (when `pip install openvino` was run).
+
+Writes benchmarks/results/latency.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -21,19 +33,122 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import GTZAN, ServedApp, classify_file, save_ast, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "latency.json"
+median = statistics.median
 
 
-def naive_seconds(model_dir: Path, clip: Path, runs: int) -> list[float]:
+def timed(fn, runs: int = 1) -> float:
+    """Median seconds of `runs` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return median(times)
+
+
+def machine() -> dict:
+    import torch
+
+    from genre_classifier import config
+
+    names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+    return {
+        "cpu": names[0] if names else platform.processor(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "native_bf16": config.native_bf16("cpu"),  # what PRECISION=auto goes by
+        "torch": torch.__version__,
+    }
+
+
+def ceiling(runs: int) -> dict:
+    """The machine's own matmul throughput (GFLOP/s) for 4096 x 4096 matrices, in fp32 and bf16."""
+    import torch
+
+    n = 4096
+    out = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        out[name] = 2 * n**3 / timed(lambda a=a, b=b: a @ b, runs) / 1e9
+    return out
+
+
+def flops(model, inputs) -> float:
+    """FLOPs of one forward pass, as torch counts them."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:  # no_grad: the counter and inference_mode clash
+        model(**inputs)
+    return float(counter.get_total_flops())
+
+
+def forward(classifier, samples, runs: int, ceilings: dict) -> dict:
+    """One window through the model alone, per precision: seconds, GFLOP/s, and the share of the ceiling."""
+    import torch
+
+    from genre_classifier.model import featurize
+
+    inputs = featurize(classifier.feature_extractor, [samples], classifier.sampling_rate)
+    work = flops(classifier.model, inputs)
+    out = {"gflop": work / 1e9}
+    for precision, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            seconds = timed(lambda: classifier.model(**inputs), runs)
+        rate = work / seconds / 1e9
+        out[precision] = {"s": seconds, "gflops": rate, "of_ceiling": rate / ceilings[precision]}
+    return out
+
+
+def encoder_layers(classifier, samples, runs: int) -> list[dict]:
+    """DistilHuBERT's convolutional feature encoder, layer by layer, fp32 against bf16."""
+    import torch
+
+    layers = classifier.model.hubert.feature_extractor.conv_layers
+    hidden = torch.from_numpy(samples)[None, None]
+    rows = []
+    with torch.inference_mode():
+        for i, layer in enumerate(layers):
+            row = {"layer": i, "input": list(hidden.shape)}
+            for precision, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
+                with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+                    row[precision] = timed(lambda layer=layer, hidden=hidden: layer(hidden), runs)
+            rows.append(row)
+            hidden = layer(hidden)
+    return rows
+
+
+def ast_batching(classifier, samples, runs: int) -> dict:
+    """Three AST windows in one batch against one by one (the app streams one window at a time on CPU)."""
+
+    from genre_classifier.audio import split_windows
+
+    windows, _ = split_windows(samples, int(round(classifier.window_seconds * classifier.sampling_rate)))
+    out = {}
+    for precision in ("fp32", "bf16"):
+        classifier.precision = precision
+        out[precision] = {
+            "batch_of_3_s": timed(lambda: classifier.predict_windows(windows), runs),
+            "one_by_one_s": timed(lambda: [classifier.predict_windows(w[None]) for w in windows], runs),
+        }
+    return out
+
+
+def naive_seconds(model_dir: Path, clip: Path, runs: int) -> float:
     import librosa
     import librosa.display
     import matplotlib
-    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -56,16 +171,15 @@ def naive_seconds(model_dir: Path, clip: Path, runs: int) -> list[float]:
             fig.savefig(tempfile.TemporaryFile(), format="png")
         plt.close("all")
 
-    once()  # warm-up
-    return [timed(once) for _ in range(runs)]
+    return timed(once, runs)
 
 
 def stage_seconds(model_dir: Path, clip: Path, runs: int) -> dict[str, float]:
-    """Where the app's time goes, in process: decoding, the model, drawing and encoding the three plots."""
+    """Where the app's time goes, in process: decoding, the model, drawing and encoding the four plots."""
     import io
 
     from genre_classifier.model import load_classifier
-    from genre_classifier.plots import clip_figures
+    from genre_classifier.plots import clip_figures, genre_timeline_figure
 
     classifier, _ = load_classifier(str(model_dir))
     stages = {"decode": [], "model": [], "plots": []}
@@ -73,83 +187,157 @@ def stage_seconds(model_dir: Path, clip: Path, runs: int) -> dict[str, float]:
         start = time.perf_counter()
         samples = classifier.load(clip).samples
         decoded = time.perf_counter()
-        classifier.classify(samples)
+        p = classifier.classify(samples)
         classified = time.perf_counter()
-        for figure in clip_figures(samples, classifier.sampling_rate):
+        figures = [*clip_figures(samples, classifier.sampling_rate)]
+        figures.append(
+            genre_timeline_figure(p.labels, p.window_probs, p.window_spans, len(samples) / classifier.sampling_rate)
+        )
+        for figure in figures:
             figure.savefig(io.BytesIO(), format="webp")  # as gr.Plot(format="webp") does
         stages["decode"].append(decoded - start)
         stages["model"].append(classified - decoded)
         stages["plots"].append(time.perf_counter() - classified)
-    return {name: statistics.median(times[1:]) for name, times in stages.items()}
+    return {name: median(times[1:]) for name, times in stages.items()}
 
 
-def feature_seconds(clip: Path, runs: int) -> list[float]:
-    """The embedded model's 57 features for the clip at 22050 Hz (issue budget: 1.5 s for 30 s)."""
-    from genre_classifier.audio import load_audio
-    from genre_classifier.features import SAMPLING_RATE, extract_features
+def app_seconds(model_id: str, clips: dict[str, Path], runs: int, log_dir: Path, precision: str = "auto") -> dict:
+    """The app started, ready (warmed up), its first answer and warm answers. All apps share one numba cache
+    folder, empty for the first: that one starts as a fresh install does, with librosa compiling its kernels."""
+    name = f"{Path(model_id).name}-{precision}"
+    fresh = not (log_dir / "numba").exists()
+    env = {"MODEL_ID": model_id, "PRECISION": precision, "NUMBA_CACHE_DIR": str(log_dir / "numba")}
+    app = ServedApp(env, log_dir / f"{name}.log", timeout=300)
+    try:
+        app.wait_ready()
+        ready = time.monotonic() - app.started
+        client = app.client()
+        first_clip, *_ = clips.values()
+        start = time.perf_counter()
+        classify_file(client, first_clip)
+        first = time.perf_counter() - start
+        result = {"fresh_install": fresh, "serving_s": app.startup_seconds, "ready_s": ready, "first_call_s": first}
+        for label, clip in clips.items():
+            result[label] = timed(lambda clip=clip: classify_file(client, clip), runs if label == "30s" else 1)
+        result["peak_rss_mb"] = app.peak_rss_mb()
+        result["served"] = next(line for line in app.log.splitlines() if "Serving" in line).split("Serving ", 1)[1]
+        return result
+    finally:
+        app.stop()
 
-    samples = load_audio(clip, SAMPLING_RATE).samples
-    extract_features(samples)  # warm-up: librosa's numba kernels compile on first use
-    return [timed(lambda: extract_features(samples)) for _ in range(runs)]
+
+def long_clips(folder: Path) -> dict[str, Path]:
+    """1, 2.5 and 5 minutes of real music: the GTZAN clips end to end, at their 22050 Hz."""
+    audio = np.concatenate([sf.read(p, dtype="float32")[0] for p in sorted(GTZAN.glob("*.wav"))])
+    out = {}
+    for label, seconds in (("1min", 60), ("2.5min", 150), ("5min", 300)):
+        out[label] = folder / f"gtzan-{label}.wav"
+        sf.write(out[label], audio[: seconds * 22050], 22050)
+    return out
 
 
-def timed(fn) -> float:
+def examples_eager_seconds(model_dir: Path) -> float:
+    """What `cache_examples=True` (eager) would add to start-up: every example classified once."""
+    from genre_classifier.model import load_classifier
+    from genre_classifier.ui import EXAMPLES, EXAMPLES_DIR
+
+    classifier, _ = load_classifier(str(model_dir))
+    classifier.classify(classifier.load(EXAMPLES_DIR / EXAMPLES[-1][0]).samples)  # warm-up
     start = time.perf_counter()
-    fn()
+    for name, _ in EXAMPLES:
+        classifier.classify(classifier.load(EXAMPLES_DIR / name).samples)
     return time.perf_counter() - start
 
 
-def app_seconds(model_id: str, clip: Path, runs: int, log_dir: Path) -> dict:
-    """The app as a fresh install starts it: librosa's numba cache empty (NUMBA_CACHE_DIR), then ready, then
-    the first answer against the warm ones."""
-    name = Path(model_id).name
-    env = {"MODEL_ID": model_id, "NUMBA_CACHE_DIR": str(log_dir / f"numba-{name}")}
-    app = ServedApp(env, log_dir / f"{name}.log", timeout=300)
+def alternatives(classifier, samples, runs: int) -> dict:
+    """What else was tried on the bf16 forward pass, measured here: torch.compile and OpenVINO."""
+    import torch
+
+    from genre_classifier.model import featurize
+
+    inputs = featurize(classifier.feature_extractor, [samples], classifier.sampling_rate)
+    out = {}
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out["eager_bf16_s"] = timed(lambda: classifier.model(**inputs), runs)
+        model = copy.deepcopy(classifier.model)
+        model.hubert.feature_extractor = torch.compile(model.hubert.feature_extractor)
+        start = time.perf_counter()
+        model(**inputs)
+        out["compile_feature_encoder"] = {"compile_s": time.perf_counter() - start,
+                                          "s": timed(lambda: model(**inputs), runs)}  # fmt: skip
     try:
-        client = app.client()
-        call = lambda: classify_file(client, clip)  # noqa: E731
-        first = timed(call)
-        warm = [timed(call) for _ in range(runs)]
-        return {"ready_s": app.startup_seconds, "first_call_s": first, "warm_s": warm, "peak_rss_mb": app.peak_rss_mb()}
-    finally:
-        app.stop()
+        import openvino as ov
+    except ImportError:
+        out["openvino"] = "not installed (pip install openvino)"
+        return out
+    start = time.perf_counter()
+    converted = ov.convert_model(classifier.model, example_input=dict(inputs))
+    convert_s = time.perf_counter() - start
+    compiled = ov.Core().compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
+    request = compiled.create_infer_request()
+    feed = {k: v.numpy() for k, v in inputs.items()}
+    out["openvino_bf16"] = {"convert_s": convert_s, "s": timed(lambda: request.infer(feed), runs)}
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--clip", type=Path, default=GTZAN / "jazz.00000.wav")
+    parser.add_argument("--alternatives", action="store_true", help="also measure torch.compile and OpenVINO")
     args = parser.parse_args()
 
+    from genre_classifier.model import load_classifier
+
+    results: dict = {"machine": machine(), "clip": args.clip.name, "runs": args.runs}
+    print(json.dumps(results["machine"]))
+    ceilings = results["ceiling_gflops"] = ceiling(args.runs)
+    print(f"ceiling: fp32 {ceilings['fp32']:.0f} GFLOP/s, bf16 {ceilings['bf16']:.0f} GFLOP/s (4096^2 matmul)")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         hubert, ast = save_distilhubert(tmp / "distilhubert"), save_ast(tmp / "ast")
-        naive = naive_seconds(hubert, args.clip, args.runs)
-        results = {
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "clip": args.clip.name,
-            "naive_distilhubert_s": naive,
-            "baseline_features_s": feature_seconds(args.clip, args.runs),
-            "distilhubert_stages_s": stage_seconds(hubert, args.clip, args.runs),
-            "app_distilhubert": app_seconds(str(hubert), args.clip, args.runs, tmp),
-            "app_ast": app_seconds(str(ast), args.clip, args.runs, tmp),
-            "app_baseline": app_seconds("baseline", args.clip, args.runs, tmp),
-        }
-    median = statistics.median
-    naive_m = median(naive)
-    print(f"clip {args.clip.name}, {args.runs} warm runs each, medians:")
-    print(f"  naive recipe, DistilHuBERT:  {naive_m:.2f} s")
-    print(f"  embedded model's features (in process): {median(results['baseline_features_s']):.2f} s")
-    stages = ", ".join(f"{k} {v:.2f} s" for k, v in results["distilhubert_stages_s"].items())
-    print(f"  app stages in process, DistilHuBERT: {stages}")
-    for name in ("distilhubert", "ast", "baseline"):
-        r = results[f"app_{name}"]
-        print(
-            f"  app over HTTP, {name:12s}: {median(r['warm_s']):.2f} s"
-            + (f" ({median(r['warm_s']) / naive_m:.2f} x naive)" if name == "distilhubert" else "")
-            + f"; first answer {r['first_call_s']:.2f} s; fresh start to ready {r['ready_s']:.1f} s"
-            + f"; peak memory {r['peak_rss_mb']:.0f} MB"
-        )
+        models = {"distilhubert": hubert, "ast": ast}
+        for name, folder in models.items():
+            classifier, _ = load_classifier(str(folder))
+            samples = classifier.load(args.clip).samples
+            window = samples[: int(round(classifier.window_seconds * classifier.sampling_rate))]
+            results[f"forward_{name}"] = forward(classifier, window, args.runs, ceilings)
+            r = results[f"forward_{name}"]
+            print(f"forward {name} ({r['gflop']:.0f} GFLOP/window): " + ", ".join(
+                f"{p} {r[p]['s']:.2f} s = {r[p]['gflops']:.0f} GFLOP/s = {r[p]['of_ceiling']:.0%} of ceiling"
+                for p in ("fp32", "bf16")))  # fmt: skip
+            if name == "distilhubert":
+                results["encoder_layers"] = encoder_layers(classifier, window, args.runs)
+                for row in results["encoder_layers"]:
+                    layer, shape = row["layer"], row["input"]
+                    print(f"  conv layer {layer} {shape}: fp32 {row['fp32']:.3f}, bf16 {row['bf16']:.3f} s")
+                if args.alternatives:
+                    results["alternatives"] = alternatives(classifier, window, args.runs)
+                    print(f"  alternatives: {json.dumps(results['alternatives'])}")
+            else:
+                results["ast_batching"] = ast_batching(classifier, samples, args.runs)
+                print(f"  AST 3 windows: {json.dumps(results['ast_batching'])}")
+
+        naive = results["naive_distilhubert_s"] = naive_seconds(hubert, args.clip, args.runs)
+        print(f"naive recipe, DistilHuBERT fp32: {naive:.2f} s")
+        results["distilhubert_stages_s"] = stage_seconds(hubert, args.clip, args.runs)
+        print("app stages in process, DistilHuBERT: "
+              + ", ".join(f"{k} {v:.2f} s" for k, v in results["distilhubert_stages_s"].items()))  # fmt: skip
+        results["examples_eager_cache_s"] = examples_eager_seconds(hubert)
+        print(f"eager example caching would add {results['examples_eager_cache_s']:.1f} s to start-up")
+
+        clips = {"30s": args.clip, **long_clips(tmp)}
+        runs = [("distilhubert", "fp32"), ("distilhubert", "auto"), ("ast", "fp32"), ("ast", "auto"),
+                ("baseline", "auto")]  # fmt: skip
+        for name, precision in runs:
+            model_id = str(models.get(name, name))
+            r = results[f"app_{name}_{precision}"] = app_seconds(model_id, clips, args.runs, tmp, precision)
+            ratio = f" = {r['30s'] / naive:.2f} x naive" if name == "distilhubert" else ""
+            print(f"app over HTTP, {r['served']}: 30 s clip {r['30s']:.2f} s{ratio}; "
+                  f"1 / 2.5 / 5 min: {r['1min']:.1f} / {r['2.5min']:.1f} / {r['5min']:.1f} s; "
+                  f"serving after {r['serving_s']:.1f} s, warmed up after {r['ready_s']:.1f} s"
+                  f"{' (fresh install)' if r['fresh_install'] else ''}, first answer {r['first_call_s']:.2f} s; "
+                  f"peak memory {r['peak_rss_mb']:.0f} MB")  # fmt: skip
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
