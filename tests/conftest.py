@@ -74,7 +74,7 @@ def learned(synthetic, tiny_config, tmp_path_factory) -> Path:
     """The tiny HuBERT fine-tuned on the synthetic task by train/finetune.py: a model that has learned something."""
     out = tmp_path_factory.mktemp("learned") / "tiny"
     command = [sys.executable, "-m", "train.finetune", "--model", str(tiny_config), "--data", str(synthetic),
-               "--output-dir", str(out), "--epochs", "8", "--batch-size", "16", "--learning-rate", "3e-3"]  # fmt: skip
+               "--output-dir", str(out), "--epochs", "6", "--batch-size", "16", "--learning-rate", "3e-3"]  # fmt: skip
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-5000:]
     return out

@@ -113,7 +113,7 @@ def test_push_uploads_the_finished_folder_and_never_the_token(learned, synthetic
 
 @pytest.fixture(scope="module")
 def finetuned_distilhubert(real_clips, tmp_path_factory):
-    """Two steps of fine-tuning from the true DistilHuBERT config.json (random init) on the real clips."""
+    """One step of fine-tuning from the true DistilHuBERT config.json (random init) on the real clips."""
     config_only = tmp_path_factory.mktemp("distilhubert_config")
     (config_only / "config.json").write_text((DISTILHUBERT_CONFIG / "config.json").read_text())
     out = tmp_path_factory.mktemp("finetuned") / "distilhubert-gtzan"
@@ -126,8 +126,10 @@ def finetuned_distilhubert(real_clips, tmp_path_factory):
         "--output-dir",
         str(out),
         "--max-steps",
-        "2",
+        "1",
         "--batch-size",
+        "1",
+        "--max-eval-samples",
         "1",
         launcher=(sys.executable,),
     )  # fmt: skip  (the script form of the command, which must work as `-m train.finetune` does)
