@@ -138,8 +138,8 @@ def test_fallback_starts_within_seconds_and_after_warm_up_the_first_answer_is_as
 def test_a_meaningless_precision_stops_the_app_with_a_sentence(monkeypatch):
     monkeypatch.setenv("PRECISION", "fp8")
     monkeypatch.setenv("MODEL_ID", "baseline")  # even where it would not be used
-    with pytest.raises(SystemExit) as stopped:  # `python app.py`, in this process: exit status 1 and this line
-        runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
+    with pytest.raises(SystemExit) as stopped:  # app.py's start in this process: exit status 1 and this line
+        runpy.run_path(str(ROOT / "app.py"), run_name="app")  # not "__main__": a regression must not launch a server
     assert stopped.value.code == "Cannot start: PRECISION must be one of auto, fp32, bf16, fp16, not 'fp8'"
 
 
