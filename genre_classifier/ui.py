@@ -15,6 +15,7 @@ import spaces
 from matplotlib.figure import Figure
 
 from .audio import ACCEPTED, AudioError, Clip
+from .batch_ui import many_files_tab
 from .live import LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, listen_step
 from .model import Classifier, Prediction
 from .plots import clip_figures, genre_timeline_figure
@@ -205,4 +206,5 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
                 stream_every=1.0, time_limit=LIMIT_SECONDS, concurrency_limit=1, concurrency_id="live",
                 api_visibility="private", show_progress="hidden",
             )  # fmt: skip
+        many_files_tab(classifier)
     return demo

@@ -1,0 +1,94 @@
+"""The "Many files" tab: drop several files, watch a table fill in file by file, download the answers as CSV.
+
+Each file goes through the same path as the Clip tab's `/classify` (`Classifier.load`, then `classify` under
+`@spaces.GPU`), one after the other; a file that cannot be read gets its row with the reason and the others go on.
+For a whole library, `python -m genre_classifier tag` (genre_classifier/tag.py) writes the same columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import spaces
+
+from .audio import AudioError
+from .model import Classifier, Prediction
+from .tag import COLUMNS, error_row, result_row
+
+log = logging.getLogger(__name__)
+
+MAX_FILES = 20  # per request: one request holds its queue slot until every file is done
+HEADERS = ["File", "Genre", "Confidence", "Seconds", "Windows", "Note"]
+
+
+def table_rows(rows: list[dict]) -> list[list]:
+    """The page's table: the CSV's rows without the ten probabilities."""
+    return [[r["path"], r["genre"], r["confidence"], r["seconds"], r["windows"], r["note"]] for r in rows]
+
+
+def make_tag(classifier: Classifier):
+    """The tab's event handler: a generator that yields the table after each file, and the CSV at the end."""
+
+    @spaces.GPU  # on a ZeroGPU Space only the model runs with the GPU attached; a no-op elsewhere
+    def classify(samples: np.ndarray) -> Prediction:
+        return classifier.classify(samples)
+
+    def tag(files: list[str] | None, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio's idiom)
+        if not files:
+            raise gr.Error("Drop one or more audio or video files first.", print_exception=False)
+        if len(files) > MAX_FILES:
+            raise gr.Error(
+                f"{len(files)} files were dropped; up to {MAX_FILES} are tagged at a time. For a whole library, "
+                "run `python -m genre_classifier tag` (see the README).",
+                print_exception=False,
+            )
+        rows: list[dict] = []
+        for i, path in enumerate(files):
+            name = Path(path).name  # the name it was uploaded with, not the server's copy
+            progress(i / len(files), desc=f"File {i + 1} of {len(files)}")
+            try:
+                clip = classifier.load(path)
+                rows.append(result_row(name, classify(clip.samples), clip.seconds, clip.notes))
+            except AudioError as err:
+                rows.append(error_row(name, str(err)))
+            except gr.Error:
+                raise  # the Space's own refusals (GPU quota...) end the request with their message
+            except Exception:  # one odd file must not cost the others their answers
+                log.exception("Tagging %s failed", name)
+                rows.append(error_row(name, "It could not be classified (the server log says why)."))
+            yield table_rows(rows), gr.skip()
+        log.info("Tagged %d files, %d unreadable", len(rows), sum(not r["genre"] for r in rows))
+        # Gradio copies the file into its own cache as the value goes out, before the generator resumes and the
+        # folder is removed.
+        with tempfile.TemporaryDirectory(prefix="genres-") as folder:
+            csv_path = Path(folder) / "genres.csv"
+            with open(csv_path, "w", newline="", encoding="utf-8") as out:
+                writer = csv.DictWriter(out, COLUMNS)
+                writer.writeheader()
+                writer.writerows(rows)
+            yield table_rows(rows), str(csv_path)
+
+    return tag
+
+
+def many_files_tab(classifier: Classifier) -> None:
+    """The tab, created inside the current `gr.Blocks`; its event is the API's `/tag`."""
+    with gr.Tab("Many files"):
+        gr.Markdown(
+            f"Drop up to **{MAX_FILES} files** at once: the table fills in as each one is classified, and the CSV "
+            "holds all ten genre probabilities of every file. A file that cannot be read gets its row with the "
+            "reason. For a whole music library, use the command line: `python -m genre_classifier tag`."
+        )
+        files = gr.File(file_count="multiple", type="filepath", label=f"Audio or video files (up to {MAX_FILES})")
+        button = gr.Button("Tag files", variant="primary")
+        table = gr.Dataframe(headers=HEADERS, label="Genre per file", interactive=False, elem_id="tag-table")
+        csv_file = gr.File(label="CSV", elem_id="tag-csv")
+        gr.on(
+            [button.click, files.upload], make_tag(classifier), inputs=files, outputs=[table, csv_file],
+            api_name="tag", show_progress="minimal",
+        )  # fmt: skip

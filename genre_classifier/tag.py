@@ -1,0 +1,448 @@
+"""Tag many files: `python -m genre_classifier tag PATH... --output genres.csv`.
+
+Every audio or video file under the given files and folders is decoded exactly as the app decodes an upload
+(`audio.load_audio`), classified by the same `MODEL_ID`, `DEVICE` and `PRECISION`, and gets one row, written
+and flushed as soon as it is known: an interrupted run leaves a valid file, and the same command run again skips
+the files already there (same size and modification time) and appends the rest. A file that cannot be read is
+skipped with a warning, and listed at the end.
+
+Under `torchrun` or `accelerate launch` (which set `WORLD_SIZE` and `RANK`) each process takes the files whose
+path hashes to its rank, writes its own part (`genres.csv.part-0-of-2`, ...), and process 0 merges the parts
+into the output once every process has finished (a gloo barrier). The inputs and the output must be on storage
+every process sees at the same paths, as they must be for the files to be read at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import os
+import sys
+import time
+import zlib
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+
+from . import GENRES, config
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["path", "genre", "confidence", *GENRES, "seconds", "windows", "note"]
+RESUME_COLUMNS = ["size", "mtime", "model"]  # what a re-run compares to skip a file, and which model answered
+UNSURE_MARGIN = 0.1  # the top genre must lead the second by this much, or the row says "unsure"
+GPU_BATCH = 16  # windows per forward pass on a GPU, from as many files as it takes to fill them
+BARRIER_TIMEOUT = timedelta(days=7)  # a process that finishes its share early waits this long for the others
+
+
+def is_unsure(probs: np.ndarray, margin: float = UNSURE_MARGIN) -> bool:
+    """Whether the top genre is not clearly ahead of the second. Kept here until the app has a shared notion."""
+    second, top = np.sort(np.asarray(probs))[-2:]
+    return bool(top - second < margin)
+
+
+def result_row(name: str, prediction, seconds: float, notes: Iterable[str] = ()) -> dict:
+    """One file's answer as a row of `COLUMNS`: the genres in GTZAN order, whatever the model's label order."""
+    probs = {label.lower(): float(p) for label, p in zip(prediction.labels, prediction.probs, strict=True)}
+    top = max(probs, key=probs.get)
+    note = ["unsure"] if is_unsure(prediction.probs) else []
+    return {
+        "path": name, "genre": top, "confidence": round(probs[top], 6),
+        **{genre: round(probs[genre], 6) for genre in GENRES},
+        "seconds": round(seconds, 2), "windows": len(prediction.window_spans), "note": "; ".join([*note, *notes]),
+    }  # fmt: skip
+
+
+def error_row(name: str, reason: str) -> dict:
+    """A row for a file that could not be classified: no genre, the reason in the note."""
+    return {**dict.fromkeys(COLUMNS, ""), "path": name, "note": reason}
+
+
+# -- finding the files --------------------------------------------------------------------------------------------
+
+
+def find_audio(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Audio and video files under `paths` (folders recursively, by suffix; a file named explicitly is always tried,
+    since the content decides), in a stable order; and the paths that could not be looked at, with why."""
+    from .audio import AUDIO_SUFFIXES
+
+    found: list[Path] = []
+    problems: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            for root, dirs, names in os.walk(path, onerror=lambda err: problems.append((Path(err.filename), str(err)))):
+                # Hidden entries are skipped, as taggers do: macOS leaves "._song.mp3" beside every song it copies.
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found += [Path(root, n) for n in sorted(names) if not n.startswith(".")
+                          and Path(n).suffix.lower() in AUDIO_SUFFIXES]  # fmt: skip
+        else:
+            problems.append((path, "no such file or folder"))
+    return list(dict.fromkeys(found)), problems
+
+
+def share(path: Path, world: int) -> int:
+    """The process (rank) that tags `path`: a hash of the path, the same in every process and every run."""
+    return zlib.crc32(str(path).encode()) % world
+
+
+# -- tagging ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tagged:
+    """One file's outcome: its prediction and what decoding said, or why it could not be read."""
+
+    path: Path
+    prediction: object = None  # model.Prediction
+    seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def _decode(classifier, path: Path):
+    from .audio import AudioError
+
+    try:
+        return classifier.load(path)
+    except AudioError as err:
+        return str(err)
+    except Exception as err:  # one odd file must not end a night-long run; the log keeps the traceback
+        log.debug("Decoding %s failed", path, exc_info=True)
+        return f"it could not be decoded ({type(err).__name__}: {err})"
+
+
+def _decoded(classifier, paths: list[Path], workers: int) -> Iterator[tuple[Path, object]]:
+    """(path, Clip or the reason it cannot be read), in order; a few files are decoded ahead in threads, so reading
+    and FFmpeg overlap the model (numpy, soxr and the FFmpeg pipe release the GIL)."""
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
+    ahead: deque = deque()
+    try:
+        for path in paths:
+            ahead.append((path, pool.submit(_decode, classifier, path)))
+            if len(ahead) > 2 * workers:
+                path, future = ahead.popleft()
+                yield path, future.result()
+        while ahead:
+            path, future = ahead.popleft()
+            yield path, future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def tag(classifier, paths: list[Path], batch_size: int | None = None, workers: int = 1) -> Iterator[Tagged]:
+    """Classify every file, yielding each one as soon as all its windows are done.
+
+    Windows of consecutive files share a batch of `batch_size` (default: the classifier's own); only windows of
+    the same length are batched together, so padding never changes an answer: each file gets what
+    `Classifier.classify` would give it alone.
+    """
+    from .audio import split_windows
+    from .model import Prediction
+
+    batch_size = batch_size or classifier.batch_size
+    rate = classifier.sampling_rate
+    window = int(round(classifier.window_seconds * rate))
+    queues: dict[int, list] = defaultdict(list)  # window length -> [(file's entry, window index, samples)]
+
+    def run(length: int, count: int) -> Iterator[Tagged]:
+        queue = queues[length]
+        batch = queue[:count]
+        del queue[:count]
+        answers = classifier.predict_windows(np.stack([samples for *_, samples in batch]))
+        for (entry, index, _), probs in zip(batch, answers, strict=True):
+            entry["probs"][index] = probs
+            entry["left"] -= 1
+            if entry["left"] == 0:
+                prediction = Prediction(classifier.labels, entry["probs"], entry["spans"])
+                yield Tagged(entry["path"], prediction, entry["seconds"], entry["notes"])
+
+    for path, clip in _decoded(classifier, paths, workers):
+        if isinstance(clip, str):
+            yield Tagged(path, error=clip)
+            continue
+        windows, starts = split_windows(clip.samples, window)
+        spans = [(s / rate, (s + windows.shape[1]) / rate) for s in starts]
+        # The entry keeps the clip's length and notes only: its samples go once they are cut into windows.
+        entry = {"path": path, "seconds": clip.seconds, "notes": clip.notes, "spans": spans, "left": len(windows),
+                 "probs": np.empty((len(windows), len(classifier.labels)))}  # fmt: skip
+        queues[windows.shape[1]] += [(entry, i, w) for i, w in enumerate(windows)]
+        for length, queue in queues.items():
+            while len(queue) >= batch_size:
+                yield from run(length, batch_size)
+    for length, queue in queues.items():
+        while queue:
+            yield from run(length, min(batch_size, len(queue)))
+
+
+# -- the output ---------------------------------------------------------------------------------------------------
+
+
+class TagError(Exception):
+    """Something about the command's settings or output that the person running it must fix."""
+
+
+class Rows:
+    """A CSV or JSON-lines file of rows, appended one flushed row at a time, so it stays valid however it stops."""
+
+    def __init__(self, path: Path, fmt: str, columns: list[str]) -> None:
+        self.path, self.fmt, self.columns = path, fmt, columns
+        self.file: io.TextIOBase | None = None
+
+    def _lines(self) -> list[str]:
+        """Complete lines only: a last line without its newline is a row a killed run was writing."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except (OSError, UnicodeDecodeError) as err:
+            raise TagError(f"Cannot read {self.path}: {err}") from None
+        return text.splitlines(keepends=True) if text.endswith("\n") else text.splitlines(keepends=True)[:-1]
+
+    def read(self) -> list[dict]:
+        lines = self._lines()
+        if not lines:
+            return []
+        not_ours = TagError(f"{self.path} was not written by this command as {self.fmt.upper()} (or by another "
+                            "version of it); choose another --output, or the --format it was written in")  # fmt: skip
+        if self.fmt == "csv":
+            reader = csv.DictReader(io.StringIO("".join(lines)))
+            if reader.fieldnames != self.columns:
+                raise not_ours
+            return list(reader)
+        try:
+            rows = [json.loads(line) for line in lines if line.strip()]
+        except json.JSONDecodeError:
+            raise not_ours from None
+        if any(not isinstance(row, dict) or list(row) != self.columns for row in rows):
+            raise not_ours
+        return rows
+
+    def open(self) -> None:
+        """Open for appending: cut a half-written last row, and start a new file with the CSV header."""
+        keep = sum(len(line.encode()) for line in self._lines())
+        self.file = open(self.path, "a+", encoding="utf-8", newline="")
+        self.file.truncate(keep)
+        self.file.seek(keep)
+        if keep == 0 and self.fmt == "csv":
+            csv.writer(self.file).writerow(self.columns)
+
+    def write(self, row: dict) -> None:
+        if self.fmt == "csv":
+            csv.DictWriter(self.file, self.columns).writerow(row)
+        else:
+            self.file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.file.flush()  # on disk now: a run killed after this row still has it
+
+    def close(self) -> None:
+        if self.file:
+            self.file.close()
+
+    def replace_with(self, rows: list[dict]) -> None:
+        """Write all `rows` anew, atomically: readers see the old file or the new one, never half of one."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8", newline="") as out:
+            if self.fmt == "csv":
+                writer = csv.DictWriter(out, self.columns)
+                writer.writeheader()
+                writer.writerows(rows)
+            else:
+                out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        os.replace(tmp, self.path)
+
+
+def part_paths(output: Path) -> list[Path]:
+    """Parts that processes of this or an earlier distributed run left beside `output`."""
+    return sorted(output.parent.glob(f"{output.name}.part-*-of-*"))
+
+
+def unchanged(row: dict | None, stat: os.stat_result | None) -> bool:
+    """Whether a row stands for the file as it is now (same size and modification time)."""
+    if row is None or stat is None:
+        return False
+    try:
+        return int(row["size"]) == stat.st_size and float(row["mtime"]) == stat.st_mtime
+    except (TypeError, ValueError):
+        return False
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None  # gone or unreadable since it was listed: decoding will say why
+
+
+# -- the command --------------------------------------------------------------------------------------------------
+
+
+def load_model(model_id: str):
+    """The classifier for `model_id`. Unlike the app, no fallback to the embedded model: a library tagged by
+    another model than the one asked for would be worse than no tags."""
+    from .model import BASELINE_ID, BaselineClassifier, TransformerClassifier, why_not_loaded
+
+    config.precision_setting()  # a mistyped PRECISION is a ValueError with the choices
+    if model_id == BASELINE_ID:
+        return BaselineClassifier()
+    try:
+        return TransformerClassifier.from_pretrained(model_id)
+    except Exception as err:
+        raise TagError(
+            f"The checkpoint {model_id} could not be loaded: {why_not_loaded(model_id, err)}. "
+            f"MODEL_ID={BASELINE_ID} tags with the embedded offline model."
+        ) from err
+
+
+def _clock(seconds: float) -> str:
+    minutes, sec = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{sec:02d}" if minutes >= 60 else f"{minutes}:{sec:02d}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="audio or video files, or folders")
+    parser.add_argument("-o", "--output", type=Path, default=Path("genres.csv"), help="default: genres.csv")
+    parser.add_argument("--format", choices=["csv", "jsonl"], help="default: jsonl for a .jsonl output, else csv")
+    parser.add_argument("--batch-size", type=int, help=f"windows per forward pass (default: 1 or 3 on a CPU, "
+                        f"{GPU_BATCH} on a GPU, windows of several files together)")  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    """The `tag` command; returns the exit status."""
+    world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
+    fmt = args.format or ("jsonl" if args.output.suffix.lower() in (".jsonl", ".ndjson") else "csv")
+    output = Rows(args.output, fmt, COLUMNS + RESUME_COLUMNS)
+    mine = output if world == 1 else Rows(args.output.with_name(f"{args.output.name}.part-{rank}-of-{world}"), fmt,
+                                          output.columns)  # fmt: skip
+    group = _join_process_group() if world > 1 else None  # first, so that a broken launch fails at once
+
+    files, problems = find_audio(args.paths)
+    for path, reason in problems:
+        log.warning("Skipped %s: %s", path, reason)
+    if not files:
+        raise TagError(f"No audio or video files found under {', '.join(map(str, args.paths))}.")
+    model_id = config.model_id()
+    done = _rows_so_far(output)
+    if others := {row["model"] for row in done.values()} - {model_id}:
+        raise TagError(
+            f"{args.output} holds answers of {', '.join(sorted(others))}, and this run's MODEL_ID is {model_id}: "
+            "choose another --output, or set MODEL_ID to the model it was written with."
+        )
+    stats = {path: _stat(path) for path in files if share(path, world) == rank}
+    todo = [path for path, stat in stats.items() if not unchanged(done.get(str(path)), stat)]
+
+    failed, seconds = _tag_into(mine, todo, stats, model_id, args.batch_size, rank, world) if todo else ([], 0.0)
+    count = len(todo) - len(failed)
+    rate = f" ({count / seconds * 60:.1f} files/min)" if count else ""
+    print(f"Tagged {count} file(s) in {_clock(seconds)}{rate} into {mine.path}; "
+          f"{len(stats) - len(todo)} already there were skipped.")  # fmt: skip
+    if unreadable := problems + failed:
+        print(f"{len(unreadable)} could not be read:")
+        for path, reason in unreadable:
+            print(f"  {path}: {reason}")
+
+    if group:
+        group.barrier()  # every process has finished, its part complete and closed
+        group.destroy_process_group()
+    # A file that changed was tagged again: its new row replaces the old one. Parts are merged into the output.
+    if rank == 0 and (part_paths(args.output) or any(str(path) in done for path in todo)):
+        _merge(output, files)
+    return 0
+
+
+def _join_process_group():
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", timeout=BARRIER_TIMEOUT)  # gloo: the one barrier runs on CPUs and GPUs alike
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))  # "cuda" is then this process's own GPU
+    return dist
+
+
+def _rows_so_far(output: Rows) -> dict[str, dict]:
+    """Path -> row, from the output and every part beside it; the last row of a path wins."""
+    rows: dict[str, dict] = {}
+    for source in [output, *(Rows(p, output.fmt, output.columns) for p in part_paths(output.path))]:
+        rows.update((row["path"], row) for row in source.read())
+    return rows
+
+
+def _merge(output: Rows, files: list[Path]) -> None:
+    """One row per path in the output, in the order of `files` (rows of paths from other runs first); the parts go."""
+    parts = part_paths(output.path)
+    order = {str(path): i for i, path in enumerate(files)}
+    rows = sorted(_rows_so_far(output).values(), key=lambda row: order.get(row["path"], -1))
+    output.replace_with(rows)
+    for part in parts:
+        part.unlink()
+    if parts:
+        print(f"Merged {len(parts)} part(s) into {output.path}: {len(rows)} rows.")
+
+
+def _tag_into(rows: Rows, todo: list[Path], stats: dict, model_id: str, batch_size: int | None, rank: int,
+              world: int) -> tuple[list[tuple[Path, str]], float]:  # fmt: skip
+    """Tag `todo` into `rows` with a progress bar; returns the files that could not be read (with why) and the
+    seconds it took once the model was loaded."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    classifier = load_model(model_id)
+    on_gpu = str(getattr(classifier, "device", "cpu")).startswith("cuda")
+    batch_size = batch_size or (max(GPU_BATCH, classifier.batch_size) if on_gpu else classifier.batch_size)
+    workers = min(8, os.cpu_count() or 1) if on_gpu else 1  # a GPU outruns one decoding thread; a CPU does not
+    log.info("Tagging %d files with %s%s", len(todo), classifier.description,
+             f", part {rank + 1} of {world}" if world > 1 else "")  # fmt: skip
+    failed, started = [], time.monotonic()
+    rows.open()
+    bar = tqdm(
+        total=len(todo),
+        unit="file",
+        position=rank,
+        desc=f"part {rank + 1}/{world}" if world > 1 else None,
+        bar_format="{desc}{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} files [{elapsed}<{remaining}{postfix}]",
+    )
+    try:
+        with logging_redirect_tqdm():
+            for tagged in tag(classifier, todo, batch_size, workers):
+                if tagged.error:
+                    log.warning("Skipped %s: %s", tagged.path, tagged.error)
+                    failed.append((tagged.path, tagged.error))
+                else:
+                    row = result_row(str(tagged.path), tagged.prediction, tagged.seconds, tagged.notes)
+                    stat = stats[tagged.path]
+                    rows.write({**row, "size": stat.st_size, "mtime": stat.st_mtime, "model": model_id})
+                bar.update()
+                bar.set_postfix_str(f"{bar.n / (time.monotonic() - started) * 60:.1f} files/min", refresh=False)
+    finally:
+        bar.close()
+        rows.close()
+    return failed, time.monotonic() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m genre_classifier tag", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return run_logged(parser.parse_args(argv))
+
+
+def run_logged(args: argparse.Namespace) -> int:
+    """`run` with the log on stderr and the command's own errors as one sentence, no traceback."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    log.setLevel(logging.INFO)  # this command's own progress; the decoders' details stay at debug level
+    try:
+        return run(args)
+    except (TagError, ValueError) as err:
+        print(f"Cannot tag: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nInterrupted: every row written so far is kept, and the same command resumes.", file=sys.stderr)
+        return 130
