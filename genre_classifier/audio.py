@@ -14,9 +14,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import librosa
 import numpy as np
 import soundfile as sf
+import soxr
 
 from . import ffmpeg
 
@@ -145,6 +145,8 @@ def _read_with_libsndfile(handle, name: str, max_seconds: float) -> tuple[np.nda
 
 def _read_with_ffmpeg(path: Path, name: str, max_seconds: float) -> tuple[np.ndarray, int, float, bool]:
     if not ffmpeg.available():
+        if path.suffix.lower() == ".wav":  # libsndfile reads WAV itself: FFmpeg would not help, the file is bad
+            raise AudioError(f"The file {name} is damaged: it is named .wav, but libsndfile cannot read it as WAV.")
         raise AudioError(
             f"Could not read {name} with libsndfile (WAV, FLAC, OGG, MP3, AIFF). Reading other formats such as "
             f"{path.suffix or '.m4a'} needs FFmpeg, which is not installed on this server: install ffmpeg."
@@ -191,8 +193,16 @@ def load_audio(source: AudioInput, sampling_rate: int, max_seconds: float = 600.
     elif total > max_seconds:
         notes.append(f"The clip is {_fmt(total)} long: only the first {_fmt(max_seconds)} were analysed.")
     if sr != sampling_rate:
-        samples = librosa.resample(samples, orig_sr=sr, target_sr=sampling_rate, res_type="soxr_hq")
+        samples = resample(samples, sr, sampling_rate)
     return Clip(np.ascontiguousarray(samples, dtype=np.float32), sampling_rate, total, tuple(notes))
+
+
+def resample(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """`librosa.resample(res_type="soxr_hq")`, called through soxr directly: the same samples, without importing
+    librosa's numba kernels, which compile for seconds on a fresh start (see README, cold start)."""
+    resampled = soxr.resample(samples, orig_sr, target_sr, quality="HQ")
+    length = math.ceil(len(samples) * target_sr / orig_sr)  # librosa's fix_length
+    return np.pad(resampled[:length], (0, max(0, length - len(resampled))))
 
 
 def window_starts(n_samples: int, window: int) -> list[int]:

@@ -3,16 +3,21 @@
 One STFT feeds both spectrograms. Long clips are thinned for display only (a coarser hop, a
 min/max waveform envelope), so a 10-minute file draws as fast as a short one. Figures are built
 with `matplotlib.figure.Figure`, not pyplot, so concurrent requests share no plotting state.
+
+The spectrograms are librosa's (`stft`, `feature.melspectrogram` with its Slaney mel bands, `amplitude_to_db`),
+computed by the numpy replicas in `transformers.audio_utils`: librosa's own code compiles numba kernels on its
+first call (13 s on a fresh start with librosa 0.11), which a Space pays after every restart.
 """
 
 from __future__ import annotations
 
 import math
+from functools import cache
 
-import librosa
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from transformers import audio_utils
 
 N_FFT = 2048
 N_MELS = 128
@@ -20,12 +25,34 @@ MAX_COLUMNS = 1000  # time columns drawn: about one per pixel of the figure
 SIZE = (9, 2.6)
 
 
+@cache
+def mel_filters(sr: int) -> np.ndarray:
+    """librosa's default mel filter bank (Slaney scale and norm, 0 Hz to Nyquist): (n_fft // 2 + 1, N_MELS)."""
+    return audio_utils.mel_filter_bank(
+        num_frequency_bins=N_FFT // 2 + 1, num_mel_filters=N_MELS, min_frequency=0.0, max_frequency=sr / 2,
+        sampling_rate=sr, norm="slaney", mel_scale="slaney",
+    )  # fmt: skip
+
+
+def mel_frequencies(sr: int) -> np.ndarray:
+    """Centre frequency of each mel band in Hz (`librosa.mel_frequencies(N_MELS, fmax=sr / 2)`)."""
+    mels = np.linspace(audio_utils.hertz_to_mel(0.0, "slaney"), audio_utils.hertz_to_mel(sr / 2, "slaney"), N_MELS)
+    return audio_utils.mel_to_hertz(mels, "slaney")
+
+
 def spectrograms(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    """STFT magnitude and 128-band mel power, both in dB relative to their peak, from one STFT."""
+    """STFT magnitude and 128-band mel power, both in dB relative to their peak (80 dB range), from one STFT:
+    `librosa.stft` (Hann window, centred, zero padding) and `librosa.feature.melspectrogram` defaults."""
     hop = max(N_FFT // 4, math.ceil(len(samples) / MAX_COLUMNS))
-    magnitude = np.abs(librosa.stft(samples, n_fft=N_FFT, hop_length=hop))
-    mel = librosa.feature.melspectrogram(S=magnitude**2, sr=sr, n_mels=N_MELS)
-    return librosa.amplitude_to_db(magnitude, ref=np.max), librosa.power_to_db(mel, ref=np.max)
+    magnitude = audio_utils.spectrogram(
+        samples, audio_utils.window_function(N_FFT, "hann"), frame_length=N_FFT, hop_length=hop, power=1.0,
+        center=True, pad_mode="constant",
+    )  # fmt: skip
+    mel = mel_filters(sr).T @ magnitude**2
+    # librosa's ref=np.max, amin 1e-5 (amplitude) / 1e-10 (power), top_db 80
+    stft_db = audio_utils.amplitude_to_db(magnitude, max(magnitude.max(), 1e-5), min_value=1e-5, db_range=80.0)
+    mel_db = audio_utils.power_to_db(mel, max(mel.max(), 1e-10), min_value=1e-10, db_range=80.0)
+    return stft_db, mel_db
 
 
 AXES = (0.08, 0.17, 0.82, 0.72)  # fixed (the layout solver costs 0.1 s a plot), and aligned across plots
@@ -68,7 +95,7 @@ def mel_figure(mel_db: np.ndarray, sr: int, duration: float) -> Figure:
     """128-band mel spectrogram in dB, its bands labelled with their frequency in Hz."""
     fig, ax = _figure(f"Mel spectrogram ({N_MELS} mel bands)")
     image = ax.imshow(mel_db, origin="lower", aspect="auto", cmap="magma", extent=(0, duration, 0, N_MELS))
-    centres = librosa.mel_frequencies(n_mels=N_MELS, fmax=sr / 2)
+    centres = mel_frequencies(sr)
     ticks = [hz for hz in (0, 250, 500, 1000, 2000, 4000, 8000, 16000) if hz <= sr / 2]
     ax.set_yticks(np.searchsorted(centres, ticks), [f"{hz:g}" for hz in ticks])
     ax.set_ylabel("Frequency (Hz, mel scale)")
