@@ -23,7 +23,7 @@ import os
 import sys
 import time
 import zlib
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from . import GENRES, config
+from .audio import AUDIO_SUFFIXES, AudioError, split_windows
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,6 @@ def error_row(name: str, reason: str) -> dict:
 def find_audio(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Audio and video files under `paths` (folders recursively, by suffix; a file named explicitly is always tried,
     since the content decides), in a stable order; and the paths that could not be looked at, with why."""
-    from .audio import AUDIO_SUFFIXES
-
     found: list[Path] = []
     problems: list[tuple[Path, str]] = []
     for path in paths:
@@ -110,8 +109,6 @@ class Tagged:
 
 
 def _decode(classifier, path: Path):
-    from .audio import AudioError
-
     try:
         return classifier.load(path)
     except AudioError as err:
@@ -142,22 +139,18 @@ def _decoded(classifier, paths: list[Path], workers: int) -> Iterator[tuple[Path
 def tag(classifier, paths: list[Path], batch_size: int | None = None, workers: int = 1) -> Iterator[Tagged]:
     """Classify every file, yielding each one as soon as all its windows are done.
 
-    Windows of consecutive files share a batch of `batch_size` (default: the classifier's own); only windows of
-    the same length are batched together, so padding never changes an answer: each file gets what
-    `Classifier.classify` would give it alone.
+    Full-length windows of consecutive files share batches of `batch_size` (default: the classifier's own). The one
+    shorter window of a clip shorter than the model's window goes alone, at once: padding it to its batch-mates'
+    length would change its answer. Each file gets what `Classifier.classify` would give it alone.
     """
-    from .audio import split_windows
     from .model import Prediction
 
     batch_size = batch_size or classifier.batch_size
     rate = classifier.sampling_rate
     window = int(round(classifier.window_seconds * rate))
-    queues: dict[int, list] = defaultdict(list)  # window length -> [(file's entry, window index, samples)]
+    queue: list[tuple[dict, int, np.ndarray]] = []  # (file's entry, window index, samples), all of `window` length
 
-    def run(length: int, count: int) -> Iterator[Tagged]:
-        queue = queues[length]
-        batch = queue[:count]
-        del queue[:count]
+    def run(batch: list[tuple[dict, int, np.ndarray]]) -> Iterator[Tagged]:
         answers = classifier.predict_windows(np.stack([samples for *_, samples in batch]))
         for (entry, index, _), probs in zip(batch, answers, strict=True):
             entry["probs"][index] = probs
@@ -175,13 +168,16 @@ def tag(classifier, paths: list[Path], batch_size: int | None = None, workers: i
         # The entry keeps the clip's length and notes only: its samples go once they are cut into windows.
         entry = {"path": path, "seconds": clip.seconds, "notes": clip.notes, "spans": spans, "left": len(windows),
                  "probs": np.empty((len(windows), len(classifier.labels)))}  # fmt: skip
-        queues[windows.shape[1]] += [(entry, i, w) for i, w in enumerate(windows)]
-        for length, queue in queues.items():
-            while len(queue) >= batch_size:
-                yield from run(length, batch_size)
-    for length, queue in queues.items():
-        while queue:
-            yield from run(length, min(batch_size, len(queue)))
+        if windows.shape[1] < window:
+            yield from run([(entry, 0, windows[0])])
+            continue
+        queue += [(entry, i, w) for i, w in enumerate(windows)]
+        while len(queue) >= batch_size:
+            batch, queue = queue[:batch_size], queue[batch_size:]
+            yield from run(batch)
+    while queue:
+        batch, queue = queue[:batch_size], queue[batch_size:]
+        yield from run(batch)
 
 
 # -- the output ---------------------------------------------------------------------------------------------------
@@ -198,29 +194,31 @@ class Rows:
         self.path, self.fmt, self.columns = path, fmt, columns
         self.file: io.TextIOBase | None = None
 
-    def _lines(self) -> list[str]:
-        """Complete lines only: a last line without its newline is a row a killed run was writing."""
+    def _complete(self) -> str:
+        """The file up to its last newline: anything after it is a row a killed run was writing."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with open(self.path, encoding="utf-8", newline="") as f:  # newline="": the bytes as they are, "\r\n" too
+                text = f.read()
         except FileNotFoundError:
-            return []
+            return ""
         except (OSError, UnicodeDecodeError) as err:
             raise TagError(f"Cannot read {self.path}: {err}") from None
-        return text.splitlines(keepends=True) if text.endswith("\n") else text.splitlines(keepends=True)[:-1]
+        return text[: text.rfind("\n") + 1]
 
     def read(self) -> list[dict]:
-        lines = self._lines()
-        if not lines:
+        text = self._complete()
+        if not text:
             return []
         not_ours = TagError(f"{self.path} was not written by this command as {self.fmt.upper()} (or by another "
                             "version of it); choose another --output, or the --format it was written in")  # fmt: skip
         if self.fmt == "csv":
-            reader = csv.DictReader(io.StringIO("".join(lines)))
-            if reader.fieldnames != self.columns:
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+            rows = list(reader)
+            if reader.fieldnames != self.columns or any(None in row or None in row.values() for row in rows):
                 raise not_ours
-            return list(reader)
+            return rows
         try:
-            rows = [json.loads(line) for line in lines if line.strip()]
+            rows = [json.loads(line) for line in text.split("\n") if line.strip()]
         except json.JSONDecodeError:
             raise not_ours from None
         if any(not isinstance(row, dict) or list(row) != self.columns for row in rows):
@@ -229,7 +227,7 @@ class Rows:
 
     def open(self) -> None:
         """Open for appending: cut a half-written last row, and start a new file with the CSV header."""
-        keep = sum(len(line.encode()) for line in self._lines())
+        keep = len(self._complete().encode())
         self.file = open(self.path, "a+", encoding="utf-8", newline="")
         self.file.truncate(keep)
         self.file.seek(keep)

@@ -1,0 +1,263 @@
+"""Tagging many files: `python -m genre_classifier tag` and the page's Many files tab (`/tag`).
+
+A small music library of real clips in several formats (made with FFmpeg, as in test_formats.py), with a damaged
+file and a file that is not audio, tagged by the tiny HuBERT: the command's rows must be `/classify`'s answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genre_classifier import GENRES, tag
+
+from .helpers import GTZAN, MUSIC, ROOT, classify_file
+from .test_formats import ffmpeg
+
+pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed")
+BAD = {"Rock/cut short.m4a": "is incomplete or damaged", "cover.mp3": "not an audio or video format"}
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> dict[str, Path]:
+    """name -> path: a folder tree of real clips, one more file named on its own, and bad files among them."""
+    root = tmp_path_factory.mktemp("library")
+    lib = root / "Music"
+    for folder in ("Blues", "Brass", "Jazz", "Rock", "Videos"):
+        (lib / folder).mkdir(parents=True)
+    files = {"Blues/blues.00000.wav": lib / "Blues" / "blues.00000.wav"}
+    shutil.copy(GTZAN / "blues.00000.wav", files["Blues/blues.00000.wav"])
+    files["Brass/solo trumpet.ogg"] = lib / "Brass" / "solo trumpet.ogg"  # stereo 44.1 kHz Vorbis, 5 s
+    shutil.copy(MUSIC / "sorohanro_-_solo-trumpet-06.hq.ogg", files["Brass/solo trumpet.ogg"])
+    m4a = files["Jazz/vibe ace.m4a"] = lib / "Jazz" / "vibe ace.m4a"  # 40 s of AAC: two windows
+    ffmpeg("-i", str(MUSIC / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"), "-vn", "-t", "40", "-c:a", "aac", str(m4a))
+    video = files["Videos/phone video.mp4"] = lib / "Videos" / "phone video.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=6", "-i", str(GTZAN / "country.00000.wav"),
+           "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(video))  # fmt: skip
+    files["hiphop.flac"] = root / "hiphop.flac"  # named on the command line, outside the folder
+    samples, sr = sf.read(GTZAN / "hiphop.00000.wav", frames=8 * 22050)
+    sf.write(files["hiphop.flac"], samples, sr)
+    (lib / "Rock" / "cut short.m4a").write_bytes(files["Jazz/vibe ace.m4a"].read_bytes()[:20_000])
+    (lib / "cover.mp3").write_text("This is not a song.\n" * 40)
+    (lib / "notes.txt").write_text("not audio, and not named like audio: ignored")
+    (lib / "._blues.00000.wav").write_bytes(b"\0\5\26\7" * 100)  # macOS metadata beside a copied song: ignored
+    return files
+
+
+def command(library: dict[str, Path], output: Path, *more: str) -> list[str]:
+    """The command's arguments: the library folder, the file outside it, a path that does not exist."""
+    folder = library["Blues/blues.00000.wav"].parents[1]
+    return [str(folder), str(library["hiphop.flac"]), str(folder.parent / "no such folder"), "--output", str(output),
+            *more]  # fmt: skip
+
+
+def run_here(model_dir: Path, args: list[str]) -> tuple[int, str]:
+    """The command in this process (its model loads in a second); returns its status and what it printed."""
+    printed = io.StringIO()
+    handler = logging.StreamHandler(printed)
+    logging.getLogger("genre_classifier.tag").addHandler(handler)
+    try:
+        with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(printed):
+            env.setenv("MODEL_ID", str(model_dir))
+            status = tag.main(args)
+    finally:
+        logging.getLogger("genre_classifier.tag").removeHandler(handler)
+    return status, printed.getvalue()
+
+
+def read_rows(path: Path) -> dict[str, dict]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len({row["path"] for row in rows}) == len(rows), "a file has two rows"
+    return {row["path"]: row for row in rows}
+
+
+def same_answers(a: dict, b: dict) -> None:
+    """Two rows agree: same genre unless the top two are too close to call, probabilities within 1e-4 (processes with
+    other thread counts sum in another order)."""
+    assert [float(a[g]) for g in GENRES] == pytest.approx([float(b[g]) for g in GENRES], abs=1e-4)
+    top_two = sorted(float(a[g]) for g in GENRES)[-2:]
+    assert a["genre"] == b["genre"] or top_two[1] - top_two[0] < 2e-4
+    assert (str(a["seconds"]), str(a["windows"])) == (str(b["seconds"]), str(b["windows"]))
+
+
+@pytest.fixture(scope="module")
+def single_run(library, tiny_hubert_dir, tmp_path_factory) -> tuple[Path, str]:
+    output = tmp_path_factory.mktemp("single") / "genres.csv"
+    status, printed = run_here(tiny_hubert_dir, command(library, output))
+    assert status == 0, printed
+    return output, printed
+
+
+def test_every_file_gets_the_answer_of_classify_and_the_bad_ones_are_named(single_run, library, served_tiny):
+    output, printed = single_run
+    rows = read_rows(output)
+    good = {name: path for name, path in library.items() if name not in BAD}
+    assert sorted(rows) == sorted(str(path) for path in good.values())  # no row for bad, hidden or text files
+    client = served_tiny.client()
+    for name, path in good.items():
+        row = rows[str(path)]
+        label = classify_file(client, path)[0]
+        confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
+        assert [float(row[g]) for g in GENRES] == pytest.approx([confidences[g] for g in GENRES], abs=1e-5), name
+        assert row["genre"] == label["label"] and float(row["confidence"]) == pytest.approx(
+            max(confidences.values()), abs=1e-6
+        )
+        assert int(row["size"]) == path.stat().st_size and float(row["mtime"]) == path.stat().st_mtime
+    assert rows[str(good["Jazz/vibe ace.m4a"])]["windows"] == "2"
+    assert float(rows[str(good["Brass/solo trumpet.ogg"])]["seconds"]) == pytest.approx(5.33, abs=0.01)
+    folder = good["Blues/blues.00000.wav"].parents[1]
+    for name, message in BAD.items():
+        assert f"Skipped {folder / name}: " in printed and message in printed
+    assert f"Skipped {folder.parent / 'no such folder'}: no such file or folder" in printed
+    assert "Tagged 5 file(s)" in printed and "3 could not be read:" in printed
+    assert "notes.txt" not in printed and "._blues" not in printed and "Traceback" not in printed
+
+
+def test_windows_of_several_files_share_a_batch_and_answer_as_each_file_alone(single_run, library, tiny_hubert_dir):
+    """What a GPU does (batches of windows from consecutive files), here on the CPU: the answers of the command's
+    one-window-at-a-time run. The 30 s windows of two files share a batch; the shorter ones go alone."""
+    classifier = tag.load_model(str(tiny_hubert_dir))
+    paths = [library[name] for name in ("Jazz/vibe ace.m4a", "Brass/solo trumpet.ogg", "Blues/blues.00000.wav")]
+    batched = list(tag.tag(classifier, paths, batch_size=3, workers=2))
+    assert [t.path for t in batched] == [paths[1], paths[0], paths[2]]  # each as soon as its windows are done
+    alone = read_rows(single_run[0])
+    for tagged in batched:
+        assert not tagged.error
+        same_answers(tag.result_row(str(tagged.path), tagged.prediction, tagged.seconds), alone[str(tagged.path)])
+
+
+def test_an_interrupted_run_resumes_without_repeating_rows(tiny_hubert_dir, tmp_path):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    sf.write(tmp_path / "clip.wav", sf.read(GTZAN / "disco.00000.wav", frames=2 * 22050)[0], 22050)
+    for i in range(12):  # hard links: twelve files, one clip's bytes
+        os.link(tmp_path / "clip.wav", songs / f"song {i:02d}.wav")
+    output = tmp_path / "genres.csv"
+    env = {**os.environ, "MODEL_ID": str(tiny_hubert_dir), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "genre_classifier", "tag", str(songs), "--output", str(output)],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while (not output.exists() or output.read_text().count("\n") < 3) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)  # after two rows and the header: no chance to tidy up
+    process.wait()
+    before = output.read_text()
+    kept = before.count("\n") - 1
+    assert 2 <= kept < 12, before
+    with open(output, "a") as f:  # as if the kill had come in the middle of writing a row
+        f.write(f"{songs / 'song 11.wav'},disco,0.1")
+
+    status, printed = run_here(tiny_hubert_dir, [str(songs), "--output", str(output)])
+    assert status == 0, printed
+    assert f"Tagged {12 - kept} file(s)" in printed and f"{kept} already there were skipped" in printed
+    after = output.read_text()
+    assert after.startswith(before)  # the rows of the first run are kept as they were, none repeated
+    assert sorted(read_rows(output)) == sorted(str(songs / f"song {i:02d}.wav") for i in range(12))
+
+
+def test_jsonl_rerun_retags_only_a_changed_file_and_replaces_its_row(library, tiny_hubert_dir, tmp_path):
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for name in ("Brass/solo trumpet.ogg", "Videos/phone video.mp4"):
+        shutil.copy(library[name], songs)
+    output = tmp_path / "genres.jsonl"
+    status, printed = run_here(tiny_hubert_dir, [str(songs), "--output", str(output)])
+    assert status == 0 and "Tagged 2 file(s)" in printed, printed
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [list(row) for row in rows] == [tag.COLUMNS + tag.RESUME_COLUMNS] * 2
+    assert isinstance(rows[0]["confidence"], float) and rows[0]["model"] == str(tiny_hubert_dir)
+
+    changed = songs / "solo trumpet.ogg"
+    os.utime(changed, (changed.stat().st_atime, changed.stat().st_mtime + 60))  # as a tag editor leaves it
+    status, printed = run_here(tiny_hubert_dir, [str(songs), "--output", str(output)])
+    assert status == 0 and "Tagged 1 file(s)" in printed and "1 already there were skipped" in printed, printed
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert sorted(row["path"] for row in rows) == sorted(str(p) for p in songs.iterdir())  # one row each
+    assert next(r for r in rows if r["path"] == str(changed))["mtime"] == changed.stat().st_mtime
+
+
+def test_another_models_output_or_a_foreign_file_is_refused_with_a_sentence(single_run, library, tmp_path, capsys):
+    output, _ = single_run
+    status, printed = run_here("baseline", command(library, output))
+    assert status == 1
+    assert "holds answers of" in capsys.readouterr().err and output.read_text()  # untouched
+    foreign = tmp_path / "mine.csv"
+    foreign.write_text("artist,title\nSomeone,Something\n")
+    assert run_here("baseline", [str(library["hiphop.flac"]), "--output", str(foreign)])[0] == 1
+    assert "was not written by this command" in capsys.readouterr().err
+    assert foreign.read_text() == "artist,title\nSomeone,Something\n"
+
+
+def test_two_processes_under_torchrun_split_the_files_and_merge_to_the_single_process_output(
+    single_run, library, tiny_hubert_dir, tmp_path
+):
+    single, _ = single_run
+    output = tmp_path / "genres.csv"
+    # One row already in process 0's part, as an interrupted two-process run leaves it: it is resumed, not redone.
+    first, *_ = (row for path, row in read_rows(single).items() if tag.share(Path(path), 2) == 0)
+    with open(tmp_path / "genres.csv.part-0-of-2", "w", newline="") as part:
+        writer = csv.DictWriter(part, tag.COLUMNS + tag.RESUME_COLUMNS)
+        writer.writeheader()
+        writer.writerow(first)
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "genre_classifier", "tag",
+         *command(library, output)],
+        cwd=ROOT, env={**os.environ, "MODEL_ID": str(tiny_hubert_dir)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "part 1 of 2" in result.stderr and "part 2 of 2" in result.stderr  # both processes tagged their share
+    assert result.stdout.count("already there were skipped") == 2 and "1 already there were skipped" in result.stdout
+    assert "Merged 2 part(s)" in result.stdout and not list(tmp_path.glob("*.part-*"))
+    merged, expected = read_rows(output), read_rows(single)
+    assert sorted(merged) == sorted(expected)
+    for path, row in merged.items():
+        same_answers(row, expected[path])
+
+
+def test_unsure_when_the_top_genre_is_not_clearly_ahead():
+    assert tag.is_unsure(np.array([0.40, 0.35, 0.25]))
+    assert not tag.is_unsure(np.array([0.60, 0.30, 0.10]))
+
+
+def test_many_files_tab_over_http_fills_in_file_by_file_and_gives_a_csv(served_tiny, single_run, library, tmp_path):
+    from gradio_client import handle_file
+
+    from genre_classifier.batch_ui import MAX_FILES
+
+    names = ["Brass/solo trumpet.ogg", "cover.mp3", "Videos/phone video.mp4"]
+    folder = library["Blues/blues.00000.wav"].parents[1]
+    paths = [library.get(name, folder / name) for name in names]
+    client = served_tiny.client()
+    job = client.submit([handle_file(str(p)) for p in paths], api_name="/tag")
+    table, csv_path = job.result()
+    sizes = [len(update[0]["data"]) for update in job.outputs()]
+    assert sizes[:3] == [1, 2, 3], sizes  # one more row after each file
+    assert [row[0] for row in table["data"]] == [p.name for p in paths]
+    assert table["data"][1][1] == "" and BAD["cover.mp3"] in table["data"][1][5]
+    downloaded = read_rows(Path(csv_path))
+    assert list(downloaded) == [p.name for p in paths]
+    expected = read_rows(single_run[0])
+    for path in (paths[0], paths[2]):
+        same_answers(downloaded[path.name], expected[str(path)])
+        assert downloaded[path.name]["genre"] == expected[str(path)]["genre"]
+
+    too_many = [tmp_path / f"{i}.wav" for i in range(MAX_FILES + 1)]
+    for path in too_many:
+        sf.write(path, np.zeros(100), 8000)
+    with pytest.raises(Exception, match=f"{MAX_FILES + 1} files were dropped; up to {MAX_FILES}"):
+        client.predict([handle_file(str(p)) for p in too_many], api_name="/tag")
