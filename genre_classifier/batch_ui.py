@@ -84,7 +84,12 @@ def many_files_tab(classifier: Classifier) -> None:
             "holds all ten genre probabilities of every file. A file that cannot be read gets its row with the "
             "reason. For a whole music library, use the command line: `python -m genre_classifier tag`."
         )
-        files = gr.File(file_count="multiple", type="filepath", label=f"Audio or video files (up to {MAX_FILES})")
+        files = gr.File(
+            file_count="multiple",
+            type="filepath",
+            label=f"Audio or video files (up to {MAX_FILES})",
+            elem_id="tag-files",
+        )
         button = gr.Button("Tag files", variant="primary")
         table = gr.Dataframe(headers=HEADERS, label="Genre per file", interactive=False, elem_id="tag-table")
         csv_file = gr.File(label="CSV", elem_id="tag-csv")
