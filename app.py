@@ -1,5 +1,8 @@
 """Music genre classifier: the Gradio app (a Hugging Face Space, or `python app.py` locally)."""
 
+# First: on a ZeroGPU Space `spaces` must patch torch before anything touches CUDA (it refuses to start after).
+import spaces  # noqa: F401, I001
+
 import atexit
 import logging
 import os

@@ -22,6 +22,13 @@ def device() -> str:
     return os.environ.get("DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def zero_gpu() -> bool:
+    """Whether this is a ZeroGPU Space, as the `spaces` package decides (`SPACES_ZERO_GPU`)."""
+    from spaces.config import Config
+
+    return Config.zero_gpu
+
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
@@ -49,6 +56,6 @@ def native_bf16(device: str) -> bool:
     fp32), Ampere or newer on a GPU (a T4 only emulates it)."""
     import torch
 
-    if device.startswith("cuda"):
+    if device.startswith("cuda"):  # on ZeroGPU, outside GPU calls, `spaces` reports the properties of the GPU it lends
         return torch.cuda.is_bf16_supported(including_emulation=False)
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()

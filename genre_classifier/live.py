@@ -1,8 +1,17 @@
 """Live mode: the microphone streams in, and every second or two the last few seconds are classified.
 
-Each browser session keeps a bounded buffer of raw chunks (the last `LIVE_SECONDS`) and a minute of answers.
-The buffer goes through `load_audio` like any other input (mono, checks, resampling to the model's rate),
-so a silent or muted microphone is recognised by the same silence check and shows "listening…".
+Each browser session keeps a bounded buffer of raw chunks and a minute of answers. The buffer goes through
+`load_audio` like any other input (mono, checks, resampling to the model's rate), so a silent or muted
+microphone is recognised by the same silence check and shows "listening…".
+
+Time on the strip is seconds of listening, by the clock: Gradio drops chunks that arrive while an answer is
+being computed, so the audio received runs behind it.
+
+On a ZeroGPU Space each answer borrows the GPU and spends the visitor's daily quota, so a session is given a
+GPU budget (`GPU_SECONDS_PER_MINUTE`): an answer is only asked for when the GPU time spent so far, plus what
+the last answer took, stays within the budget for the time listened. When that spaces answers out, each one
+classifies, in one GPU call, a window ending at every second since the last, so the strip keeps one column
+per second.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from matplotlib.figure import Figure
 
+from . import config
 from .audio import AudioError
 from .model import Classifier
 from .plots import genre_timeline_figure
@@ -20,8 +30,10 @@ from .plots import genre_timeline_figure
 LIVE_SECONDS = 10.0  # what each live answer is about: long enough for rhythm and timbre, short enough to follow
 HISTORY_SECONDS = 60.0  # the rolling strip shows the last minute
 LIMIT_SECONDS = 120  # a live session ends by itself after two minutes
-MIN_INTERVAL = 1.0  # seconds of audio between answers at most once a second...
+MIN_INTERVAL = 1.0  # an answer at most once a second...
 SLOWDOWN = 1.5  # ...and no sooner than 1.5 x the last answer's compute time, so a slow CPU never falls behind
+GPU_SECONDS_PER_MINUTE = 10.0  # ZeroGPU: GPU time a session may spend per minute of listening (the first at once)
+MAX_BATCH = 10  # ZeroGPU: windows one answer may classify, one per second since the last answer
 LISTENING = "listening…"
 
 
@@ -29,44 +41,87 @@ LISTENING = "listening…"
 class LiveSession:
     """One browser's live state; bounded whatever the session's length."""
 
+    gpu_budget: float | None = None  # GPU seconds per minute of listening (ZeroGPU), or None: no budget
     rate: int = 0
-    buffer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))  # raw samples, last LIVE_SECONDS
+    buffer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))  # raw samples, the last few s
     heard: float = 0.0  # seconds of audio received
-    answered_at: float = 0.0  # `heard` at the last answer
+    started: float | None = None  # clock time the listening began
+    listened: float = 0.0  # seconds of listening, by the clock (never less than the audio received)
+    answered_at: float = 0.0  # `listened` at the last answer
     interval: float = MIN_INTERVAL
+    gpu_used: float = 0.0  # seconds spent in GPU calls (ZeroGPU), measured around each call
+    last_call: float = 0.0  # the last answer's compute time
     history: list[tuple[float, float, np.ndarray]] = field(default_factory=list)  # (start, end, probabilities)
 
-    def add(self, rate: int, chunk: np.ndarray) -> None:
+    def add(self, rate: int, chunk: np.ndarray, now: float | None = None) -> None:
         chunk = np.asarray(chunk)
+        now = time.monotonic() if now is None else now
+        if self.started is None:
+            self.started = now - len(chunk) / rate  # the first chunk holds the second before it arrived
         if rate != self.rate or chunk.shape[1:] != self.buffer.shape[1:] or chunk.dtype != self.buffer.dtype:
             self.rate, self.buffer = rate, chunk[:0]  # a new device or format: start the buffer afresh
-        self.buffer = np.concatenate([self.buffer, chunk])[-int(LIVE_SECONDS * rate) :]
+        keep = LIVE_SECONDS + (MAX_BATCH - 1 if self.gpu_budget else 0)  # batched answers need the seconds before
+        self.buffer = np.concatenate([self.buffer, chunk])[-int(keep * rate) :]
         self.heard += len(chunk) / rate
+        self.listened = max(self.heard, now - self.started)
+
+    def gpu_allowance(self) -> float:
+        """GPU seconds this session may have spent by now: the first minute's share at once, then pro rata."""
+        return self.gpu_budget * max(1.0, self.listened / 60.0)
 
     def due(self) -> bool:
-        return self.heard - self.answered_at >= self.interval
+        if self.listened - self.answered_at < self.interval:
+            return False
+        return self.gpu_budget is None or self.gpu_used + self.last_call <= self.gpu_allowance()
+
+    def status(self) -> str:
+        """A line for the page: how long it has listened and how often it answers."""
+        line = f"Listening for {self.listened:.0f} s; an answer every {self.interval:.1f} s"
+        if self.gpu_budget is not None:
+            share = f"{self.gpu_used:.1f} of {self.gpu_allowance():.0f} s"
+            line += f" or as the GPU budget allows ({share} of GPU time used, {self.gpu_budget:g} s per minute)"
+        return line + f", each about the last {LIVE_SECONDS:g} s."
+
+
+def gpu_budget(classifier: Classifier) -> float | None:
+    """A live session's GPU seconds per minute: budgeted only where the GPU spends a visitor's quota (ZeroGPU)."""
+    return GPU_SECONDS_PER_MINUTE if config.zero_gpu() and classifier.on_gpu else None
+
+
+def _windows(samples: np.ndarray, sampling_rate: int, count: int) -> np.ndarray:
+    """`count` windows of LIVE_SECONDS (or what there is) ending one second apart, the latest last."""
+    length, step = min(len(samples), int(LIVE_SECONDS * sampling_rate)), sampling_rate
+    ends = [len(samples) - k * step for k in range(count) if len(samples) - k * step >= length]
+    return np.stack([samples[end - length : end] for end in reversed(ends)])
 
 
 def listen_step(classifier: Classifier, session: LiveSession) -> tuple[dict[str, float] | str, Figure | None]:
     """Classify the buffer if an answer is due: the label's value and the updated strip (None: unchanged)."""
     started = time.perf_counter()
     try:
-        clip = classifier.load((session.rate, session.buffer), max_seconds=LIVE_SECONDS)
+        clip = classifier.load((session.rate, session.buffer), max_seconds=len(session.buffer) / session.rate)
     except AudioError:  # silence, a muted microphone, or less than half a second so far
-        session.answered_at = session.heard
+        session.answered_at = session.listened
         return LISTENING, None
-    prediction = classifier.classify(clip.samples)
-    previous = session.history[-1][1] if session.history else max(0.0, session.heard - clip.seconds)
-    session.history.append((previous, session.heard, prediction.probs))
-    session.history = [h for h in session.history if h[1] > session.heard - HISTORY_SECONDS]
-    session.answered_at = session.heard
-    session.interval = max(MIN_INTERVAL, SLOWDOWN * (time.perf_counter() - started))
+    pending = int(session.listened - session.answered_at) if session.gpu_budget else 1
+    windows = _windows(clip.samples, clip.sampling_rate, max(1, min(MAX_BATCH, pending)))
+    probs = classifier.predict_windows(windows)  # one call, so one GPU borrow on ZeroGPU
+    session.last_call = time.perf_counter() - started
+    if session.gpu_budget is not None:
+        session.gpu_used += session.last_call
+    heard = min(clip.seconds, LIVE_SECONDS)
+    previous = session.history[-1][1] if session.history else max(0.0, session.listened - heard)
+    edges = np.linspace(previous, session.listened, len(probs) + 1)
+    session.history += [(float(a), float(b), p) for a, b, p in zip(edges[:-1], edges[1:], probs, strict=True)]
+    session.history = [h for h in session.history if h[1] > session.listened - HISTORY_SECONDS]
+    session.answered_at = session.listened
+    session.interval = max(MIN_INTERVAL, SLOWDOWN * session.last_call)
     figure = genre_timeline_figure(
         classifier.labels,
         np.array([h[2] for h in session.history]),
         [(h[0], h[1]) for h in session.history],
-        duration=session.heard,
-        start=max(0.0, session.heard - HISTORY_SECONDS),
+        duration=session.listened,
+        start=max(0.0, session.listened - HISTORY_SECONDS),
         title=f"Genre over the last minute (each column: the {LIVE_SECONDS:g} s heard up to then)",
     )
-    return prediction.confidences(), figure
+    return dict(zip(classifier.labels, map(float, probs[-1]), strict=True)), figure

@@ -7,6 +7,7 @@ averages their probabilities; the app, `train/finetune.py` and `train/evaluate.p
 from __future__ import annotations
 
 import logging
+import math
 import re
 import socket
 from abc import ABC, abstractmethod
@@ -64,10 +65,12 @@ class Classifier(ABC):
     sampling_rate: int
     window_seconds: float
     batch_size: int = 4  # windows per forward pass: bounds memory on long clips
+    step_windows: int | None = None  # windows per partial answer (None: one batch)
+    on_gpu: bool = False
 
     @abstractmethod
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
-        """Probabilities (n_windows, n_labels) for an array of windows (n_windows, n_samples)."""
+        """Probabilities (n_windows, n_labels) for an array of windows (n_windows, n_samples), in batches."""
 
     def load(self, source: AudioInput, max_seconds: float | None = None) -> Clip:
         """Decode any input at this model's rate (see `audio.load_audio`)."""
@@ -77,9 +80,9 @@ class Classifier(ABC):
         """The answer so far after each batch of windows (at `sampling_rate`); the last one is the clip's."""
         windows, starts = split_windows(samples, int(round(self.window_seconds * self.sampling_rate)))
         spans = [(s / self.sampling_rate, (s + windows.shape[1]) / self.sampling_rate) for s in starts]
-        probs = np.empty((0, len(self.labels)))
-        for i in range(0, len(windows), self.batch_size):
-            probs = np.concatenate([probs, self.predict_windows(windows[i : i + self.batch_size])])
+        probs, step = np.empty((0, len(self.labels))), self.step_windows or self.batch_size
+        for i in range(0, len(windows), step):
+            probs = np.concatenate([probs, self.predict_windows(windows[i : i + step])])
             yield Prediction(self.labels, probs, spans[: len(probs)], len(spans))
 
     def classify(self, samples: np.ndarray) -> Prediction:
@@ -114,9 +117,23 @@ def window_seconds_for(feature_extractor) -> float:
     return float(getattr(feature_extractor, "chunk_length", DEFAULT_WINDOW_SECONDS))
 
 
-def featurize(feature_extractor, windows: list[np.ndarray] | np.ndarray, sampling_rate: int):
-    """The feature-extractor call, shared by serving and training (same padding, same tensors)."""
-    return feature_extractor(list(windows), sampling_rate=sampling_rate, padding=True, return_tensors="pt")
+def featurize(feature_extractor, windows: list[np.ndarray] | np.ndarray, sampling_rate: int, tensors: str = "pt"):
+    """The feature-extractor call, shared by serving and training (same padding; torch or numpy arrays)."""
+    return feature_extractor(list(windows), sampling_rate=sampling_rate, padding=True, return_tensors=tensors)
+
+
+GPU_BATCH = 16  # windows per forward pass on a GPU (8 min of DistilHuBERT windows): bounds its memory
+GPU_STARTUP_SECONDS = 5  # asked of ZeroGPU per call on top of the windows: its worker starts and takes the weights
+GPU_SECONDS_PER_WINDOW = 0.2  # generous: one window's forward takes milliseconds on a data-centre GPU
+
+
+def gpu_seconds(inputs: dict[str, np.ndarray]) -> int:
+    """The GPU time one forward call asks ZeroGPU for, from the number of windows it carries.
+
+    Shorter requests queue sooner, and a visitor's quota must hold the whole request, so it follows the clip.
+    """
+    windows = len(next(iter(inputs.values())))
+    return math.ceil(GPU_STARTUP_SECONDS + GPU_SECONDS_PER_WINDOW * windows)
 
 
 class TransformerClassifier(Classifier):
@@ -130,12 +147,20 @@ class TransformerClassifier(Classifier):
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
         self.sampling_rate = feature_extractor.sampling_rate
         self.window_seconds = window_seconds_for(feature_extractor)
-        # A GPU gains from batches. On a CPU, AST's 10 s windows run about 1.4x faster three at a time
-        # (benchmarks/latency.py) and still stream every few seconds; a 30 s window goes alone, so that each
-        # one's answer reaches the page as soon as it is computed.
-        self.batch_size = 4 if device.startswith("cuda") else 3 if self.window_seconds < 15 else 1
+        # On a GPU a whole clip (up to 10 min) is one call, in batches of GPU_BATCH, and its answer comes in one
+        # step. On a CPU, AST's 10 s windows run about 1.4x faster three at a time (benchmarks/latency.py) and
+        # still stream every few seconds; a 30 s window goes alone, so each answer reaches the page at once.
+        self.on_gpu = device.startswith("cuda")
+        self.batch_size = GPU_BATCH if self.on_gpu else 3 if self.window_seconds < 15 else 1
+        self.step_windows = 4 * GPU_BATCH if self.on_gpu else self.batch_size
         self.description = f"Model: {model_id} ({model.config.model_type}, {self.window_seconds:g} s windows, {device}"
         self.description += f", {precision})"
+        # The one place a GPU is needed. On a ZeroGPU Space `spaces.GPU` borrows one for each call, in a worker
+        # process that receives the arguments and returns the result pickled: numpy arrays in and out, nothing
+        # else (no file, no plot, no message). Elsewhere it returns the function unchanged.
+        import spaces
+
+        self.forward = spaces.GPU(duration=gpu_seconds)(self._forward)
 
     @classmethod
     def from_pretrained(cls, model_id: str, device: str | None = None) -> TransformerClassifier:
@@ -160,14 +185,20 @@ class TransformerClassifier(Classifier):
         return cls(model, feature_extractor, model_id, device, config.precision(device))
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        return self.forward(dict(featurize(self.feature_extractor, windows, self.sampling_rate, tensors="np")))
+
+    def _forward(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """The model's forward over featurized windows, in batches: probabilities (n_windows, n_labels)."""
         import torch
 
-        inputs = featurize(self.feature_extractor, windows, self.sampling_rate).to(self.device)
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        probs = []
         with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
-            logits = self.model(**inputs).logits
-        return logits.float().softmax(dim=-1).cpu().numpy()
+            for i in range(0, len(next(iter(inputs.values()))), self.batch_size):
+                batch = {k: torch.from_numpy(v[i : i + self.batch_size]).to(self.device) for k, v in inputs.items()}
+                probs.append(self.model(**batch).logits.float().softmax(dim=-1).cpu().numpy())
+        return np.concatenate(probs)
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:

@@ -11,12 +11,11 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import soundfile as sf
-import spaces
 from matplotlib.figure import Figure
 
 from .audio import ACCEPTED, AudioError, Clip
 from .batch_ui import many_files_tab
-from .live import LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, listen_step
+from .live import LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, gpu_budget, listen_step
 from .model import Classifier, Prediction
 from .plots import clip_figures, genre_timeline_figure
 
@@ -73,7 +72,8 @@ def make_classify(classifier: Classifier):
     Bad input raises before anything is yielded.
     """
 
-    @spaces.GPU  # on a ZeroGPU Space the GPU is attached for this call; a no-op elsewhere
+    # Not under @spaces.GPU: decoding, plots and messages need no GPU; on ZeroGPU only the model's forward borrows
+    # one (`TransformerClassifier.predict_windows`).
     def classify(audio_path: str | None, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio's idiom)
         started = time.perf_counter()
         if not audio_path:
@@ -106,23 +106,18 @@ def make_classify(classifier: Classifier):
 
 
 def make_listen(classifier: Classifier):
-    """The Live tab's stream handler: chunks in, a label and a rolling genre strip out."""
-
-    # On a ZeroGPU Space only a due answer borrows the GPU, briefly; it runs in another process there, so the
-    # updated session comes back as a result. A no-op elsewhere.
-    @spaces.GPU(duration=10)
-    def answer(session: LiveSession):
-        return *listen_step(classifier, session), session
+    """The Live tab's stream handler: chunks in, a label, a rolling genre strip and a status line out."""
+    budget = gpu_budget(classifier)
 
     def listen(chunk: tuple[int, np.ndarray] | None, session: LiveSession | None):
-        session = session or LiveSession()
+        session = session or LiveSession(gpu_budget=budget)
         if chunk is None:
-            return gr.skip(), gr.skip(), session
+            return gr.skip(), gr.skip(), gr.skip(), session
         session.add(*chunk)
         if not session.due():
-            return gr.skip(), gr.skip(), session
-        value, figure, session = answer(session)
-        return value, figure if figure is not None else gr.skip(), session
+            return gr.skip(), gr.skip(), gr.skip(), session
+        value, figure = listen_step(classifier, session)
+        return value, figure if figure is not None else gr.skip(), session.status(), session
 
     return listen
 
@@ -187,9 +182,11 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
                     example_labels=[text for _, text in EXAMPLES],
                 )  # fmt: skip
         with gr.Tab("Live"):
+            often = "about once a second" if gpu_budget(classifier) is None else "as often as its GPU budget allows"
             gr.Markdown(
-                f"Play music near your microphone and press Record: every second or two, the last "
-                f"{LIVE_SECONDS:g} s are classified. Listening stops by itself after {LIMIT_SECONDS // 60} minutes."
+                f"Play music near your microphone and press Record: {often} (never sooner than 1.5 × the time an "
+                f"answer takes), the last {LIVE_SECONDS:g} s are classified. Listening stops by itself after "
+                f"{LIMIT_SECONDS // 60} minutes."
             )
             with gr.Row():
                 live_audio = gr.Audio(
@@ -197,12 +194,15 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
                 )
                 live_label = gr.Label(value=LISTENING, num_top_classes=3, label="Genre now", elem_id="live-genre")
             live_plot = gr.Plot(label="Genre over the last minute", format="webp", elem_id="live-strip")
+            live_status = gr.Markdown(elem_id="live-status")
             session = gr.State()
             live_audio.start_recording(  # unqueued: a fresh session must not wait behind others' uploads
-                lambda: (None, LISTENING), outputs=[session, live_label], api_visibility="private", queue=False
-            )
+                lambda: (None, LISTENING, ""), outputs=[session, live_label, live_status], api_visibility="private",
+                queue=False,
+            )  # fmt: skip
             live_audio.stream(
-                make_listen(classifier), inputs=[live_audio, session], outputs=[live_label, live_plot, session],
+                make_listen(classifier), inputs=[live_audio, session],
+                outputs=[live_label, live_plot, live_status, session],
                 stream_every=1.0, time_limit=LIMIT_SECONDS, concurrency_limit=1, concurrency_id="live",
                 api_visibility="private", show_progress="hidden",
             )  # fmt: skip

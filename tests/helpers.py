@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +187,28 @@ def coloured_fraction(data_uri: str) -> float:
 
     rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1]))).convert("RGB"), dtype=int)
     return float(((rgb.max(axis=2) - rgb.min(axis=2)) > 40).mean())
+
+
+@dataclass
+class GPURecorder:
+    """Stands in for `spaces.GPU(duration=...)` (monkeypatch it in before a model is loaded): pickles what crosses
+    the boundary, as ZeroGPU's worker process does, and times what runs inside."""
+
+    calls: list[dict] = field(default_factory=list)
+
+    def __call__(self, task=None, *, duration=None, size=None):
+        if task is None:
+            return lambda fn: self.wrap(fn, duration)
+        return self.wrap(task, duration)
+
+    def wrap(self, fn, duration):
+        def worker(*args, **kwargs):
+            asked = duration(*args, **kwargs) if callable(duration) else duration
+            args, kwargs = pickle.loads(pickle.dumps((args, kwargs)))  # what the forked worker receives
+            started = time.perf_counter()
+            result = fn(*args, **kwargs)
+            seconds = time.perf_counter() - started
+            self.calls.append({"args": args, "kwargs": kwargs, "duration": asked, "seconds": seconds})
+            return pickle.loads(pickle.dumps(result))  # what comes back
+
+        return worker

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import time
+from itertools import islice
+
 import librosa
 import numpy as np
 
 from genre_classifier import GENRES
 from genre_classifier.live import HISTORY_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, listen_step
-from genre_classifier.model import load_classifier
+from genre_classifier.model import Classifier, load_classifier
 
 from .helpers import GTZAN
 
 
 def browser_chunks(seconds: float, silent: bool = False):
     """One-second int16 chunks at 48 kHz, as Chromium's microphone stream delivers them."""
-    samples, _ = librosa.load(GTZAN / "reggae.00000.wav", sr=48000, duration=seconds)
+    samples, _ = librosa.load(GTZAN / "reggae.00000.wav", sr=48000)
+    samples = np.tile(samples, int(seconds // 30) + 1)[: int(seconds * 48000)]  # longer sessions: it repeats
     pcm = np.zeros_like(samples, dtype=np.int16) if silent else (samples * 32767).astype(np.int16)
     for i in range(0, len(pcm), 48000):
         yield 48000, pcm[i : i + 48000]
 
 
-def run_session(classifier, chunks) -> tuple[LiveSession, list]:
-    session, answers = LiveSession(), []
-    for chunk in chunks:
-        session.add(*chunk)
+def run_session(classifier, chunks, session: LiveSession | None = None, lost=()) -> tuple[LiveSession, list]:
+    """Feed chunks at real-time pace on a simulated clock; the chunks of the seconds in `lost` never arrive, as
+    Gradio drops the chunks that come while an answer is being computed."""
+    session, answers = session or LiveSession(), []
+    for second, chunk in enumerate(chunks, start=1):
+        if second in lost:
+            continue
+        session.add(*chunk, now=1000.0 + second)
         if session.due():
             answers.append(listen_step(classifier, session))
     return session, answers
@@ -35,9 +43,49 @@ def test_music_gets_a_genre_every_second_and_the_session_stays_bounded(tiny_hube
     assert len(answers) >= 10  # about one per second of audio on a fast model
     value, figure = answers[-1]
     assert sorted(value) == sorted(GENRES) and figure is not None
-    assert figure.axes[0].get_xlim() == (0.0, session.heard)
+    assert figure.axes[0].get_xlim() == (0.0, session.answered_at) and session.answered_at >= 24
     assert len(session.buffer) == LIVE_SECONDS * 48000  # only the last ten seconds are kept
-    assert session.history[-1][1] == session.heard
+    assert session.history[-1][1] == session.answered_at
+    assert session.status().startswith("Listening for 25 s; an answer every 1.")
+
+
+def test_the_strip_counts_seconds_of_listening_even_when_chunks_are_lost(tiny_hubert_dir):
+    classifier, _ = load_classifier(str(tiny_hubert_dir))
+    session, answers = run_session(classifier, islice(browser_chunks(30), 30), lost=range(2, 31, 3))
+    assert session.heard == 20 and session.listened == 30  # a third of the audio lost, not a third of the time
+    assert answers[-1][1].axes[0].get_xlim()[1] == session.answered_at >= 29
+
+
+class SteadyGPUModel(Classifier):
+    """A model whose every call takes the same time (as a GPU call does, whatever it carries): the budget's
+    arithmetic is then exact, not at the mercy of this shared CPU."""
+
+    labels, sampling_rate, window_seconds, on_gpu = GENRES, 16000, 30.0, True
+    call_seconds = 0.2
+
+    def __init__(self):
+        self.batches = []
+
+    def predict_windows(self, windows):
+        self.batches.append(len(windows))
+        time.sleep(self.call_seconds)
+        return np.full((len(windows), len(GENRES)), 0.1)
+
+
+def test_on_zerogpu_a_session_spends_at_most_its_gpu_budget_in_batched_answers():
+    model, budget = SteadyGPUModel(), 2.0  # GPU seconds per minute: 10 calls of 0.2 s
+    session = LiveSession(gpu_budget=budget)
+    for second, chunk in enumerate(browser_chunks(90), start=1):
+        session.add(*chunk, now=1000.0 + second)
+        if session.due():
+            listen_step(model, session)
+    calls = len(model.batches)
+    assert calls <= 16  # the first minute's 10 at once, then one every 6 s of listening (90 without a budget)
+    assert session.gpu_allowance() == budget * 1.5  # 90 s of listening
+    assert session.gpu_used <= session.gpu_allowance() + SteadyGPUModel.call_seconds  # only the last call overruns
+    assert max(model.batches[-4:]) >= 5  # answers 6 s apart each classify a window per second since the last
+    assert all(end - start <= 1.3 for start, end, _ in session.history[-20:])  # so the strip keeps its seconds
+    assert "GPU budget" in session.status()
 
 
 def test_the_rolling_strip_keeps_one_minute():
@@ -45,7 +93,7 @@ def test_the_rolling_strip_keeps_one_minute():
     session = LiveSession(interval=5.0)
     session.history = [(t - 1.0, float(t), np.full(10, 0.1)) for t in range(1, 90)]
     session.add(*next(browser_chunks(1)))
-    session.heard = 90.0
+    session.listened = 90.0
     listen_step(classifier, session)
     assert session.history[0][1] > 90.0 - HISTORY_SECONDS and session.history[-1][1] == 90.0
 

@@ -1,0 +1,96 @@
+"""The ZeroGPU contract, without a GPU: only the model's forward runs inside `@spaces.GPU`, on plain arrays.
+
+On a ZeroGPU Space the decorated function runs in a forked worker that receives its arguments and returns its
+result pickled, and the visitor's quota pays for the time inside it. `spaces.GPU` is replaced here by a
+recorder that does what the worker boundary does to the data (a pickle round trip) and times each call.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+import spaces
+
+from genre_classifier import GENRES
+from genre_classifier.model import GPU_STARTUP_SECONDS, TransformerClassifier, gpu_seconds
+from genre_classifier.plots import clip_figures
+from genre_classifier.ui import make_classify, make_listen
+
+from .helpers import GTZAN, MUSIC, GPURecorder
+
+
+def leaves(value):
+    """Every leaf of nested containers."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from leaves(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from leaves(item)
+    else:
+        yield value
+
+
+@pytest.fixture
+def recorder(monkeypatch) -> GPURecorder:
+    recorder = GPURecorder()
+    monkeypatch.setattr(spaces, "GPU", recorder)  # before the classifier decorates its forward
+    return recorder
+
+
+def test_only_the_forward_crosses_the_gpu_boundary_with_arrays_in_and_out(recorder, tiny_hubert_dir):
+    classifier = TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu")
+    clip = MUSIC / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"  # 44.1 kHz stereo: decoded, resampled, 2 windows
+    classify = make_classify(classifier)
+    list(classify(str(clip)))  # first calls (torch kernels, fonts) out of the way
+    recorder.calls.clear()
+    started = time.perf_counter()
+    *_, (label, summary, *plots) = classify(str(clip))
+    request = time.perf_counter() - started
+
+    assert recorder.calls, "the model never ran inside @spaces.GPU"
+    for call in recorder.calls:
+        for leaf in leaves([call["args"], call["kwargs"]]):
+            assert isinstance(leaf, np.ndarray), f"{type(leaf).__name__} crossed the GPU boundary"  # no path, no clip
+        assert call["duration"] == gpu_seconds(*call["args"]) >= GPU_STARTUP_SECONDS
+    windows = sum(len(next(iter(call["args"][0].values()))) for call in recorder.calls)
+    assert windows == 2 and sorted(label) == sorted(GENRES) and len(plots) == 5
+
+    # The time inside is the model's: the forward alone on the same inputs takes as long. Decoding, resampling,
+    # the plots and the summary run outside, so the request takes longer by at least the time of the plots.
+    inside = sum(call["seconds"] for call in recorder.calls)
+    started = time.perf_counter()
+    for call in recorder.calls:
+        classifier._forward(*call["args"])
+    forward = time.perf_counter() - started
+    samples = classifier.load(str(clip)).samples
+    started = time.perf_counter()
+    clip_figures(samples, classifier.sampling_rate)
+    plotting = time.perf_counter() - started
+    assert inside <= 1.5 * forward + 0.1, (inside, forward)
+    assert request - inside >= 0.5 * plotting, (request, inside, plotting)
+
+
+def test_the_duration_asked_for_follows_the_clip():
+    short, long = ({"input_values": np.zeros((n, 16))} for n in (1, 20))  # one window, and 10 min of 30 s windows
+    assert GPU_STARTUP_SECONDS <= gpu_seconds(short) < gpu_seconds(long) <= 30
+
+
+def test_a_live_answer_is_one_gpu_call_on_arrays(recorder, tiny_hubert_dir, monkeypatch):
+    monkeypatch.setattr("spaces.config.Config.zero_gpu", True)  # a ZeroGPU Space: live sessions get a GPU budget
+    classifier = TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu")
+    classifier.on_gpu = True  # as on ZeroGPU, where the model sits on "cuda"
+    listen = make_listen(classifier)
+    pcm, rate = sf.read(GTZAN / "rock.00000.wav", dtype="int16")
+    session, statuses = None, []
+    for second in range(4):
+        *_, status, session = listen((rate, pcm[second * rate : (second + 1) * rate]), session)
+        statuses += [status] if isinstance(status, str) else []
+    assert session.gpu_budget is not None and session.gpu_used > 0
+    assert len(recorder.calls) == len(session.history) > 0
+    for call in recorder.calls:
+        assert all(isinstance(leaf, np.ndarray) for leaf in leaves([call["args"], call["kwargs"]]))
+    assert statuses and "GPU budget" in statuses[-1]
