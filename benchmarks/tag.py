@@ -1,0 +1,172 @@
+"""Speed of `python -m genre_classifier tag` on the machine it runs on: files per minute, peak memory, resuming.
+
+    python benchmarks/tag.py [--clips 6] [--songs 1]
+
+Runs the command as a user does (a fresh process each time, `PRECISION=auto`), with the true-size DistilHuBERT
+(random weights, the config of ntu-spml/distilhubert; no Hub here) and the embedded model (`MODEL_ID=baseline`):
+
+- 30 s clips: the real GTZAN clips of `../shared/data/gtzan/`;
+- 5-minute songs: the real recordings of `../shared/data/gtzan/` and `../shared/data/music/` end to end;
+- resuming a finished run of 1,000 files (hard links to one real 2 s clip): the rows of a finished run are written
+  beside one row the command wrote for real (every link is the same clip, so each row is that answer), and the
+  command is run again; it has to skip all 1,000 without loading the model.
+
+For each run: files per minute once the model is loaded (the command's own summary), the whole command's wall
+time (start, imports and model loading included) and its peak memory (the process's maximum resident set).
+Writes benchmarks/results/tag.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import GTZAN, MUSIC, save_distilhubert  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "tag.json"
+RATE = 22050  # GTZAN's own rate: the songs are written at it
+SUMMARY = re.compile(r"Tagged (\d+) file\(s\) in \S+(?: \(([\d.]+) files/min\))?.*?; (\d+) already there were skipped")
+
+
+def machine() -> dict:
+    import torch
+
+    from genre_classifier import config
+
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+    flags = fields.get("Flags", "").split()
+    return {
+        "cpu": fields.get("Model name", "?").strip(),
+        "cores": os.cpu_count(),
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+        "native_bf16": config.native_bf16("cpu"),  # what PRECISION=auto goes by
+        "torch": torch.__version__,
+        "load_average_at_start": os.getloadavg(),  # the host is shared: other work slows every figure
+    }
+
+
+def peak_mb(pid: int) -> float:
+    """A running process's peak resident memory so far (Linux VmHWM); 0 once it has exited."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM")), 0.0)
+
+
+def tag(model_id: str, paths: list[Path], output: Path) -> dict:
+    """The command in a fresh process; its summary, wall time and peak memory."""
+    env = {**os.environ, "MODEL_ID": model_id}
+    command = [sys.executable, "-m", "genre_classifier", "tag", *map(str, paths), "--output", str(output)]
+    peak = 0.0
+    with tempfile.TemporaryFile("w+") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.DEVNULL, text=True)
+        while process.poll() is None:  # VmHWM only grows: its last reading is the peak, to within 50 ms
+            peak = max(peak, peak_mb(process.pid))
+            time.sleep(0.05)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        stdout = out.read()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{stdout}")
+    match = SUMMARY.search(stdout)
+    tagged, per_minute, skipped = int(match[1]), float(match[2] or 0), int(match[3])
+    return {
+        "files": tagged, "skipped": skipped, "files_per_min": per_minute, "wall_s": round(wall, 2),
+        "files_per_min_wall": round(tagged / wall * 60, 1), "peak_rss_mb": round(peak),
+    }  # fmt: skip
+
+
+def clips(folder: Path, count: int) -> list[Path]:
+    folder.mkdir()
+    paths = sorted(GTZAN.glob("*.wav"))[:count]
+    for path in paths:
+        os.link(path, folder / path.name)
+    return [folder / path.name for path in paths]
+
+
+def songs(folder: Path, count: int) -> list[Path]:
+    """5-minute songs of real music: every recording end to end, each song starting at another one."""
+    import librosa
+
+    folder.mkdir()
+    recordings = [sf.read(p, dtype="float32")[0] for p in sorted(GTZAN.glob("*.wav"))]
+    for path in sorted(MUSIC.glob("*.hq.ogg")):
+        samples, _ = librosa.load(path, sr=RATE)  # mono, at GTZAN's rate
+        recordings.append(samples)
+    paths = []
+    for i in range(count):
+        order = recordings[i * 3 :] + recordings[: i * 3]
+        paths.append(folder / f"song {i + 1}.wav")
+        sf.write(paths[-1], np.concatenate(order)[: 300 * RATE], RATE)
+    return paths
+
+
+def resume(folder: Path, count: int = 1000) -> dict:
+    """A re-run over a finished run of `count` files: only stats and the output are read."""
+    folder.mkdir()
+    clip = folder / "clip.wav"
+    sf.write(clip, sf.read(GTZAN / "rock.00000.wav", frames=2 * RATE)[0], RATE)
+    links = folder / "library"
+    links.mkdir()
+    output = folder / "genres.csv"
+    os.link(clip, links / "song 0000.wav")
+    first = tag("baseline", [links], output)  # one row written by the command itself
+    assert first["files"] == 1, first
+    with open(output, newline="") as f:
+        reader = csv.DictReader(f)
+        columns, (row,) = reader.fieldnames, list(reader)
+    with open(output, "a", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        for i in range(1, count):
+            os.link(clip, links / f"song {i:04d}.wav")  # same clip, same size and time: the same row but its path
+            writer.writerow({**row, "path": str(links / f"song {i:04d}.wav")})
+    again = tag("baseline", [links], output)
+    assert again["files"] == 0 and again["skipped"] == count, again
+    return again
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=int, default=6, help="30 s clips per model (default 6)")
+    parser.add_argument("--songs", type=int, default=1, help="5-minute songs per model (default 1)")
+    args = parser.parse_args()
+
+    results: dict = {"machine": machine()}
+    print(json.dumps(results["machine"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        inputs = {"30s_clips": clips(tmp / "clips", args.clips), "5min_songs": songs(tmp / "songs", args.songs)}
+        models = {"distilhubert": str(save_distilhubert(tmp / "distilhubert")), "baseline": "baseline"}
+        for name, model_id in models.items():
+            for kind, paths in inputs.items():
+                r = results[f"{name}_{kind}"] = tag(model_id, paths, tmp / f"{name}-{kind}.csv")
+                print(f"{name}, {len(paths)} {kind}: {r['files_per_min']:.1f} files/min once loaded, "
+                      f"{r['files_per_min_wall']:.1f} files/min with start-up ({r['wall_s']:.1f} s), "
+                      f"peak memory {r['peak_rss_mb']} MB")  # fmt: skip
+        r = results["resume_1000_files"] = resume(tmp / "resume")
+        print(f"resuming a finished run of 1000 files: {r['wall_s']:.2f} s, peak memory {r['peak_rss_mb']} MB")
+    results["load_average_at_end"] = os.getloadavg()
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
