@@ -199,7 +199,8 @@ def test_an_interrupted_run_resumes_where_it_stopped(synthetic, tiny_config, tmp
     assert f"resuming:    from {out / 'checkpoint-2'} (step 2)" in capsys.readouterr().out
     assert json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["global_step"] == 4
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 4
-    assert {"train_results.json", "eval_results.json", "all_results.json"} <= {p.name for p in out.iterdir()}
+    assert {"train_results.json", "test_results.json", "all_results.json"} <= {p.name for p in out.iterdir()}
+    assert "eval_results.json" not in {p.name for p in out.iterdir()}  # the course split: no model selection
 
 
 def test_freezing_the_feature_encoder_trains_only_the_rest(synthetic, tiny_hubert_dir, tmp_path, monkeypatch):

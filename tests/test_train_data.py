@@ -28,7 +28,7 @@ import soundfile as sf
 from datasets import Audio, ClassLabel, Features, Value
 
 from genre_classifier import GENRES
-from train.data import DataError, drop_undecodable, load_gtzan, split
+from train.data import DataError, drop_undecodable, load_gtzan, make_split, split
 
 from .helpers import GTZAN, ROOT, plant_in_hub_cache
 
@@ -132,6 +132,25 @@ def test_the_split_is_the_same_for_every_form(replicas, offline_hub):
         return sorted(Path(a["path"]).name for a in split(drop_undecodable(load_gtzan(data), 16000))["test"]["audio"])
 
     assert test_names("marsyas/gtzan") == test_names(str(replicas["kaggle"])) == test_names(str(replicas["archive"]))
+
+
+def test_the_fault_filtered_split_finds_the_same_clips_in_each_form_named_as_gtzan(replicas, offline_hub):
+    """The Hub's archive, a local archive and Kaggle's folder all carry GTZAN's file names; the lists pick by them."""
+    lists = {part: (ROOT / "train" / "splits" / f"{prefix}_filtered.txt").read_text().split()
+             for part, prefix in [("train", "train"), ("validation", "valid"), ("test", "test")]}  # fmt: skip
+    held = {name.split("/")[1] for name in clip_files()}
+    expected = {part: sorted(held & {line.split("/")[1] for line in lines}) for part, lines in lists.items()}
+    expected["train"].remove("jazz.00054.wav")  # undecodable
+    records = []
+    for data in ["marsyas/gtzan", str(replicas["archive"]), str(replicas["kaggle"])]:
+        record = make_split(load_gtzan(data), "fault-filtered", 16000).record()
+        assert {part: sorted(names) for part, names in record["parts"].items()} == expected, data
+        records.append(record)
+    assert records[0] == records[1] == records[2]
+    assert records[0]["undecodable"] == ["jazz.00054.wav"]
+    assert records[0]["unlisted"] == ["disco.00050.wav", "hiphop.00050.wav"]  # GTZAN clips on no list
+    listed_here = GOOD_CLIPS - 2 + 1  # the good clips on a list, and jazz.00054.wav
+    assert sum(map(len, records[0]["missing"].values())) == 930 - listed_here
 
 
 def test_string_labels_in_other_columns(tmp_path):
