@@ -305,11 +305,17 @@ def _clock(seconds: float) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{sec:02d}" if minutes >= 60 else f"{minutes}:{sec:02d}"
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of windows, 1 or more, not {text!r}")
+    return int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="audio or video files, or folders")
     parser.add_argument("-o", "--output", type=Path, default=Path("genres.csv"), help="default: genres.csv")
     parser.add_argument("--format", choices=["csv", "jsonl"], help="default: jsonl for a .jsonl output, else csv")
-    parser.add_argument("--batch-size", type=int, help=f"windows per forward pass (default: 1 or 3 on a CPU, "
+    parser.add_argument("--batch-size", type=_positive, help=f"windows per forward pass (default: 1 or 3 on a CPU, "
                         f"{GPU_BATCH} on a GPU, windows of several files together)")  # fmt: skip
 
 
@@ -321,6 +327,8 @@ def run(args: argparse.Namespace) -> int:
     mine = output if world == 1 else Rows(args.output.with_name(f"{args.output.name}.part-{rank}-of-{world}"), fmt,
                                           output.columns)  # fmt: skip
     group = _join_process_group() if world > 1 else None  # first, so that a broken launch fails at once
+    if not args.output.resolve().parent.is_dir():  # said now, not after loading the model
+        raise TagError(f"The folder of --output {args.output} does not exist.")
 
     files, problems = find_audio(args.paths)
     for path, reason in problems:
@@ -438,7 +446,7 @@ def run_logged(args: argparse.Namespace) -> int:
     log.setLevel(logging.INFO)  # this command's own progress; the decoders' details stay at debug level
     try:
         return run(args)
-    except (TagError, ValueError) as err:
+    except (TagError, ValueError, OSError) as err:  # OSError: an output folder that does not exist, a full disk...
         print(f"Cannot tag: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
