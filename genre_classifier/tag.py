@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 COLUMNS = ["path", "genre", "confidence", *GENRES, "seconds", "windows", "note"]
 RESUME_COLUMNS = ["size", "mtime", "model"]  # what a re-run compares to skip a file, and which model answered
 UNSURE_MARGIN = 0.1  # the top genre must lead the second by this much, or the row says "unsure"
-GPU_BATCH = 16  # windows per forward pass on a GPU, from as many files as it takes to fill them
 BARRIER_TIMEOUT = timedelta(days=7)  # a process that finishes its share early waits this long for the others
 
 
@@ -136,16 +135,16 @@ def _decoded(classifier, paths: list[Path], workers: int) -> Iterator[tuple[Path
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def tag(classifier, paths: list[Path], batch_size: int | None = None, workers: int = 1) -> Iterator[Tagged]:
+def tag(classifier, paths: list[Path], workers: int = 1) -> Iterator[Tagged]:
     """Classify every file, yielding each one as soon as all its windows are done.
 
-    Full-length windows of consecutive files share batches of `batch_size` (default: the classifier's own). The one
-    shorter window of a clip shorter than the model's window goes alone, at once: padding it to its batch-mates'
-    length would change its answer. Each file gets what `Classifier.classify` would give it alone.
+    Full-length windows of consecutive files share batches of the classifier's `batch_size`. The one shorter window
+    of a clip shorter than the model's window goes alone, at once: padding it to its batch-mates' length would
+    change its answer. Each file gets what `Classifier.classify` would give it alone.
     """
     from .model import Prediction
 
-    batch_size = batch_size or classifier.batch_size
+    batch_size = classifier.batch_size
     rate = classifier.sampling_rate
     window = int(round(classifier.window_seconds * rate))
     queue: list[tuple[dict, int, np.ndarray]] = []  # (file's entry, window index, samples), all of `window` length
@@ -305,6 +304,11 @@ def _clock(seconds: float) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{sec:02d}" if minutes >= 60 else f"{minutes}:{sec:02d}"
 
 
+def _per_minute(count: int, seconds: float) -> str:
+    rate = count / max(seconds, 1e-9) * 60
+    return f"{rate:.3g} files/min" if rate < 100 else f"{rate:.0f} files/min"  # 0.683, 11.7, 143
+
+
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of windows, 1 or more, not {text!r}")
@@ -315,8 +319,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="audio or video files, or folders")
     parser.add_argument("-o", "--output", type=Path, default=Path("genres.csv"), help="default: genres.csv")
     parser.add_argument("--format", choices=["csv", "jsonl"], help="default: jsonl for a .jsonl output, else csv")
-    parser.add_argument("--batch-size", type=_positive, help=f"windows per forward pass (default: 1 or 3 on a CPU, "
-                        f"{GPU_BATCH} on a GPU, windows of several files together)")  # fmt: skip
+    parser.add_argument("--batch-size", type=_positive, help="windows per forward pass, from consecutive files "
+                        "(default: the model's own, as in the app: 1 or 3 on a CPU, 16 on a GPU)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -347,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
 
     failed, seconds = _tag_into(mine, todo, stats, model_id, args.batch_size, rank, world) if todo else ([], 0.0)
     count = len(todo) - len(failed)
-    rate = f" ({count / seconds * 60:.1f} files/min)" if count else ""
+    rate = f" ({_per_minute(count, seconds)})" if count else ""
     print(f"Tagged {count} file(s) in {_clock(seconds)}{rate} into {mine.path}; "
           f"{len(stats) - len(todo)} already there were skipped.")  # fmt: skip
     if unreadable := problems + failed:
@@ -402,9 +406,8 @@ def _tag_into(rows: Rows, todo: list[Path], stats: dict, model_id: str, batch_si
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     classifier = load_model(model_id)
-    on_gpu = str(getattr(classifier, "device", "cpu")).startswith("cuda")
-    batch_size = batch_size or (max(GPU_BATCH, classifier.batch_size) if on_gpu else classifier.batch_size)
-    workers = min(8, os.cpu_count() or 1) if on_gpu else 1  # a GPU outruns one decoding thread; a CPU does not
+    classifier.batch_size = batch_size or classifier.batch_size  # the model batches its forward passes by it too
+    workers = min(8, os.cpu_count() or 1) if classifier.on_gpu else 1  # a GPU outruns one decoding thread
     log.info("Tagging %d files with %s%s", len(todo), classifier.description,
              f", part {rank + 1} of {world}" if world > 1 else "")  # fmt: skip
     failed, started = [], time.monotonic()
@@ -418,7 +421,7 @@ def _tag_into(rows: Rows, todo: list[Path], stats: dict, model_id: str, batch_si
     )
     try:
         with logging_redirect_tqdm():
-            for tagged in tag(classifier, todo, batch_size, workers):
+            for tagged in tag(classifier, todo, workers=workers):
                 if tagged.error:
                     log.warning("Skipped %s: %s", tagged.path, tagged.error)
                     failed.append((tagged.path, tagged.error))
@@ -427,7 +430,7 @@ def _tag_into(rows: Rows, todo: list[Path], stats: dict, model_id: str, batch_si
                     stat = stats[tagged.path]
                     rows.write({**row, "size": stat.st_size, "mtime": stat.st_mtime, "model": model_id})
                 bar.update()
-                bar.set_postfix_str(f"{bar.n / (time.monotonic() - started) * 60:.1f} files/min", refresh=False)
+                bar.set_postfix_str(_per_minute(bar.n, time.monotonic() - started), refresh=False)
     finally:
         bar.close()
         rows.close()
