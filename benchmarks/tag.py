@@ -90,6 +90,7 @@ def tag(model_id: str, paths: list[Path], output: Path) -> dict:
     tagged, per_minute, skipped = int(match[1]), float(match[2] or 0), int(match[3])
     return {
         "files": tagged, "skipped": skipped, "files_per_min": per_minute, "wall_s": round(wall, 2),
+        "s_per_file": round(60 / per_minute, 2) if per_minute else None,
         "files_per_min_wall": round(tagged / wall * 60, 1), "peak_rss_mb": round(peak),
     }  # fmt: skip
 

@@ -1,8 +1,9 @@
 """The "Many files" tab: drop several files, watch a table fill in file by file, download the answers as CSV.
 
-Each file goes through the same path as the Clip tab's `/classify` (`Classifier.load`, then `classify` under
-`@spaces.GPU`), one after the other; a file that cannot be read gets its row with the reason and the others go on.
-For a whole library, `python -m genre_classifier tag` (genre_classifier/tag.py) writes the same columns.
+Each file goes through the same path as the Clip tab's `/classify`, one after the other: `Classifier.load`, then
+`classify`, whose model forward alone runs under `@spaces.GPU` on a ZeroGPU Space. A file that cannot be read gets
+its row with the reason and the others go on. For a whole library, `python -m genre_classifier tag`
+(genre_classifier/tag.py) writes the same columns.
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ import tempfile
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
-import spaces
 
 from .audio import AudioError
-from .model import Classifier, Prediction
+from .model import Classifier
 from .tag import COLUMNS, error_row, result_row
 
 log = logging.getLogger(__name__)
@@ -34,10 +33,6 @@ def table_rows(rows: list[dict]) -> list[list]:
 def make_tag(classifier: Classifier):
     """The tab's event handler: a generator that yields the table after each file, and the CSV at the end."""
 
-    @spaces.GPU  # on a ZeroGPU Space only the model runs with the GPU attached; a no-op elsewhere
-    def classify(samples: np.ndarray) -> Prediction:
-        return classifier.classify(samples)
-
     def tag(files: list[str] | None, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio's idiom)
         if not files:
             raise gr.Error("Drop one or more audio or video files first.", print_exception=False)
@@ -53,7 +48,8 @@ def make_tag(classifier: Classifier):
             progress(i / len(files), desc=f"File {i + 1} of {len(files)}")
             try:
                 clip = classifier.load(path)
-                rows.append(result_row(name, classify(clip.samples), clip.seconds, clip.notes))
+                # The model's forward borrows the GPU on a ZeroGPU Space (inside the classifier), as for /classify.
+                rows.append(result_row(name, classifier.classify(clip.samples), clip.seconds, clip.notes))
             except AudioError as err:
                 rows.append(error_row(name, str(err)))
             except gr.Error:
