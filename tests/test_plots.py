@@ -1,14 +1,20 @@
-"""The genre-over-time figure: on the clip's time axis, overlaps drawn honestly, the overall answer marked."""
+"""The figures: on the clip's time axis, overlaps drawn honestly, the overall answer marked, every mark explained,
+and all their text inside the figure and clear of other text, at every clip length the app accepts."""
 
 from __future__ import annotations
 
 import io
+import itertools
 
 import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.text import Text
 from PIL import Image
 
 from genre_classifier import GENRES
-from genre_classifier.plots import AXES, TIMELINE_AXES, genre_timeline_figure
+from genre_classifier.audio import window_starts
+from genre_classifier.plots import clip_figures, genre_timeline_figure
 
 from .helpers import GTZAN
 
@@ -26,26 +32,81 @@ def drawn(fig) -> np.ndarray:
     return np.asarray(Image.open(buffer).convert("RGB"), dtype=int)
 
 
+def caption(fig) -> str:
+    """The text under the axes: the figure's texts but its title."""
+    return " ".join(t.get_text().replace("\n", " ") for t in fig.texts if t.get_text() != fig.get_suptitle())
+
+
 def test_the_figure_spans_the_clip_and_lines_up_with_the_other_plots():
     fig = genre_timeline_figure(GENRES, probs(5, 5, 6), [(0, 30), (30, 60), (45, 75)], duration=75.0)
     ax = fig.axes[0]
     assert ax.get_xlim() == (0, 75.0) and ax.get_xlabel() == "Time (s)"
-    assert (TIMELINE_AXES[0], TIMELINE_AXES[2]) == (AXES[0], AXES[2])  # same horizontal placement as the plots
+    waveform = clip_figures(np.zeros(22050 * 75, dtype=np.float32) + 0.1, 22050)[0]
+    assert ax.get_position().x0 == waveform.axes[0].get_position().x0  # time lines up where figures share a column
+    assert ax.get_position().x1 == waveform.axes[0].get_position().x1
     assert [t.get_text() for t in ax.get_yticklabels()] == GENRES
-    assert "jazz overall" in ax.get_title(loc="left")  # jazz wins 2 windows of 3
+    assert "jazz overall" in fig.get_suptitle()  # jazz wins 2 windows of 3
     assert ax.get_yticklabels()[5].get_fontweight() == "bold"
-    assert any("overlap" in t.get_text() and "45.0–75.0 s" in t.get_text() for t in ax.texts)
+    assert "Hatched, 45.0–60.0 s: the last window (45.0–75.0 s) overlaps the one before" in caption(fig)
+    assert "White lines: window edges" in caption(fig) and "Grey" not in caption(fig)
     rgb = drawn(fig)
     assert ((rgb.max(axis=2) - rgb.min(axis=2)) > 40).mean() > 0.3  # a drawn heat strip, not empty axes
 
 
-def test_a_partial_answer_greys_the_time_still_to_classify():
+def test_a_partial_answer_greys_the_time_still_to_classify_and_a_short_tail_is_explained():
     fig = genre_timeline_figure(GENRES, probs(2), [(0, 30)], duration=133.0, pending=True)
-    ax = fig.axes[0]
-    assert ax.get_xlim() == (0, 133.0) and any(t.get_text() == "classifying…" for t in ax.texts)
-    assert not any("overlap" in t.get_text() for t in ax.texts)
-    done = genre_timeline_figure(GENRES, probs(2), [(0, 30)], duration=30.6)  # a tail too short for a window
-    assert not any(t.get_text() == "classifying…" for t in done.axes[0].texts)
+    assert fig.axes[0].get_xlim() == (0, 133.0)
+    assert caption(fig) == "Grey, 30.0–133.0 s: still being classified…"
+    done = genre_timeline_figure(GENRES, probs(2, 2), [(0, 30), (30, 60)], duration=61.5)
+    assert "Grey, 60.0–61.5 s: too short for a window of its own, not classified." in caption(done)
+
+
+def texts_drawn(fig) -> list[Text]:
+    """Every piece of text the figure draws (tick labels only for ticks inside the axes' limits)."""
+    tick_labels, shown = set(), set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            locs = axis.get_majorticklocs()
+            for tick in [*axis.majorTicks, *axis.minorTicks]:
+                tick_labels |= {tick.label1, tick.label2}
+            for tick, loc in zip(axis.get_major_ticks(len(locs)), locs, strict=True):
+                if lo - 1e-9 * (hi - lo) <= loc <= hi + 1e-9 * (hi - lo):
+                    shown |= {tick.label1, tick.label2}
+    return [
+        t for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip() and (t not in tick_labels or t in shown)
+    ]  # fmt: skip
+
+
+LIVE_TITLE = "Genre over the last minute (each column: the 10 s heard up to then)"  # live.py's, the longest title
+
+
+@pytest.mark.parametrize("seconds", [0.5, 31.0, 45.8, 61.5, 600.0])
+def test_every_text_is_inside_its_figure_and_over_no_other_text(seconds):
+    sr, window = 22050, 30 * 22050  # at 22050 Hz the frequency axis reaches 11 kHz: five digits in Hz
+    samples = np.random.default_rng(0).uniform(-0.5, 0.5, int(seconds * sr)).astype(np.float32)
+    starts = window_starts(len(samples), window)
+    spans = [(s / sr, min(s + window, len(samples)) / sr) for s in starts]
+    answers = probs(*(i % len(GENRES) for i in range(len(spans))))
+    figures = [
+        *clip_figures(samples, sr),
+        genre_timeline_figure(GENRES, answers, spans, len(samples) / sr),
+        genre_timeline_figure(GENRES, answers[:1], spans[:1], len(samples) / sr, pending=True),
+    ]
+    start = max(0.0, seconds - 60)  # a live strip: the last minute of answers
+    recent = [i for i, (_, end) in enumerate(spans) if end > start]
+    live = genre_timeline_figure(GENRES, answers[recent], [spans[i] for i in recent], seconds, start, LIVE_TITLE)
+    for fig in [*figures, live]:
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        box = fig.bbox
+        extents = [(t.get_text(), t.get_window_extent(renderer)) for t in texts_drawn(fig)]
+        assert len(extents) > 8
+        for text, extent in extents:
+            assert box.x0 <= extent.x0 and extent.x1 <= box.x1 and box.y0 <= extent.y0 and extent.y1 <= box.y1, text
+        for (a, first), (b, second) in itertools.combinations(extents, 2):
+            assert not first.overlaps(second), f"{a!r} is drawn over {b!r}"
 
 
 def test_the_spectrograms_are_librosas_without_its_numba_kernels():
