@@ -33,27 +33,27 @@ from pathlib import Path
 import numpy as np
 
 from . import GENRES, config
+from .answer import verdict
 from .audio import AUDIO_SUFFIXES, AudioError, split_windows
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["path", "genre", "confidence", *GENRES, "seconds", "windows", "note"]
 RESUME_COLUMNS = ["size", "mtime", "model"]  # what a re-run compares to skip a file, and which model answered
-UNSURE_MARGIN = 0.1  # the top genre must lead the second by this much, or the row says "unsure"
 BARRIER_TIMEOUT = timedelta(days=7)  # a process that finishes its share early waits this long for the others
 
 
-def is_unsure(probs: np.ndarray, margin: float = UNSURE_MARGIN) -> bool:
-    """Whether the top genre is not clearly ahead of the second. Kept here until the app has a shared notion."""
-    second, top = np.sort(np.asarray(probs))[-2:]
-    return bool(top - second < margin)
+def is_unsure(probs: np.ndarray) -> bool:
+    """Whether the top genre is not clearly ahead of the second: the page's rule (`answer.verdict`)."""
+    return not verdict([str(i) for i in range(len(probs))], probs).clear
 
 
 def result_row(name: str, prediction, seconds: float, notes: Iterable[str] = ()) -> dict:
     """One file's answer as a row of `COLUMNS`: the genres in GTZAN order, whatever the model's label order."""
     probs = {label.lower(): float(p) for label, p in zip(prediction.labels, prediction.probs, strict=True)}
     top = max(probs, key=probs.get)
-    note = ["unsure"] if is_unsure(prediction.probs) else []
+    answer = verdict(prediction.labels, prediction.probs)
+    note = [] if answer.clear else [answer.text]  # "unsure: blues or rock", as the page says it
     return {
         "path": name, "genre": top, "confidence": round(probs[top], 6),
         **{genre: round(probs[genre], 6) for genre in GENRES},
