@@ -242,6 +242,8 @@ def test_many_files_tab_over_http_fills_in_file_by_file_and_gives_a_csv(served_t
     folder = library["Blues/blues.00000.wav"].parents[1]
     paths = [library.get(name, folder / name) for name in names]
     client = served_tiny.client()
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/tag"]
+    assert [p["component"] for p in api["parameters"]] == ["File"]  # files in, as for /classify: no model choice
     job = client.submit([handle_file(str(p)) for p in paths], api_name="/tag")
     table, csv_path = job.result()
     sizes = [len(update[0]["data"]) for update in job.outputs()]
