@@ -3,6 +3,11 @@
 Defaults match the table (22050 Hz, n_fft 2048, hop 512, and the reflect padding librosa used
 before 0.10); the STFT and the mel spectrogram are computed once and shared, and the two HPSS
 median filters run in parallel, which keeps a 30 s clip around a second.
+
+Two of librosa's steps are taken by equivalents that compile no numba kernel, since a Space starts with an
+empty numba cache after every restart: the tempo is `librosa.feature.tempo`, the estimate `beat_track` itself
+returns (its beat-tracking dynamic programme, unused here, is the slowest kernel to compile), and the
+harmonic and percussive signals come from `torch.istft`, the same inverse STFT as `librosa.istft`.
 """
 
 from __future__ import annotations
@@ -40,6 +45,15 @@ def _hpss(stft: np.ndarray, kernel: int = 31) -> tuple[np.ndarray, np.ndarray]:
     return stft * mask_harm, stft * mask_perc
 
 
+def _istft(stft: np.ndarray, length: int) -> np.ndarray:
+    """`librosa.istft(stft, length=length)` with its defaults (Hann window, centred), computed by torch."""
+    import torch
+
+    signal = torch.istft(torch.from_numpy(stft), n_fft=2048, hop_length=512, window=torch.hann_window(2048),
+                         center=True, length=length)  # fmt: skip
+    return signal.numpy()
+
+
 def extract_features(y: np.ndarray, sr: int = SAMPLING_RATE) -> np.ndarray:
     """The table's 57 features (in `FEATURE_NAMES` order) for one mono clip at 22050 Hz."""
     if sr != SAMPLING_RATE:
@@ -50,7 +64,7 @@ def extract_features(y: np.ndarray, sr: int = SAMPLING_RATE) -> np.ndarray:
     mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr))
     harmonic, percussive = _hpss(stft)
     onset = librosa.onset.onset_strength(S=mel_db, sr=sr, aggregate=np.median)  # as beat_track(y=...) does
-    tempo = librosa.beat.beat_track(onset_envelope=onset, sr=sr)[0]
+    tempo = librosa.feature.tempo(onset_envelope=onset, sr=sr)  # beat_track's own tempo estimate
     series = [
         librosa.feature.chroma_stft(S=power, sr=sr),
         librosa.feature.rms(y=y, pad_mode="reflect"),
@@ -58,8 +72,8 @@ def extract_features(y: np.ndarray, sr: int = SAMPLING_RATE) -> np.ndarray:
         librosa.feature.spectral_bandwidth(S=mag, sr=sr),
         librosa.feature.spectral_rolloff(S=mag, sr=sr),
         librosa.feature.zero_crossing_rate(y),
-        librosa.istft(harmonic, length=len(y)),
-        librosa.istft(percussive, length=len(y)),
+        _istft(harmonic, len(y)),
+        _istft(percussive, len(y)),
     ]
     values = [stat(s) for s in series for stat in (np.mean, np.var)] + [np.ravel(tempo)[0]]
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=20)

@@ -51,10 +51,11 @@ def test_upload_over_the_size_limit_is_refused_clearly(served_small_server, tmp_
         classify_file(served_small_server.client(), path)
 
 
-def test_the_api_offers_one_endpoint_and_no_model_choice(served_tiny):
+def test_the_api_offers_the_two_endpoints_and_no_model_choice(served_tiny):
     api = served_tiny.client().view_api(print_info=False, return_format="dict")
-    assert list(api["named_endpoints"]) == ["/classify"]
+    assert list(api["named_endpoints"]) == ["/classify", "/tag"]
     assert [p["component"] for p in api["named_endpoints"]["/classify"]["parameters"]] == ["Audio"]
+    assert [p["component"] for p in api["named_endpoints"]["/tag"]["parameters"]] == ["File"]
 
 
 def test_local_runs_listen_on_loopback_only(served_tiny):
