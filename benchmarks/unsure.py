@@ -70,12 +70,14 @@ def summary(probs: np.ndarray, truth: np.ndarray) -> dict:
     clear = np.array([v.clear for v in verdicts])
     right = probs.argmax(axis=1) == truth
     named = np.array([GENRES[t] in v.contenders for v, t in zip(verdicts, truth, strict=True)])
+    top_two = (np.argsort(-probs, axis=1)[:, :2] == truth[:, None]).any(axis=1)
     return {
         "answers": len(truth), "accuracy": round(float(right.mean()), 3),
         "clear_share": round(float(clear.mean()), 3),
         "clear_accuracy": round(float(right[clear].mean()), 3),
         "unsure_accuracy_of_top": round(float(right[~clear].mean()), 3),
         "unsure_truth_among_contenders": round(float(named[~clear].mean()), 3),
+        "unsure_truth_among_top_two": round(float(top_two[~clear].mean()), 3),  # what naming only two would cover
         "unsure_mean_contenders": round(float(np.mean([len(v.contenders) for v in np.array(verdicts)[~clear]])), 2),
         "wrong_answers_said_unsure": round(float((~clear[~right]).mean()), 3),
     }  # fmt: skip
@@ -117,6 +119,7 @@ def main() -> None:
             "clear_right": sum(r["clear"] and r["top"] == r["truth"] for r in labelled),
             "unsure": sum(not r["clear"] for r in labelled),
             "unsure_right": sum(not r["clear"] and r["top"] == r["truth"] for r in labelled),
+            "unsure_truth_named": sum(not r["clear"] and r["truth"] in r["wording"] for r in labelled),
         },
         "recordings": clips,
     }  # fmt: skip
