@@ -1,0 +1,66 @@
+"""What the page's four figures cost: drawn and encoded as `gr.Plot(format="webp")` sends them.
+
+    python benchmarks/figures.py [--runs 5]
+
+For a real 30 s GTZAN clip and ten minutes of it repeated, at 22050 Hz (the embedded model's rate): the
+median over `runs` of the wall time and the process CPU time (less noisy on a shared machine) from the samples to
+the four encoded images. Writes benchmarks/results/figures.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from genre_classifier import GENRES  # noqa: E402
+from genre_classifier.audio import window_starts  # noqa: E402
+from genre_classifier.plots import clip_figures, genre_timeline_figure  # noqa: E402
+from tests.helpers import GTZAN  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "figures.json"
+
+
+def draw(samples: np.ndarray, sr: int) -> int:
+    """The four figures of one answer, encoded; returns the pixels drawn."""
+    window = 30 * sr
+    spans = [(s / sr, min(s + window, len(samples)) / sr) for s in window_starts(len(samples), window)]
+    probs = np.random.default_rng(0).dirichlet(np.ones(len(GENRES)), len(spans))
+    figures = [*clip_figures(samples, sr), genre_timeline_figure(GENRES, probs, spans, len(samples) / sr)]
+    for figure in figures:
+        figure.savefig(io.BytesIO(), format="webp")
+    return sum(int(np.prod(figure.canvas.get_width_height())) for figure in figures)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    clip, sr = sf.read(GTZAN / "jazz.00000.wav", dtype="float32")
+    results = {}
+    for name, samples in [("30 s", clip), ("10 min", np.tile(clip, 20))]:
+        pixels = draw(samples, sr)  # warm-up: fonts, colour maps, the webp encoder
+        wall, cpu = [], []
+        for _ in range(args.runs):
+            started, cpu_started = time.perf_counter(), time.process_time()
+            draw(samples, sr)
+            wall.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
+        results[name] = {"wall_s": round(median(wall), 3), "cpu_s": round(median(cpu), 3), "pixels": pixels}
+        print(f"{name}: {results[name]}")
+    RESULTS.write_text(json.dumps({"runs": args.runs, **results}, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
