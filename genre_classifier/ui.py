@@ -13,6 +13,7 @@ import numpy as np
 import soundfile as sf
 from matplotlib.figure import Figure
 
+from .answer import verdict
 from .audio import ACCEPTED, AudioError, Clip
 from .batch_ui import many_files_tab
 from .live import LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, gpu_budget, listen_step
@@ -30,6 +31,7 @@ EXAMPLES = [
     ("trumpet_loop.ogg", "Trumpet loop (5 s)"),
 ]
 TIMELINE_HEADERS = ["Start", "End", "Top genre", "Confidence", "Note"]
+PLOT_MIN_WIDTH = 480  # px: two figures side by side from a laptop's width up, stacked on a phone or a narrow window
 
 
 def _clock(seconds: float) -> str:
@@ -49,16 +51,27 @@ def timeline_rows(prediction: Prediction) -> list[list]:
 
 
 def _summary(prediction: Prediction, clip: Clip, window_seconds: float) -> str:
+    """The answer in words, headed by the verdict: the genre when it is clearly ahead, else the close contenders."""
+    answer = verdict(prediction.labels, prediction.probs)
+    share = dict(zip(prediction.labels, prediction.probs, strict=True))
+    top = answer.contenders[0]
+    if answer.clear:
+        runner_up = max((g for g in prediction.labels if g != top), key=share.get)
+        headline, why = top, f"Clearly ahead: {share[top]:.0%}, the next is {runner_up} at {share[runner_up]:.0%}."
+    else:
+        close = ", ".join(f"{genre} {share[genre]:.0%}" for genre in answer.contenders)
+        headline, why = answer.text[0].upper() + answer.text[1:], f"No genre is clearly ahead: {close}."
     done = len(prediction.window_spans)
     if not prediction.complete:  # an answer so far, refined as the other windows finish
         heard = prediction.window_spans[-1][1]
         return (
-            f"**{prediction.top}** ({prediction.probs.max():.0%}) so far, after {_clock(heard)} of "
-            f"{_clock(clip.seconds)} (window {done} of {prediction.total_windows})…"
+            f"## {headline} (so far)\n\n{why} After {_clock(heard)} of {_clock(clip.seconds)} "
+            f"(window {done} of {prediction.total_windows})…"
         )
     lines = [
-        f"**{prediction.top}** ({prediction.probs.max():.0%}) from {clip.seconds:.1f} s of audio, "
-        f"{done} window{'s' if done > 1 else ''} of up to {window_seconds:g} s.",
+        f"## {headline}",
+        f"{why} Classified from {clip.seconds:.1f} s of audio, {done} window{'s' if done > 1 else ''} of up to "
+        f"{window_seconds:g} s.",
         *clip.notes,
     ]
     return "\n\n".join(lines)
@@ -160,20 +173,39 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
                     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio")
                     button = gr.Button("Classify", variant="primary")
                 with gr.Column():
-                    label = gr.Label(num_top_classes=len(classifier.labels), label="Genre probabilities")
                     details = gr.Markdown(label="Summary", elem_id="details")
-            waveform = gr.Plot(label="Waveform", format="webp")
-            spectrogram = gr.Plot(label="Spectrogram", format="webp")
-            mel = gr.Plot(label="Mel spectrogram", format="webp")
-            genre_plot = gr.Plot(label="Genre over time", format="webp", elem_id="genre-over-time")
+                    # The summary above is the headline ("Unsure: blues or rock"), so the label shows only the bars.
+                    label = gr.Label(
+                        num_top_classes=len(classifier.labels), label="Genre probabilities", show_heading=False,
+                        elem_id="genre-label",
+                    )  # fmt: skip
+            # Two figures a row on a laptop, one under the other on a phone (a Row wraps columns narrower than
+            # min_width). Each figure carries its own title, so the panels show no label badge over it.
+            plot = {"format": "webp", "show_label": False}
+            with gr.Row():
+                with gr.Column(min_width=PLOT_MIN_WIDTH):
+                    genre_plot = gr.Plot(label="Genre over time", elem_id="genre-over-time", **plot)
+                with gr.Column(min_width=PLOT_MIN_WIDTH):
+                    mel = gr.Plot(label="Mel spectrogram", elem_id="mel", **plot)
             with gr.Accordion("Genre over time, in numbers", open=False):
                 timeline = gr.Dataframe(headers=TIMELINE_HEADERS, label="Genre per window")
+            with gr.Row():
+                with gr.Column(min_width=PLOT_MIN_WIDTH):
+                    waveform = gr.Plot(label="Waveform", elem_id="waveform", **plot)
+                with gr.Column(min_width=PLOT_MIN_WIDTH):
+                    spectrogram = gr.Plot(label="Spectrogram", elem_id="spectrogram", **plot)
             # The order is the API's: the label first, then the summary, the three plots, the genre-over-time views.
             outputs = [label, details, waveform, spectrogram, mel, timeline, genre_plot]
-            gr.on(
+            # Progress shows on the label alone. When the event fails, Gradio marks the panels its progress showed on
+            # with a red "Error" badge, beside the toast that already says what is wrong (and what gradio_client
+            # raises): the label's is cleared at once, so the toast is the one message.
+            classified = gr.on(
                 [button.click, audio.upload, audio.stop_recording], classify, inputs=audio, outputs=outputs,
-                api_name="classify", show_progress="minimal",
+                api_name="classify", show_progress="minimal", show_progress_on=[label],
             )  # fmt: skip
+            classified.failure(
+                lambda: gr.skip(), outputs=label, show_progress="hidden", api_visibility="private", queue=False
+            )
             with input_column:  # examples sit under the button; created last because they need the outputs
                 # Cached lazily (per process, see app.py): the first click computes, later clicks answer at once.
                 gr.Examples(
