@@ -1,11 +1,12 @@
-"""Screenshots of both tabs for the README, taken in a real browser from `python app.py`.
+"""Screenshots for the README, taken in a real browser from `python app.py`.
 
     python docs/screenshots.py [--model baseline]
 
 Starts the app (the embedded model by default: it has learned, so the answers mean something), opens it in
-headless Debian Chromium whose fake microphone plays a real recording, clicks the Sugar Plum Fairy example
-on the Clip tab and listens for a while on the Live tab. Writes docs/clip-tab.png and docs/live-tab.png,
-scaled down to keep the repository small.
+headless Debian Chromium whose fake microphone plays a real recording, clicks the Hungarian Dance example on the
+Clip tab at a laptop's width (1366 px), the Vibe Ace example at a phone's (390 px, twice the pixels, as phones
+draw), and listens for a while on the Live tab. Writes docs/clip-tab.png, docs/clip-tab-phone.png and
+docs/live-tab.png, scaled down to keep the repository small.
 """
 
 from __future__ import annotations
@@ -24,13 +25,22 @@ sys.path.insert(0, str(ROOT))
 
 from tests.helpers import ServedApp  # noqa: E402
 
-WIDTH = 900  # pixels of the committed images
+WIDTH, PHONE_WIDTH = 900, 450  # pixels of the committed images
 
 
-def shrink(source: Path, target: Path) -> None:
+def shrink(source: Path, target: Path, width: int = WIDTH) -> None:
     image = Image.open(source).convert("RGB")
-    image = image.resize((WIDTH, round(image.height * WIDTH / image.width)), Image.LANCZOS)
+    image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
     image.quantize(colors=256).save(target, optimize=True)
+
+
+def show_example(page, name: str) -> None:
+    """Click an example and wait for its whole answer: the summary without "so far", and the plots."""
+    page.get_by_role("button", name=name).click()
+    page.locator("#waveform img").wait_for(timeout=120_000)
+    page.wait_for_function("() => !document.querySelector('#details').innerText.includes('so far')")
+    page.mouse.move(0, 0)  # no hover highlight on the button under the pointer
+    page.wait_for_timeout(500)
 
 
 def main() -> None:
@@ -54,12 +64,16 @@ def main() -> None:
                           "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                           f"--use-file-for-fake-audio-capture={microphone}"],
                 )  # fmt: skip
-                context = browser.new_context(viewport={"width": 1280, "height": 1000}, permissions=["microphone"])
+                phone = browser.new_page(viewport={"width": 390, "height": 1800}, device_scale_factor=2)
+                phone.goto(app.url, wait_until="load")
+                show_example(phone, "Vibe Ace (jazz)")
+                phone.screenshot(path=tmp / "phone.png")  # down to the genre over time
+                shrink(tmp / "phone.png", ROOT / "docs" / "clip-tab-phone.png", PHONE_WIDTH)
+
+                context = browser.new_context(viewport={"width": 1366, "height": 1000}, permissions=["microphone"])
                 page = context.new_page()
                 page.goto(app.url, wait_until="load")
-                page.get_by_role("button", name="Sugar Plum Fairy (classical)").click()
-                page.locator("#genre-over-time img").wait_for(timeout=120_000)
-                page.wait_for_function("() => !document.querySelector('#details').innerText.includes('so far')")
+                show_example(page, "Hungarian Dance No. 5 (stereo, 44.1 kHz)")
                 page.screenshot(path=tmp / "clip.png", full_page=True)
                 shrink(tmp / "clip.png", ROOT / "docs" / "clip-tab.png")
 
@@ -72,7 +86,7 @@ def main() -> None:
                 browser.close()
         finally:
             app.stop()
-    print("wrote docs/clip-tab.png and docs/live-tab.png")
+    print("wrote docs/clip-tab.png, docs/clip-tab-phone.png and docs/live-tab.png")
 
 
 if __name__ == "__main__":
