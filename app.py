@@ -38,10 +38,14 @@ def _warm_up() -> None:
 
 
 if __name__ == "__main__":
-    # The server opens at once (a fallback model is up within seconds); meanwhile one synthetic clip goes through
-    # the whole path, so the first visitor does not pay for first-use costs (on a fresh install, librosa compiles
-    # its numba kernels: about 40 s once). A request that arrives earlier simply shares that work.
-    threading.Thread(target=_warm_up, daemon=True).start()
+    # The server opens at once (a fallback model is up within seconds). Only the embedded model compiles on first
+    # use (librosa's numba kernels: seconds after every start of a Space, whose cache starts empty), so it answers a
+    # synthetic clip in the background meanwhile, and a request that arrives earlier shares that work. A transformer
+    # checkpoint's path compiles nothing: a warm-up would only compete with the first visitor for the CPU.
+    if classifier.compiles_on_first_use:
+        threading.Thread(target=_warm_up, daemon=True).start()
+    else:
+        log.info("Nothing compiles on first use; ready")
     # One upload at a time (plus one live step, which has its own limit): a forward pass already uses every core
     # (or the GPU), so running two at once only doubles memory and each one's wait. Queued requests wait their
     # turn (up to max_size).

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import io
 import logging
-import tempfile
 import time
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
-import soundfile as sf
-from matplotlib.figure import Figure
 
 from .answer import verdict
 from .audio import ACCEPTED, AudioError, Clip
@@ -136,19 +133,17 @@ def make_listen(classifier: Classifier):
 
 
 def warm_up(classifier: Classifier) -> float:
-    """Answer a one-window synthetic clip through the whole handler, so the first visitor waits no longer than
-    the next: librosa's numba kernels compile, torch picks its kernels, matplotlib and PIL's webp encoder
-    load. Returns the seconds it took."""
+    """Pay the first-use costs before a visitor does, and cheaply, since the first visitor's request may run beside
+    it: the embedded model's numba kernels, the model's kernels for its full window (torch prepares them per input
+    shape), the figures' fonts and PIL's webp encoder. Returns the seconds it took."""
     started = time.perf_counter()
-    t = np.arange(int(classifier.window_seconds * classifier.sampling_rate)) / classifier.sampling_rate
-    tone = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "warm-up.wav"
-        sf.write(path, tone, classifier.sampling_rate)
-        *_, outputs = make_classify(classifier)(str(path))
-    for output in outputs:
-        if isinstance(output, Figure):
-            output.savefig(io.BytesIO(), format="webp")  # as gr.Plot(format="webp") sends it
+    rate = classifier.sampling_rate
+    t = np.arange(int(classifier.window_seconds * rate)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2).astype(np.float32)
+    probs = classifier.predict_windows(tone[None])
+    figures = [*clip_figures(tone[:rate], rate), genre_timeline_figure(classifier.labels, probs, [(0, 1)], 1.0)]
+    for figure in figures:
+        figure.savefig(io.BytesIO(), format="webp")  # as gr.Plot(format="webp") sends it
     return time.perf_counter() - started
 
 
