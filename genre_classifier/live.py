@@ -35,6 +35,8 @@ SLOWDOWN = 1.5  # ...and no sooner than 1.5 x the last answer's compute time, so
 GPU_SECONDS_PER_MINUTE = 10.0  # ZeroGPU: GPU time a session may spend per minute of listening (the first at once)
 MAX_BATCH = 10  # ZeroGPU: windows one answer may classify, one per second since the last answer
 LISTENING = "listening…"
+LIVE_TITLE = "Genre over the last minute"
+LIVE_CAPTION = f"Seconds of listening. Each column is one answer, about the {LIVE_SECONDS:g} s heard up to then."
 
 
 @dataclass
@@ -122,6 +124,7 @@ def listen_step(classifier: Classifier, session: LiveSession) -> tuple[dict[str,
         [(h[0], h[1]) for h in session.history],
         duration=session.listened,
         start=max(0.0, session.listened - HISTORY_SECONDS),
-        title=f"Genre over the last minute (each column: the {LIVE_SECONDS:g} s heard up to then)",
+        title=LIVE_TITLE,
+        caption=LIVE_CAPTION,
     )
     return dict(zip(classifier.labels, map(float, probs[-1]), strict=True)), figure

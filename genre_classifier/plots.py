@@ -169,7 +169,7 @@ def genre_timeline_figure(
     spans: list[tuple[float, float]],
     duration: float,
     start: float = 0.0,
-    title: str | None = None,
+    title: str = "Genre over time",
     pending: bool = False,
     caption: str = "",
 ) -> Figure:
@@ -199,11 +199,9 @@ def genre_timeline_figure(
         notes.append(f"Grey, {covered:.1f}–{duration:.1f} s: {why}")
     n = len(labels)
     overall = np.asarray(window_probs).mean(axis=0) if len(window_probs) else None
-    if title is None:
-        title = "Genre over time"
-        if overall is not None:
-            top = int(overall.argmax())
-            title += f": {labels[top]} overall ({overall[top]:.0%}, outlined)"
+    if overall is not None:
+        top = int(overall.argmax())
+        title += f": {labels[top]} overall ({overall[top]:.0%}, outlined)"
     fig, ax, bar = _figure(TIMELINE_HEIGHT, title, " ".join(notes), colorbar=overall is not None)
     image = None
     for (begin, end), probs in zip(spans, window_probs, strict=True):

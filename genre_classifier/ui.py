@@ -215,13 +215,15 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
                 f"answer takes), the last {LIVE_SECONDS:g} s are classified. Listening stops by itself after "
                 f"{LIMIT_SECONDS // 60} minutes."
             )
-            with gr.Row():
-                live_audio = gr.Audio(
-                    sources=["microphone"], streaming=True, type="numpy", label="Microphone", elem_id="live-mic"
-                )
-                live_label = gr.Label(value=LISTENING, num_top_classes=3, label="Genre now", elem_id="live-genre")
-            live_plot = gr.Plot(label="Genre over the last minute", format="webp", elem_id="live-strip")
-            live_status = gr.Markdown(elem_id="live-status")
+            with gr.Row():  # side by side on a laptop, one under the other on a phone, as the Clip tab's figures
+                with gr.Column(min_width=PLOT_MIN_WIDTH):
+                    live_audio = gr.Audio(
+                        sources=["microphone"], streaming=True, type="numpy", label="Microphone", elem_id="live-mic"
+                    )
+                    live_label = gr.Label(value=LISTENING, num_top_classes=3, label="Genre now", elem_id="live-genre")
+                    live_status = gr.Markdown(elem_id="live-status")
+                with gr.Column(min_width=PLOT_MIN_WIDTH):
+                    live_plot = gr.Plot(label="Genre over the last minute", elem_id="live-strip", **plot)
             session = gr.State()
             live_audio.start_recording(  # unqueued: a fresh session must not wait behind others' uploads
                 lambda: (None, LISTENING, ""), outputs=[session, live_label, live_status], api_visibility="private",

@@ -14,6 +14,7 @@ from PIL import Image
 
 from genre_classifier import GENRES
 from genre_classifier.audio import window_starts
+from genre_classifier.live import LIVE_CAPTION, LIVE_TITLE
 from genre_classifier.plots import clip_figures, genre_timeline_figure
 
 from .helpers import GTZAN
@@ -79,7 +80,6 @@ def texts_drawn(fig) -> list[Text]:
     ]  # fmt: skip
 
 
-LIVE_TITLE = "Genre over the last minute (each column: the 10 s heard up to then)"  # live.py's, the longest title
 
 
 @pytest.mark.parametrize("seconds", [0.5, 31.0, 45.8, 61.5, 600.0])
@@ -96,7 +96,9 @@ def test_every_text_is_inside_its_figure_and_over_no_other_text(seconds):
     ]
     start = max(0.0, seconds - 60)  # a live strip: the last minute of answers
     recent = [i for i, (_, end) in enumerate(spans) if end > start]
-    live = genre_timeline_figure(GENRES, answers[recent], [spans[i] for i in recent], seconds, start, LIVE_TITLE)
+    live = genre_timeline_figure(
+        GENRES, answers[recent], [spans[i] for i in recent], seconds, start, LIVE_TITLE, caption=LIVE_CAPTION
+    )
     for fig in [*figures, live]:
         renderer = FigureCanvasAgg(fig).get_renderer()
         fig.draw(renderer)
