@@ -1,7 +1,7 @@
 """Music genre classifier: the Gradio app (a Hugging Face Space, or `python app.py` locally)."""
 
 # First: on a ZeroGPU Space `spaces` must patch torch before anything touches CUDA (it refuses to start after).
-import spaces  # noqa: F401, I001
+import spaces  # noqa: I001
 
 import atexit
 import logging
@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 
+from genre_classifier import config
 from genre_classifier.model import load_classifier
 from genre_classifier.ui import EXAMPLES_DIR, build_demo, warm_up
 
@@ -22,6 +23,10 @@ try:
 except ValueError as err:  # a setting that cannot mean anything, such as PRECISION=fp8
     sys.exit(f"Cannot start: {err}")
 log.info("Serving %s", classifier.description)
+if config.zero_gpu() and not classifier.on_gpu:
+    # ZeroGPU refuses to start a Space that declares no GPU function; the embedded model needs none (it is never
+    # called: only a transformer's forward borrows the GPU).
+    spaces.GPU(lambda: None)
 # Gradio would keep example answers in .gradio/ across restarts, even for another MODEL_ID: this process's own
 # folder keeps the lazily cached answers true to the model that serves them.
 if "GRADIO_EXAMPLES_CACHE" not in os.environ:
@@ -46,9 +51,9 @@ if __name__ == "__main__":
         threading.Thread(target=_warm_up, daemon=True).start()
     else:
         log.info("Nothing compiles on first use; ready")
-    # One upload at a time (plus one live step, which has its own limit): a forward pass already uses every core
-    # (or the GPU), so running two at once only doubles memory and each one's wait. Queued requests wait their
-    # turn (up to max_size).
+    # One upload at a time (beside one live step and one /tag request, which have their own limits): a forward pass
+    # already uses every core (or the GPU), so running two at once only doubles memory and each one's wait. Queued
+    # requests wait their turn (up to max_size).
     demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("QUEUE_SIZE", 64)))
     # Gradio's own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT apply; the default binds 127.0.0.1 only.
     demo.launch(max_file_size=os.environ.get("MAX_FILE_SIZE", "300mb"), allowed_paths=[str(EXAMPLES_DIR)])

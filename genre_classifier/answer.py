@@ -27,7 +27,7 @@ class Verdict:
 
     @property
     def text(self) -> str:
-        """"jazz", or "unsure: blues or rock" / "unsure: blues, rock or jazz"."""
+        """The genre ("jazz"), or the contenders ("unsure: blues or rock", "unsure: blues, rock or jazz")."""
         if self.clear:
             return self.contenders[0]
         *first, last = self.contenders

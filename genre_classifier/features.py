@@ -64,7 +64,8 @@ def extract_features(y: np.ndarray, sr: int = SAMPLING_RATE) -> np.ndarray:
     mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr))
     harmonic, percussive = _hpss(stft)
     onset = librosa.onset.onset_strength(S=mel_db, sr=sr, aggregate=np.median)  # as beat_track(y=...) does
-    tempo = librosa.feature.tempo(onset_envelope=onset, sr=sr)  # beat_track's own tempo estimate
+    # beat_track's own tempo estimate, which it reports as 0 when there are no onsets (a silent window)
+    tempo = librosa.feature.tempo(onset_envelope=onset, sr=sr) if onset.any() else 0.0
     series = [
         librosa.feature.chroma_stft(S=power, sr=sr),
         librosa.feature.rms(y=y, pad_mode="reflect"),

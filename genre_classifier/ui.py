@@ -83,7 +83,7 @@ def make_classify(classifier: Classifier):
     """
 
     # Not under @spaces.GPU: decoding, plots and messages need no GPU; on ZeroGPU only the model's forward borrows
-    # one (`TransformerClassifier.predict_windows`).
+    # one (`TransformerClassifier.forward`, which `predict_windows` calls with the featurized windows).
     def classify(audio_path: str | None, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio's idiom)
         started = time.perf_counter()
         if not audio_path:
@@ -134,8 +134,8 @@ def make_listen(classifier: Classifier):
 
 def warm_up(classifier: Classifier) -> float:
     """Pay the first-use costs before a visitor does, and cheaply, since the first visitor's request may run beside
-    it: the embedded model's numba kernels, the model's kernels for its full window (torch prepares them per input
-    shape), the figures' fonts and PIL's webp encoder. Returns the seconds it took."""
+    it: the model's compiled kernels (the embedded model's numba ones, for its full window), the figures' fonts
+    and PIL's webp encoder. Returns the seconds it took."""
     started = time.perf_counter()
     rate = classifier.sampling_rate
     t = np.arange(int(classifier.window_seconds * rate)) / rate

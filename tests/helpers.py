@@ -195,6 +195,7 @@ class GPURecorder:
     the boundary, as ZeroGPU's worker process does, and times what runs inside."""
 
     calls: list[dict] = field(default_factory=list)
+    registered: list = field(default_factory=list)  # the functions decorated, as ZeroGPU counts them at start-up
 
     def __call__(self, task=None, *, duration=None, size=None):
         if task is None:
@@ -202,6 +203,8 @@ class GPURecorder:
         return self.wrap(task, duration)
 
     def wrap(self, fn, duration):
+        self.registered.append(fn)
+
         def worker(*args, **kwargs):
             asked = duration(*args, **kwargs) if callable(duration) else duration
             args, kwargs = pickle.loads(pickle.dumps((args, kwargs)))  # what the forked worker receives

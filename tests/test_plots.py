@@ -80,8 +80,6 @@ def texts_drawn(fig) -> list[Text]:
     ]  # fmt: skip
 
 
-
-
 @pytest.mark.parametrize("seconds", [0.5, 31.0, 45.8, 61.5, 600.0])
 def test_every_text_is_inside_its_figure_and_over_no_other_text(seconds):
     sr, window = 22050, 30 * 22050  # at 22050 Hz the frequency axis reaches 11 kHz: five digits in Hz

@@ -7,6 +7,7 @@ recorder that does what the worker boundary does to the data (a pickle round tri
 
 from __future__ import annotations
 
+import runpy
 import time
 
 import numpy as np
@@ -19,7 +20,13 @@ from genre_classifier.model import GPU_STARTUP_SECONDS, TransformerClassifier, g
 from genre_classifier.plots import clip_figures
 from genre_classifier.ui import make_classify, make_listen
 
-from .helpers import GTZAN, MUSIC, GPURecorder
+from .helpers import GTZAN, MUSIC, ROOT, GPURecorder
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
 
 
 def leaves(value):
@@ -62,15 +69,12 @@ def test_only_the_forward_crosses_the_gpu_boundary_with_arrays_in_and_out(record
     # The time inside is the model's: the forward alone on the same inputs takes as long. Decoding, resampling,
     # the plots and the summary run outside, so the request takes longer by at least the time of the plots.
     inside = sum(call["seconds"] for call in recorder.calls)
-    started = time.perf_counter()
-    for call in recorder.calls:
-        classifier._forward(*call["args"])
-    forward = time.perf_counter() - started
+    forward = min(_timed(lambda: [classifier._forward(*call["args"]) for call in recorder.calls]) for _ in range(2))
     samples = classifier.load(str(clip)).samples
     started = time.perf_counter()
     clip_figures(samples, classifier.sampling_rate)
     plotting = time.perf_counter() - started
-    assert inside <= 1.5 * forward + 0.1, (inside, forward)
+    assert inside <= 2 * forward + 0.2, (inside, forward)  # margins for a shared, noisy host
     assert request - inside >= 0.5 * plotting, (request, inside, plotting)
 
 
@@ -94,3 +98,12 @@ def test_a_live_answer_is_one_gpu_call_on_arrays(recorder, tiny_hubert_dir, monk
     for call in recorder.calls:
         assert all(isinstance(leaf, np.ndarray) for leaf in leaves([call["args"], call["kwargs"]]))
     assert statuses and "GPU budget" in statuses[-1]
+
+
+def test_a_zerogpu_space_on_the_embedded_model_still_declares_a_gpu_function(recorder, monkeypatch):
+    """ZeroGPU will not start a Space that declares no @spaces.GPU function, and the embedded model (the fallback
+    when the Hub cannot be reached) needs none: app.py declares one anyway, as it starts."""
+    monkeypatch.setattr("spaces.config.Config.zero_gpu", True)
+    monkeypatch.setenv("MODEL_ID", "baseline")
+    runpy.run_path(str(ROOT / "app.py"), run_name="app")  # not "__main__": builds the app, launches nothing
+    assert recorder.registered and not recorder.calls
