@@ -170,7 +170,7 @@ class TransformerClassifier(Classifier):
         from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
         from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 
-        local_only = Path(model_id).is_dir() or not _hub_reachable()
+        local_only = Path(model_id).is_dir() or not hub_reachable()
         model_config = AutoConfig.from_pretrained(model_id, local_files_only=local_only)
         if type(model_config) not in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING:
             raise CheckpointError(f"it is a {model_config.model_type} model, not an audio classifier")
@@ -203,7 +203,7 @@ class TransformerClassifier(Classifier):
         return np.concatenate(probs)
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
+def hub_reachable(timeout: float = 3.0) -> bool:
     """False when offline mode is on or the Hub cannot be reached within `timeout` seconds.
 
     Checked up front because the Hub client retries for about a minute before it gives up.
@@ -252,9 +252,22 @@ def why_not_loaded(model_id: str, err: Exception) -> str:
         return "no such repo on the Hub, or it is private: check the id, or log in (hf auth login or HF_TOKEN)"
     if constants.HF_HUB_OFFLINE:
         return "the Hub is switched off (HF_HUB_OFFLINE=1) and it is not in the local cache"
-    if not _hub_reachable():
+    if not hub_reachable():
         return "the Hugging Face Hub could not be reached (no network?) and it is not in the local cache"
     return "it could not be loaded from the Hub (see the server log)"
+
+
+def load_exact(model_id: str) -> Classifier:
+    """The classifier for `model_id` and no other, for what must not answer with another model than the one asked
+    for (`tag`, `train.evaluate`): `CheckpointError` says in words why it cannot be loaded. A mistyped
+    PRECISION is a setting to fix (`ValueError`), not a checkpoint problem."""
+    config.precision_setting()
+    if model_id == BASELINE_ID:
+        return BaselineClassifier()
+    try:
+        return TransformerClassifier.from_pretrained(model_id)
+    except Exception as err:  # no network, unknown id, not an audio classifier...
+        raise CheckpointError(why_not_loaded(model_id, err)) from err
 
 
 def load_classifier(model_id: str | None = None) -> tuple[Classifier, str | None]:
@@ -263,13 +276,9 @@ def load_classifier(model_id: str | None = None) -> tuple[Classifier, str | None
     Returns the classifier and, after a fallback, a sentence saying why.
     """
     model_id = model_id or config.model_id()
-    config.precision_setting()  # a mistyped PRECISION is a setting to fix (ValueError), not a reason to fall back
-    if model_id == BASELINE_ID:
-        return BaselineClassifier(), None
     try:
-        return TransformerClassifier.from_pretrained(model_id), None
-    except Exception as err:  # no network, unknown id, not an audio classifier...
-        cause = why_not_loaded(model_id, err)
+        return load_exact(model_id), None
+    except CheckpointError as cause:
         log.warning("Could not load %s: %s; serving the embedded offline model", model_id, cause)
         log.debug("Loading %s failed", model_id, exc_info=True)
         reason = f"The checkpoint {model_id} could not be loaded: {cause}. The offline model answers instead."

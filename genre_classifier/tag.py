@@ -29,12 +29,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import GENRES, config
 from .answer import verdict
 from .audio import AUDIO_SUFFIXES, AudioError, split_windows
+
+if TYPE_CHECKING:
+    from .model import Classifier, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +47,7 @@ RESUME_COLUMNS = ["size", "mtime", "model"]  # what a re-run compares to skip a 
 BARRIER_TIMEOUT = timedelta(days=7)  # a process that finishes its share early waits this long for the others
 
 
-def is_unsure(probs: np.ndarray) -> bool:
-    """Whether the top genre is not clearly ahead of the second: the page's rule (`answer.verdict`)."""
-    return not verdict([str(i) for i in range(len(probs))], probs).clear
-
-
-def result_row(name: str, prediction, seconds: float, notes: Iterable[str] = ()) -> dict:
+def result_row(name: str, prediction: Prediction, seconds: float, notes: Iterable[str] = ()) -> dict:
     """One file's answer as a row of `COLUMNS`: the genres in GTZAN order, whatever the model's label order."""
     probs = {label.lower(): float(p) for label, p in zip(prediction.labels, prediction.probs, strict=True)}
     top = max(probs, key=probs.get)
@@ -101,7 +100,7 @@ class Tagged:
     """One file's outcome: its prediction and what decoding said, or why it could not be read."""
 
     path: Path
-    prediction: object = None  # model.Prediction
+    prediction: Prediction | None = None
     seconds: float = 0.0
     notes: tuple[str, ...] = ()
     error: str | None = None
@@ -135,7 +134,7 @@ def _decoded(classifier, paths: list[Path], workers: int) -> Iterator[tuple[Path
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def tag(classifier, paths: list[Path], workers: int = 1) -> Iterator[Tagged]:
+def tag(classifier: Classifier, paths: list[Path], workers: int = 1) -> Iterator[Tagged]:
     """Classify every file, yielding each one as soon as all its windows are done.
 
     Full-length windows of consecutive files share batches of the classifier's `batch_size`. The one shorter window
@@ -282,21 +281,20 @@ def _stat(path: Path) -> os.stat_result | None:
 # -- the command --------------------------------------------------------------------------------------------------
 
 
-def load_model(model_id: str):
+def load_model(model_id: str) -> Classifier:
     """The classifier for `model_id`. Unlike the app, no fallback to the embedded model: a library tagged by
     another model than the one asked for would be worse than no tags."""
-    from .model import BASELINE_ID, BaselineClassifier, TransformerClassifier, why_not_loaded
+    from .model import BASELINE_ID, CheckpointError, load_exact
 
-    config.precision_setting()  # a mistyped PRECISION is a ValueError with the choices
-    if model_id == BASELINE_ID:
-        return BaselineClassifier()
     try:
-        return TransformerClassifier.from_pretrained(model_id)
-    except Exception as err:
+        return load_exact(model_id)
+    except CheckpointError as err:
         raise TagError(
-            f"The checkpoint {model_id} could not be loaded: {why_not_loaded(model_id, err)}. "
-            f"MODEL_ID={BASELINE_ID} tags with the embedded offline model."
+            f"The checkpoint {model_id} could not be loaded: {err}. MODEL_ID={BASELINE_ID} tags with the embedded "
+            "offline model."
         ) from err
+    except ValueError as err:  # a mistyped PRECISION, with the choices
+        raise TagError(str(err)) from None
 
 
 def _clock(seconds: float) -> str:
@@ -449,7 +447,7 @@ def run_logged(args: argparse.Namespace) -> int:
     log.setLevel(logging.INFO)  # this command's own progress; the decoders' details stay at debug level
     try:
         return run(args)
-    except (TagError, ValueError, OSError) as err:  # OSError: an output folder that does not exist, a full disk...
+    except (TagError, OSError) as err:  # OSError: an output that cannot be written (a full disk, no permission)
         print(f"Cannot tag: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -24,6 +24,7 @@ import pytest
 import soundfile as sf
 
 from genre_classifier import GENRES, tag
+from genre_classifier.model import Prediction
 
 from .helpers import GTZAN, MUSIC, ROOT, classify_file
 from .test_formats import ffmpeg
@@ -230,9 +231,13 @@ def test_two_processes_under_torchrun_split_the_files_and_merge_to_the_single_pr
         same_answers(row, expected[path])
 
 
-def test_unsure_when_the_top_genre_is_not_clearly_ahead():
-    assert tag.is_unsure(np.array([0.40, 0.35, 0.25]))
-    assert not tag.is_unsure(np.array([0.60, 0.30, 0.10]))
+def test_a_row_says_unsure_and_names_the_contenders_when_the_top_genre_is_not_clearly_ahead():
+    def row(**probs: float) -> dict:
+        window = np.array([[probs.get(genre, 0.0) for genre in GENRES]])
+        return tag.result_row("song.mp3", Prediction(GENRES, window, [(0.0, 30.0)]), 30.0, ["truncated"])
+
+    assert row(blues=0.40, rock=0.35, jazz=0.25)["note"] == "unsure: blues, rock or jazz; truncated"
+    assert row(blues=0.60, rock=0.30, jazz=0.10)["note"] == "truncated"
 
 
 def test_many_files_tab_over_http_fills_in_file_by_file_and_gives_a_csv(served_tiny, single_run, library):

@@ -28,7 +28,7 @@ import soundfile as sf
 from datasets import Audio, ClassLabel, Features, Value
 
 from genre_classifier import GENRES
-from train.data import DataError, drop_undecodable, load_gtzan, make_split, split
+from train.data import DataError, load_gtzan, make_split
 
 from .helpers import GTZAN, ROOT, plant_in_hub_cache
 
@@ -120,16 +120,16 @@ def test_each_form_gives_the_same_sorted_clips_and_skips_the_corrupt_one(form, r
         assert names == sorted(names)
     assert [GENRES[g] for g in dataset["genre"]] == [n.split(".")[0] for n in names]
     with caplog.at_level(logging.WARNING):
-        usable = drop_undecodable(dataset, 16000)
-    assert len(usable) == GOOD_CLIPS
+        course = make_split(dataset, "course", 16000)
+    assert course.undecodable == ["jazz.00054.wav"]
     assert [r.getMessage() for r in caplog.records if "jazz.00054.wav" in r.getMessage()]
-    splits = split(usable)
-    assert (len(splits["train"]), len(splits["test"])) == (GOOD_CLIPS - TEST_CLIPS, TEST_CLIPS)
+    assert (len(course.parts["train"]), len(course.parts["test"])) == (GOOD_CLIPS - TEST_CLIPS, TEST_CLIPS)
 
 
 def test_the_split_is_the_same_for_every_form(replicas, offline_hub):
     def test_names(data: str) -> list[str]:
-        return sorted(Path(a["path"]).name for a in split(drop_undecodable(load_gtzan(data), 16000))["test"]["audio"])
+        test = make_split(load_gtzan(data), "course", 16000).parts["test"]
+        return sorted(Path(a["path"]).name for a in test["audio"])
 
     assert test_names("marsyas/gtzan") == test_names(str(replicas["kaggle"])) == test_names(str(replicas["archive"]))
 
@@ -213,7 +213,7 @@ def test_too_many_bad_clips_stop_the_run(tmp_path):
     (tmp_path / "pop").mkdir()
     (tmp_path / "pop" / "pop.00000.wav").write_bytes((GTZAN / "pop.00000.wav").read_bytes())
     with pytest.raises(DataError, match="3 of 4 clips could not be decoded"):
-        drop_undecodable(load_gtzan(str(tmp_path)), 16000)
+        make_split(load_gtzan(str(tmp_path)), "all", 16000)
 
 
 def run_module(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -44,7 +44,7 @@ from datasets import (
 
 from genre_classifier import GENRES
 from genre_classifier.audio import AUDIO_SUFFIXES, AudioError, load_audio
-from genre_classifier.model import _hub_reachable
+from genre_classifier.model import hub_reachable
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def load_gtzan(data: str = HUB_DATASET, audio_column: str = "audio", label_colum
 
         local_copy = "or pass a local copy: --data genres.tar.gz, or a folder of <genre>/ folders"
         try:
-            offline = not _hub_reachable()  # then the cache only, at once, instead of a minute of retries
+            offline = not hub_reachable()  # then the cache only, at once, instead of a minute of retries
             source = hf_hub_download(HUB_DATASET, HUB_ARCHIVE, repo_type="dataset", local_files_only=offline)
         except LocalEntryNotFoundError:  # not in the cache yet, and offline or the Hub did not answer
             raise DataError(
@@ -197,12 +197,6 @@ def undecodable_rows(dataset: Dataset, sampling_rate: int) -> list[int]:
             f"check the data ({fix})."
         )
     return bad
-
-
-def drop_undecodable(dataset: Dataset, sampling_rate: int) -> Dataset:
-    """Leave out clips the app's decoder refuses (see `undecodable_rows`)."""
-    bad = set(undecodable_rows(dataset, sampling_rate))
-    return dataset.select([i for i in range(len(dataset)) if i not in bad]) if bad else dataset
 
 
 def split(dataset: Dataset, test_size: float = 0.1, seed: int = 42) -> DatasetDict:

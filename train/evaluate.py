@@ -29,7 +29,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from genre_classifier import GENRES
-from genre_classifier.model import BASELINE_ID, BaselineClassifier, Classifier, TransformerClassifier
+from genre_classifier.model import BASELINE_ID, CheckpointError, Classifier, load_exact
 from train.baseline import HELDOUT, TABLE
 from train.cli import HelpFormatter, cannot_load, check_precision
 from train.data import (
@@ -168,12 +168,10 @@ def overlap_note(model: str, names: list[str]) -> tuple[int | None, str]:
 def load_for_evaluation(model: str) -> Classifier:
     """The app's classifier for `model`; one sentence (`DataError`) when it cannot be loaded, never a fallback."""
     check_precision()
-    if model == BASELINE_ID:
-        return BaselineClassifier()
     try:
-        return TransformerClassifier.from_pretrained(model)
-    except Exception as err:  # offline, unknown or private id, not a ten-genre audio classifier...
-        raise cannot_load(model, err) from None
+        return load_exact(model)
+    except CheckpointError as err:  # offline, unknown or private id, not a ten-genre audio classifier...
+        raise cannot_load(model, err.__cause__) from None
 
 
 def main() -> None:

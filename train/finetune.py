@@ -42,7 +42,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from genre_classifier import GENRES, config
 from genre_classifier.audio import window_starts
-from genre_classifier.model import Prediction, TransformerClassifier, _hub_reachable, featurize, window_seconds_for
+from genre_classifier.model import Prediction, TransformerClassifier, featurize, hub_reachable, window_seconds_for
 from train.cli import ArgumentParser, cannot_load, check_precision
 from train.data import (
     COURSE,
@@ -167,7 +167,7 @@ def load_model(name: str):
             if (folder / "preprocessor_config.json").is_file():
                 return model, AutoFeatureExtractor.from_pretrained(folder)
             return model, default_feature_extractor(config)
-        local = folder.is_dir() or not _hub_reachable()  # unreachable Hub: the cache only, no minute of retries
+        local = folder.is_dir() or not hub_reachable()  # unreachable Hub: the cache only, no minute of retries
         model = AutoModelForAudioClassification.from_pretrained(
             name, ignore_mismatched_sizes=True, local_files_only=local, **labels
         )
