@@ -57,18 +57,24 @@ def timed(fn, runs: int = 1) -> float:
 
 
 def machine() -> dict:
+    """What every figure depends on: the CPU, its bf16 units, torch, and how busy the (shared) host was."""
     import torch
 
     from genre_classifier import config
 
-    names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+    cpuinfo = open("/proc/cpuinfo").read().splitlines()
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
     return {
         "cpu": names[0] if names else platform.processor(),
         "cores": os.cpu_count(),
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+        "native_bf16": config.native_bf16("cpu"),  # what PRECISION=auto goes by
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "native_bf16": config.native_bf16("cpu"),  # what PRECISION=auto goes by
         "torch": torch.__version__,
+        "load_average_at_start": os.getloadavg(),  # other work on the host slows every figure
     }
 
 

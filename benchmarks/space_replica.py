@@ -43,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.latency import machine  # noqa: E402
 from tests.helpers import GTZAN, free_port  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "space_replica.json"
@@ -241,7 +242,7 @@ def replicate(keep: Path | None) -> dict:
         version = subprocess.run(python_used, capture_output=True, text=True, check=True).stdout.strip()
         app = copy_app(work / "app")
         results = {"python_version": space["python_version"], "python_used": version, "install_s": install_s,
-                   "machine": cpu_name()}  # fmt: skip
+                   "machine": machine()}  # fmt: skip
         from genre_classifier.config import DEFAULT_MODEL_ID
 
         for name, env, starts in (("default_model", {}, 2), ("embedded_model", {"MODEL_ID": "baseline"}, 1)):
@@ -252,19 +253,13 @@ def replicate(keep: Path | None) -> dict:
                 if name == "default_model":
                     plant_default_model(venv, home, DEFAULT_MODEL_ID)
                 measured = serve_and_ask(venv, app, home, env)
+                expected = "Offline model" if env else f"Model: {DEFAULT_MODEL_ID}"
+                if not (measured["served"] or "").startswith(expected):  # a fallback would measure another model
+                    raise ReplicaError(f"{name}: expected {expected}..., the app served {measured['served']}")
                 measured["goal_s"] = round(1.5 * measured["warm_answer_s"] + 0.5, 2)
                 results[name].append(measured)
                 print(name, measured, flush=True)
     return results
-
-
-def cpu_name() -> str:
-    names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
-    flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "")
-    units = [f for f in ("avx512_bf16", "amx_bf16") if f in flags.split()]
-    return f"{names[0] if names else 'unknown CPU'}, {os.cpu_count()} cores" + (
-        f" ({', '.join(units)})" if units else ""
-    )
 
 
 if __name__ == "__main__":

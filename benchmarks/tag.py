@@ -35,30 +35,12 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.latency import machine  # noqa: E402
 from tests.helpers import GTZAN, MUSIC, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "tag.json"
 RATE = 22050  # GTZAN's own rate: the songs are written at it
 SUMMARY = re.compile(r"Tagged (\d+) file\(s\) in \S+(?: \(([\d.]+) files/min\))?.*?; (\d+) already there were skipped")
-
-
-def machine() -> dict:
-    import torch
-
-    from genre_classifier import config
-
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    return {
-        "cpu": fields.get("Model name", "?").strip(),
-        "cores": os.cpu_count(),
-        "avx512_bf16": "avx512_bf16" in flags,
-        "amx_bf16": "amx_bf16" in flags,
-        "native_bf16": config.native_bf16("cpu"),  # what PRECISION=auto goes by
-        "torch": torch.__version__,
-        "load_average_at_start": os.getloadavg(),  # the host is shared: other work slows every figure
-    }
 
 
 def peak_mb(pid: int) -> float:
