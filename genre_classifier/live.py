@@ -4,8 +4,10 @@ Each browser session keeps a bounded buffer of raw chunks and a minute of answer
 `load_audio` like any other input (mono, checks, resampling to the model's rate), so a silent or muted
 microphone is recognised by the same silence check and shows "listening…".
 
-Time on the strip is seconds of listening, by the clock: Gradio drops chunks that arrive while an answer is
-being computed, so the audio received runs behind it.
+Gradio's microphone stream sends a chunk every 0.1 s and drops those that arrive while the handler is busy, so
+the handler only stores each chunk; answers are computed beside it, one at a time for all sessions (`ANSWERS`),
+and handed over with the next chunk once ready. Time on the strip is seconds of listening, by the clock; the
+status line says so if sound failed to arrive.
 
 On a ZeroGPU Space each answer borrows the GPU and spends the visitor's daily quota, so a session is given a
 GPU budget (`GPU_SECONDS_PER_MINUTE`): an answer is only asked for when the GPU time spent so far, plus what
@@ -18,6 +20,7 @@ per second.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +41,7 @@ MAX_BATCH = 10  # ZeroGPU: windows one answer may classify, one per second since
 LISTENING = "listening…"
 LIVE_TITLE = "Genre over the last minute"
 LIVE_CAPTION = f"Seconds of listening. Each column is one answer, about the {LIVE_SECONDS:g} s heard up to then."
+ANSWERS = ThreadPoolExecutor(1, thread_name_prefix="live")  # one live answer computed at a time, all sessions
 
 
 @dataclass
@@ -56,6 +60,7 @@ class LiveSession:
     last_call: float = 0.0  # the last answer's compute time
     fastest_call: float = 0.0  # the quickest answer so far: what the next one is expected to cost
     history: list[tuple[float, float, np.ndarray]] = field(default_factory=list)  # (start, end, probabilities)
+    answer: Future | None = None  # the answer being computed beside the stream
 
     def add(self, rate: int, chunk: np.ndarray, now: float | None = None) -> None:
         chunk = np.asarray(chunk)
@@ -84,7 +89,10 @@ class LiveSession:
         if self.gpu_budget is not None:
             share = f"{self.gpu_used:.1f} of {self.gpu_allowance():.0f} s"
             line += f" or as the GPU budget allows ({share} of GPU time used, {self.gpu_budget:g} s per minute)"
-        return line + f", each about the last {LIVE_SECONDS:g} s."
+        line += f", each about the last {LIVE_SECONDS:g} s."
+        if (lost := self.listened - self.heard) > 1.5:  # chunks Gradio dropped: a busy server or a slow connection
+            line += f" {lost:.0f} s of sound were dropped on the way (a busy server or a slow connection)."
+        return line
 
 
 def gpu_budget(classifier: Classifier) -> float | None:

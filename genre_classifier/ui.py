@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import io
 import logging
 import time
@@ -13,7 +14,7 @@ import numpy as np
 from .answer import verdict
 from .audio import ACCEPTED, AudioError, Clip
 from .batch_ui import many_files_tab
-from .live import LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, gpu_budget, listen_step
+from .live import ANSWERS, LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, gpu_budget, listen_step
 from .model import Classifier, Prediction
 from .plots import clip_figures, genre_timeline_figure
 
@@ -116,7 +117,11 @@ def make_classify(classifier: Classifier):
 
 
 def make_listen(classifier: Classifier):
-    """The Live tab's stream handler: chunks in, a label, a rolling genre strip and a status line out."""
+    """The Live tab's stream handler: chunks in, a label, a rolling genre strip and a status line out.
+
+    It returns at once: Gradio drops the chunks that arrive while it is busy, so an answer is computed beside the
+    stream (`live.ANSWERS`) and handed over with the first chunk after it is ready.
+    """
     budget = gpu_budget(classifier)
 
     def listen(chunk: tuple[int, np.ndarray] | None, session: LiveSession | None):
@@ -124,10 +129,15 @@ def make_listen(classifier: Classifier):
         if chunk is None:
             return gr.skip(), gr.skip(), gr.skip(), session
         session.add(*chunk)
-        if not session.due():
-            return gr.skip(), gr.skip(), gr.skip(), session
-        value, figure = listen_step(classifier, session)
-        return value, figure if figure is not None else gr.skip(), session.status(), session
+        outputs = gr.skip(), gr.skip(), gr.skip()
+        if session.answer is not None and session.answer.done():
+            value, figure = session.answer.result()
+            session.answer = None
+            outputs = value, figure if figure is not None else gr.skip(), session.status()
+        if session.answer is None and session.due():
+            # In this request's context: on ZeroGPU the answer's GPU call is this visitor's.
+            session.answer = ANSWERS.submit(contextvars.copy_context().run, listen_step, classifier, session)
+        return *outputs, session
 
     return listen
 

@@ -7,6 +7,7 @@ from itertools import islice
 
 import librosa
 import numpy as np
+import pytest
 
 from genre_classifier import GENRES
 from genre_classifier.live import HISTORY_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, listen_step
@@ -86,6 +87,26 @@ def test_on_zerogpu_a_session_spends_at_most_its_gpu_budget_in_batched_answers()
     assert max(model.batches[-4:]) >= 5  # answers 6 s apart each classify a window per second since the last
     assert all(end - start <= 1.3 for start, end, _ in session.history[-20:])  # so the strip keeps its seconds
     assert "GPU budget" in session.status()
+
+
+def test_the_stream_handler_returns_at_once_while_an_answer_is_computed_beside_it():
+    """Gradio drops the chunks (one every 0.1 s) that arrive while the handler is busy, so it must never wait for
+    an answer: it stores the chunk, starts an answer when one is due, and hands it over once ready."""
+    from genre_classifier.ui import make_listen
+
+    model = SteadyGPUModel()
+    model.on_gpu, model.call_seconds = False, 0.5  # an answer much slower than a chunk's interval
+    listen, session, slowest, answers = make_listen(model), None, 0.0, []
+    pcm = next(browser_chunks(1))[1]
+    for tenth in range(40):  # 4 s of 0.1 s chunks at real-time pace
+        started = time.perf_counter()
+        value, *_, session = listen((48000, pcm[(tenth % 10) * 4800 : (tenth % 10 + 1) * 4800]), session)
+        slowest = max(slowest, time.perf_counter() - started)
+        answers += [value] if isinstance(value, dict) and "__type__" not in value else []
+        time.sleep(0.1)
+    assert slowest < 0.25, slowest  # well under one answer's 0.5 s
+    assert answers and session.heard == pytest.approx(4.0)  # answers came, and every chunk was taken in
+    assert "dropped" not in session.status()
 
 
 def test_the_rolling_strip_keeps_one_minute():
