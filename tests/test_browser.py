@@ -166,8 +166,9 @@ def test_live_tab_names_a_genre_within_seconds_keeps_updating_and_stops_cleanly(
     assert len(seen) >= 3, "the live strip did not keep updating"
     assert genre.inner_text().strip() in GENRES
     assert coloured_fraction(strip.get_attribute("src")) > 0.05
-    status = page.locator("#live-status").inner_text()  # says how long it listened, and if sound went missing
-    assert status.startswith("Listening for") and "dropped" not in status, status
+    # It says how long it listened, and if sound went missing (Gradio may prefix its own pending timer, "0.0s").
+    status = page.locator("#live-status").inner_text()
+    assert "Listening for" in status and "dropped" not in status, status
     page.screenshot(path=ARTIFACTS / "browser-live-tab.png", full_page=True)
 
     page.locator("#live-mic").get_by_role("button", name="Stop", exact=True).click()

@@ -1,5 +1,6 @@
 """bf16 gives fp32's answers on real clips: the true-size DistilHuBERT and a model that has learned on all 28,
-the true-size AST on every other one of them (14: its fp32 forward is the suite's slowest, 1.6 s a window).
+the true-size AST on every fourth of them (7, GTZAN clips and recordings: its fp32 forward is the suite's slowest,
+1.6 s a window).
 
 Runs on any CPU: where there are no bf16 units, PyTorch emulates bf16 (slower, same numerics). Each clip's
 first window is compared (DistilHuBERT: its first 5 s, which run the same layers as 30 s at a sixth of the
@@ -53,7 +54,7 @@ def test_true_size_distilhubert(distilhubert_dir):
 
 
 def test_true_size_ast(tmp_path):
-    check(agreement(load_classifier(str(save_ast(tmp_path / "ast")))[0], clips=CLIPS[::2]), clips=14)
+    check(agreement(load_classifier(str(save_ast(tmp_path / "ast")))[0], clips=CLIPS[::4]), clips=7)
 
 
 def test_a_model_that_has_learned(learned):
