@@ -117,22 +117,9 @@ def finetuned_distilhubert(real_clips, tmp_path_factory):
     config_only = tmp_path_factory.mktemp("distilhubert_config")
     (config_only / "config.json").write_text((DISTILHUBERT_CONFIG / "config.json").read_text())
     out = tmp_path_factory.mktemp("finetuned") / "distilhubert-gtzan"
-    run(
-        "train/finetune.py",
-        "--model",
-        str(config_only),
-        "--data",
-        str(real_clips),
-        "--output-dir",
-        str(out),
-        "--max-steps",
-        "1",
-        "--batch-size",
-        "1",
-        "--max-eval-samples",
-        "1",
-        launcher=(sys.executable,),
-    )  # fmt: skip  (the script form of the command, which must work as `-m train.finetune` does)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        run_here(finetune, monkeypatch, "--model", str(config_only), "--data", str(real_clips), "--output-dir",
+                 str(out), "--max-steps", "1", "--batch-size", "1", "--max-eval-samples", "1")  # fmt: skip
     return out
 
 

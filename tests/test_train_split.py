@@ -159,10 +159,11 @@ def test_a_folder_without_gtzan_names_gets_a_message(tiny_config, tmp_path, monk
 
 
 def test_a_model_that_cannot_be_loaded_is_one_sentence_without_a_traceback(tmp_path):
-    """`HF_HUB_OFFLINE=1` and a Hub id not in the cache, as a user types the command: no plan, no traceback."""
+    """`HF_HUB_OFFLINE=1` and a Hub id not in the cache, as a user types the command (in its script form, which
+    must find the repository's modules as `-m train.finetune` does): no plan, no traceback."""
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "train.finetune", "--model", "you/not-in-the-cache", "--split", "fault-filtered",
+        [sys.executable, "train/finetune.py", "--model", "you/not-in-the-cache", "--split", "fault-filtered",
          "--output-dir", str(tmp_path / "out")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 1 and result.stdout == "", result  # nothing before it: no plan, no data
