@@ -151,11 +151,16 @@ def test_live_tab_names_a_genre_within_seconds_keeps_updating_and_stops_cleanly(
     page.locator("#live-mic").get_by_role("button", name="Record", exact=True).click()
     genre = page.locator("#live-genre [data-testid=label-output-value]")
     started = time.monotonic()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#live-genre [data-testid=label-output-value]')]"
-        ".some(e => /^(blues|classical|country|disco|hiphop|jazz|metal|pop|reggae|rock)$/.test(e.innerText.trim()))",
-        timeout=20_000,
-    )
+    try:
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#live-genre [data-testid=label-output-value]')].some(e => "
+            "/^(blues|classical|country|disco|hiphop|jazz|metal|pop|reggae|rock)$/.test(e.innerText.trim()))",
+            timeout=20_000,
+        )
+    except sync_api.TimeoutError:  # what the page shows instead, to tell a silent microphone from a stuck stream
+        page.screenshot(path=ARTIFACTS / "browser-live-tab-failed.png", full_page=True)
+        shown = [page.locator(f"#live-{part}").inner_text() for part in ("genre", "status", "mic")]
+        pytest.fail(f"no genre after 20 s; the page shows {shown}")
     first_genre_s = time.monotonic() - started
     strip = page.locator("#live-strip img")
     strip.wait_for(timeout=20_000)
