@@ -45,9 +45,10 @@ def first_line(err: BaseException, limit: int = 200) -> str:
     return (text.splitlines()[0][:limit] if text else "") or type(err).__name__
 
 
-def cannot_load(model: str, err: Exception) -> DataError:
-    """The app's diagnosis of a model that did not load, as one sentence for a command line."""
-    cause = why_not_loaded(model, err)
+def cannot_load(model: str, err: Exception, cause: str | None = None) -> DataError:
+    """The app's diagnosis of a model that did not load (`cause`, when already made), as one sentence for a command
+    line."""
+    cause = cause or why_not_loaded(model, err)
     if cause.endswith(APP_LOG_HINT):
         cause = f"{cause.removesuffix(APP_LOG_HINT)} ({first_line(err)})"
     return DataError(f"The model {model} could not be loaded: {cause}.")

@@ -171,7 +171,7 @@ def load_for_evaluation(model: str) -> Classifier:
     try:
         return load_exact(model)
     except CheckpointError as err:  # offline, unknown or private id, not a ten-genre audio classifier...
-        raise cannot_load(model, err.__cause__) from None
+        raise cannot_load(model, err.__cause__, str(err)) from None  # the diagnosis once: it may probe the Hub
 
 
 def main() -> None:
