@@ -14,7 +14,7 @@ import numpy as np
 from .answer import verdict
 from .audio import ACCEPTED, AudioError, Clip
 from .batch_ui import many_files_tab
-from .live import ANSWERS, LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, gpu_budget, listen_step
+from .live import ANSWERS, LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LIVE_TITLE, LiveSession, gpu_budget, listen_step
 from .model import Classifier, Prediction
 from .plots import clip_figures, genre_timeline_figure
 
@@ -233,7 +233,7 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
                     live_label = gr.Label(value=LISTENING, num_top_classes=3, label="Genre now", elem_id="live-genre")
                     live_status = gr.Markdown(elem_id="live-status")
                 with gr.Column(min_width=PLOT_MIN_WIDTH):
-                    live_plot = gr.Plot(label="Genre over the last minute", elem_id="live-strip", **plot)
+                    live_plot = gr.Plot(label=LIVE_TITLE, elem_id="live-strip", **plot)
             session = gr.State()
             live_audio.start_recording(  # unqueued: a fresh session must not wait behind others' uploads
                 lambda: (None, LISTENING, ""), outputs=[session, live_label, live_status], api_visibility="private",
