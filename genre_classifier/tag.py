@@ -10,6 +10,9 @@ Under `torchrun` or `accelerate launch` (which set `WORLD_SIZE` and `RANK`) each
 path hashes to its rank, writes its own part (`genres.csv.part-0-of-2`, ...), and process 0 merges the parts
 into the output once every process has finished (a gloo barrier). The inputs and the output must be on storage
 every process sees at the same paths, as they must be for the files to be read at all.
+
+With `--write-tags` each genre also goes into the file's own tags (`filetags`: the owner's genre is kept, the
+write is atomic, `--dry-run` previews it), and the output records what was there before, for `--undo`.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import GENRES, config
+from . import GENRES, config, filetags
 from .answer import verdict
 from .audio import AUDIO_SUFFIXES, AudioError, split_windows
 
@@ -43,7 +46,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COLUMNS = ["path", "genre", "confidence", *GENRES, "seconds", "windows", "note"]
-RESUME_COLUMNS = ["size", "mtime", "model"]  # what a re-run compares to skip a file, and which model answered
+# What later runs need: the file's size and time (to skip it), which model answered, and what --write-tags
+# changed (for --undo). An output of the version before the tag columns still resumes: it is read, then upgraded.
+RESUME_COLUMNS = ["size", "mtime", "model", *filetags.TAG_COLUMNS]
+OLDER_COLUMNS = [COLUMNS + ["size", "mtime", "model"]]
 BARRIER_TIMEOUT = timedelta(days=7)  # a process that finishes its share early waits this long for the others
 
 
@@ -188,8 +194,8 @@ class TagError(Exception):
 class Rows:
     """A CSV or JSON-lines file of rows, appended one flushed row at a time, so it stays valid however it stops."""
 
-    def __init__(self, path: Path, fmt: str, columns: list[str]) -> None:
-        self.path, self.fmt, self.columns = path, fmt, columns
+    def __init__(self, path: Path, fmt: str, columns: list[str], older: list[list[str]] = OLDER_COLUMNS) -> None:
+        self.path, self.fmt, self.columns, self.older = path, fmt, columns, older  # older: read, then upgraded
         self.file: io.TextIOBase | None = None
 
     def _complete(self) -> str:
@@ -209,22 +215,37 @@ class Rows:
             return []
         not_ours = TagError(f"{self.path} was not written by this command as {self.fmt.upper()} (or by another "
                             "version of it); choose another --output, or the --format it was written in")  # fmt: skip
+        known = [self.columns, *self.older]
         if self.fmt == "csv":
             reader = csv.DictReader(io.StringIO(text, newline=""))
             rows = list(reader)
-            if reader.fieldnames != self.columns or any(None in row or None in row.values() for row in rows):
+            if reader.fieldnames not in known or any(None in row or None in row.values() for row in rows):
                 raise not_ours
-            return rows
+        else:
+            try:
+                rows = [json.loads(line) for line in text.split("\n") if line.strip()]
+            except json.JSONDecodeError:
+                raise not_ours from None
+            if any(not isinstance(row, dict) or list(row) not in known for row in rows):
+                raise not_ours
+        return [{column: row.get(column, "") for column in self.columns} for row in rows]
+
+    def _written_by_older_version(self) -> bool:
+        text = self._complete()
+        first = text[: text.find("\n")]
+        if not first:
+            return False
+        if self.fmt == "csv":
+            return next(csv.reader([first])) != self.columns
         try:
-            rows = [json.loads(line) for line in text.split("\n") if line.strip()]
-        except json.JSONDecodeError:
-            raise not_ours from None
-        if any(not isinstance(row, dict) or list(row) != self.columns for row in rows):
-            raise not_ours
-        return rows
+            return list(json.loads(first)) != self.columns
+        except (json.JSONDecodeError, TypeError):
+            return False  # not an output of this command: `read` says so
 
     def open(self) -> None:
         """Open for appending: cut a half-written last row, and start a new file with the CSV header."""
+        if self._written_by_older_version():  # its rows get the new columns, empty, in one atomic rewrite
+            self.replace_with(self.read())
         keep = len(self._complete().encode())
         self.file = open(self.path, "a+", encoding="utf-8", newline="")
         self.file.truncate(keep)
@@ -233,6 +254,7 @@ class Rows:
             csv.writer(self.file).writerow(self.columns)
 
     def write(self, row: dict) -> None:
+        row = {column: row.get(column, "") for column in self.columns}  # the columns in order, every one there
         if self.fmt == "csv":
             csv.DictWriter(self.file, self.columns).writerow(row)
         else:
@@ -319,11 +341,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=["csv", "jsonl"], help="default: jsonl for a .jsonl output, else csv")
     parser.add_argument("--batch-size", type=_positive, help="windows per forward pass, from consecutive files "
                         "(default: the model's own, as in the app: 1 or 3 on a CPU, 16 on a GPU)")  # fmt: skip
+    tags = parser.add_argument_group("the files' own tags")
+    tags.add_argument("--write-tags", action="store_true", help="write each genre into the file's genre tag too "
+                      "(a genre already there is kept)")  # fmt: skip
+    tags.add_argument("--dry-run", action="store_true", help="with --write-tags or --undo: print what would change, "
+                      "file by file, and change no music file")  # fmt: skip
+    tags.add_argument("--overwrite", action="store_true", help="with --write-tags: replace a genre already there")
+    tags.add_argument("--write-unsure", action="store_true", help="with --write-tags: write the top genre of an "
+                      "unsure answer too")  # fmt: skip
+    tags.add_argument("--undo", action="store_true", help="put back the genres --write-tags replaced, from the same "
+                      "--output, where the files still hold what it wrote")  # fmt: skip
+
+
+def _check_tag_flags(args: argparse.Namespace, world: int) -> None:
+    """The tag flags' combinations, refused in one sentence before any work."""
+    write, undo = getattr(args, "write_tags", False), getattr(args, "undo", False)
+    if write and undo:
+        raise TagError("--write-tags and --undo go one at a time.")
+    if getattr(args, "dry_run", False) and not (write or undo):
+        raise TagError("--dry-run previews --write-tags or --undo: add one of them.")
+    for flag in ("overwrite", "write_unsure"):
+        if getattr(args, flag, False) and not write:
+            raise TagError(f"--{flag.replace('_', '-')} goes with --write-tags.")
+    if undo and world > 1:
+        raise TagError("--undo runs in one process: run it without torchrun or accelerate.")
+    if write or undo:
+        try:
+            import mediafile  # noqa: F401
+        except ImportError:
+            raise TagError("Writing tags needs beets' mediafile library: pip install mediafile") from None
 
 
 def run(args: argparse.Namespace) -> int:
     """The `tag` command; returns the exit status."""
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
+    _check_tag_flags(args, world)
     fmt = args.format or ("jsonl" if args.output.suffix.lower() in (".jsonl", ".ndjson") else "csv")
     output = Rows(args.output, fmt, COLUMNS + RESUME_COLUMNS)
     mine = output if world == 1 else Rows(args.output.with_name(f"{args.output.name}.part-{rank}-of-{world}"), fmt,
@@ -339,6 +391,8 @@ def run(args: argparse.Namespace) -> int:
         raise TagError(f"No audio or video files found under {', '.join(map(str, args.paths))}.")
     model_id = config.model_id()
     done = _rows_so_far(output)
+    if getattr(args, "undo", False):
+        return _undo(output, files, done, args.dry_run)
     if others := {row["model"] for row in done.values()} - {model_id}:
         raise TagError(
             f"{args.output} holds answers of {', '.join(sorted(others))}, and this run's MODEL_ID is {model_id}: "
@@ -347,7 +401,19 @@ def run(args: argparse.Namespace) -> int:
     stats = {path: _stat(path) for path in files if share(path, world) == rank}
     todo = [path for path, stat in stats.items() if not unchanged(done.get(str(path)), stat)]
 
-    failed, seconds = _tag_into(mine, todo, stats, model_id, args.batch_size, rank, world) if todo else ([], 0.0)
+    tags = _TagWriter(args, done) if getattr(args, "write_tags", False) else None
+    if tags:  # the files already classified get their tags from their rows, with no model loaded
+        if updated := [tags(path, done[str(path)]) for path in stats if path not in todo]:
+            mine.open()
+            try:
+                for row in updated:
+                    if row != done[row["path"]]:
+                        mine.write(row)
+                        tags.rewritten = True
+            finally:
+                mine.close()
+    hook = tags or (lambda path, row: {**row, **_tag_record(done.get(str(path)))})
+    failed, seconds = _tag_into(mine, todo, stats, model_id, args.batch_size, rank, world, hook) if todo else ([], 0.0)
     count = len(todo) - len(failed)
     rate = f" ({_per_minute(count, seconds)})" if count else ""
     print(f"Tagged {count} file(s) in {_clock(seconds)}{rate} into {mine.path}; "
@@ -356,13 +422,72 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(unreadable)} could not be read:")
         for path, reason in unreadable:
             print(f"  {path}: {reason}")
+    if tags:
+        print("\n".join(filetags.summary(tags.changes, args.dry_run)))
 
     if group:
         group.barrier()  # every process has finished, its part complete and closed
         group.destroy_process_group()
     # A file that changed was tagged again: its new row replaces the old one. Parts are merged into the output.
-    if rank == 0 and (part_paths(args.output) or any(str(path) in done for path in todo)):
+    if rank == 0 and (part_paths(args.output) or any(str(path) in done for path in todo) or (tags and tags.rewritten)):
         _merge(output, files)
+    return 0
+
+
+def _tag_record(row: dict | None) -> dict:
+    """The tag columns of a file's earlier row: a file tagged again keeps the record of what --write-tags changed."""
+    return {column: row.get(column, "") for column in filetags.TAG_COLUMNS} if row else {}
+
+
+class _TagWriter:
+    """The hook after each row with --write-tags: plans the file's change, makes it (or prints it in a dry run), and
+    returns the row to record."""
+
+    def __init__(self, args: argparse.Namespace, done: dict[str, dict]) -> None:
+        self.args, self.done = args, done
+        self.changes: list[filetags.Change] = []
+        self.rewritten = False  # rows of earlier runs were superseded: the output is merged at the end
+
+    def __call__(self, path: Path, row: dict) -> dict:
+        from tqdm import tqdm
+
+        previous = self.done.get(str(path))
+        row = {**row, **_tag_record(previous)}
+        change = filetags.plan(path, row, previous, self.args.overwrite, self.args.write_unsure)
+        self.changes.append(change)
+        if self.args.dry_run:
+            if change.action != "same":
+                tqdm.write(change.line)
+            return row
+        row = filetags.apply(change, row)
+        if change.action == "error":
+            log.warning("Did not write the genre of %s: %s", path, change.note)
+        return row
+
+
+def _undo(output: Rows, files: list[Path], done: dict[str, dict], dry_run: bool) -> int:
+    """`--undo`: put back the genres this command wrote, where the files still hold them; the rows record it."""
+    changes, updated = [], []
+    for path in files:
+        row = done.get(str(path))
+        if row is None or (change := filetags.plan_undo(path, row)) is None:
+            continue
+        changes.append(change)
+        if dry_run:
+            print(change.line)
+        elif (new := filetags.apply(change, row)) != row:
+            updated.append(new)
+        if change.action == "error":
+            log.warning("Did not put back the genre of %s: %s", path, change.note)
+    if updated:
+        output.open()
+        try:
+            for row in updated:
+                output.write(row)
+        finally:
+            output.close()
+        _merge(output, files)
+    print("\n".join(filetags.summary(changes, dry_run, undo=True)))
     return 0
 
 
@@ -397,9 +522,9 @@ def _merge(output: Rows, files: list[Path]) -> None:
 
 
 def _tag_into(rows: Rows, todo: list[Path], stats: dict, model_id: str, batch_size: int | None, rank: int,
-              world: int) -> tuple[list[tuple[Path, str]], float]:  # fmt: skip
+              world: int, hook=None) -> tuple[list[tuple[Path, str]], float]:  # fmt: skip
     """Tag `todo` into `rows` with a progress bar; returns the files that could not be read (with why) and the
-    seconds it took once the model was loaded."""
+    seconds it took once the model was loaded. `hook(path, row)` returns the row to write (--write-tags)."""
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -426,7 +551,8 @@ def _tag_into(rows: Rows, todo: list[Path], stats: dict, model_id: str, batch_si
                 else:
                     row = result_row(str(tagged.path), tagged.prediction, tagged.seconds, tagged.notes)
                     stat = stats[tagged.path]
-                    rows.write({**row, "size": stat.st_size, "mtime": stat.st_mtime, "model": model_id})
+                    row = {**row, "size": stat.st_size, "mtime": stat.st_mtime, "model": model_id}
+                    rows.write(hook(tagged.path, row) if hook else row)
                 bar.update()
                 bar.set_postfix_str(_per_minute(bar.n, time.monotonic() - started), refresh=False)
     finally:

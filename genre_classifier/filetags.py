@@ -1,0 +1,290 @@
+"""The genre in a music file's own tags: read it, write it safely, and take it back (`tag --write-tags`, `--undo`).
+
+Tags go through beets' `mediafile` (on mutagen), so the genre lands where beets and players look: ID3 `TCON` in
+MP3 and in the ID3 chunk of WAV and AIFF, `GENRE` in FLAC, Ogg Vorbis and Opus, `©gen` in MP4/M4A. Besides the
+genre, one custom field says what wrote it (`GENRE_CLASSIFIER`: the model and its confidence).
+
+mutagen saves in place, so a kill in the middle of a save could leave a file players cannot read. Here the tags
+are saved into a copy beside the file, which is synced and then renamed over the original (`os.replace`, atomic
+on one file system): at every moment the file is either the old one or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import GENRES
+from .answer import verdict
+
+DISPLAY_NAMES = {
+    "blues": "Blues", "classical": "Classical", "country": "Country", "disco": "Disco", "hiphop": "Hip-Hop",
+    "jazz": "Jazz", "metal": "Metal", "pop": "Pop", "reggae": "Reggae", "rock": "Rock",
+}  # fmt: skip
+FIELD = "genre_classifier"  # the MediaFile property of the custom field; its tag is GENRE_CLASSIFIER
+TAG_COLUMNS = ["genre_before", "genre_written"]  # what the output keeps so that --undo can put genres back
+TMP_MARK = ".genre-classifier-tmp"  # in the hidden copy's name: `.song.mp3.genre-classifier-tmp.mp3`
+
+
+class TagWriteError(Exception):
+    """A file whose tags cannot be read or written; the message says why, in words."""
+
+
+def display_name(genre: str) -> str:
+    """The genre as people write it in tags: "Hip-Hop", not "hiphop"."""
+    return DISPLAY_NAMES.get(genre, genre.title())
+
+
+def _mediafile():
+    """MediaFile, with the custom field registered once (beets' plugin API registers it the same way)."""
+    from mediafile import MediaFile
+
+    if FIELD not in MediaFile.__dict__:
+        MediaFile.add_field(FIELD, field())
+    return MediaFile
+
+
+def field():
+    """The custom field saying what wrote the genre, in each format's own form (TXXX, ----:, a Vorbis comment)."""
+    from mediafile import ASFStorageStyle, MediaField, MP3DescStorageStyle, MP4StorageStyle, StorageStyle
+
+    return MediaField(
+        MP3DescStorageStyle("GENRE_CLASSIFIER"),
+        MP4StorageStyle("----:com.apple.iTunes:GENRE_CLASSIFIER"),
+        StorageStyle("GENRE_CLASSIFIER"),
+        ASFStorageStyle("GenreClassifier"),
+    )
+
+
+def _open(path: Path):
+    from mediafile import UnreadableFileError
+
+    try:
+        return _mediafile()(str(path))
+    except UnreadableFileError as err:  # FileTypeError too: a container mutagen has no tags for
+        raise TagWriteError(f"its tags cannot be read ({err})") from None
+    except OSError as err:
+        raise TagWriteError(f"it cannot be opened ({err.strerror or err})") from None
+
+
+def read_genres(path: Path) -> list[str]:
+    """The genres the file's tags hold now (empty when none)."""
+    return list(_open(path).genres or [])
+
+
+def provenance(model_id: str, confidence: float) -> str:
+    """The custom field's value: which model wrote the genre, and how sure it was."""
+    return f"{model_id}, confidence {confidence:.3f}"
+
+
+def write_genres(path: Path, genres: list[str], note: str | None) -> None:
+    """Set the file's genres (none: remove them) and the custom field (None: remove it), atomically.
+
+    Only these two fields change: mutagen rewrites the tag block, never the audio, and an ID3v2.3 tag stays
+    v2.3. The copy keeps the original's permission bits, owner where allowed, and extended attributes.
+    """
+    target = Path(os.path.realpath(path))  # a symlink's target is written; the link stays a link
+    try:
+        info = target.stat()
+    except OSError as err:
+        raise TagWriteError(f"it cannot be opened ({err.strerror or err})") from None
+    # Root may write anything: the permission bits say what the owner wants, so they are read too.
+    if not info.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
+        raise TagWriteError("it is read-only")
+    tmp = target.with_name(f".{target.name}{TMP_MARK}{target.suffix}")  # hidden, so `tag` never lists it
+    try:
+        shutil.copyfile(target, tmp)
+        shutil.copystat(target, tmp)  # mode and extended attributes; the time is the save's, below
+        with _suppress_chown_error():
+            os.chown(tmp, info.st_uid, info.st_gid)
+        media = _open(tmp)
+        if genres:
+            media.genres = genres
+        else:
+            del media.genres
+        if note:
+            setattr(media, FIELD, note)
+        else:
+            delattr(media, FIELD)
+        _save(media)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())  # the new bytes are on disk before the name points at them
+        os.replace(tmp, target)
+        _fsync_folder(target.parent)
+    except TagWriteError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except OSError as err:  # a full disk, a read-only folder: the original is untouched
+        tmp.unlink(missing_ok=True)
+        raise TagWriteError(f"it cannot be written ({err.strerror or err})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _save(media) -> None:
+    import mutagen.id3
+    from mediafile import UnreadableFileError
+
+    kwargs = {}
+    tags = media.mgfile.tags
+    if isinstance(tags, mutagen.id3.ID3) and tags.version[:2] == (2, 3):
+        tags.update_to_v23()  # mutagen read it as v2.4 frames; it goes back as the v2.3 it was
+        kwargs["v2_version"] = 3
+    try:
+        media.save(**kwargs)
+    except UnreadableFileError as err:
+        raise TagWriteError(f"its tags cannot be written ({err})") from None
+
+
+class _suppress_chown_error:
+    """Only root may give a file to another owner: elsewhere the copy stays the writer's, as any editor leaves it."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, err, tb) -> bool:
+        return kind is not None and issubclass(kind, PermissionError)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)  # the rename itself survives a power cut
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# -- what a run changes -------------------------------------------------------------------------------------------
+
+
+def encode(genres: Iterable[str]) -> str:
+    """Genres in one output column: one genre as it is, several as a JSON list (tags may hold several)."""
+    genres = list(genres)
+    return (
+        ""
+        if not genres
+        else genres[0]
+        if len(genres) == 1 and not genres[0].startswith('["')
+        else json.dumps(genres, ensure_ascii=False)
+    )
+
+
+def decode(text: str | None) -> list[str]:
+    if not text:
+        return []
+    return list(json.loads(text)) if text.startswith('["') else [text]
+
+
+@dataclass
+class Change:
+    """What `--write-tags` or `--undo` does to one file, and what its row records afterwards."""
+
+    path: Path
+    action: str  # "write", "same" (holds it already), "keep" (the owner's genre), "unsure", or "error"
+    now: list[str]  # the genres the file holds before this step
+    new: list[str]  # what it holds after (`now` unless written)
+    before: list[str]  # the owner's genres, before this command first wrote: what --undo puts back
+    ours: bool  # whether `new` is this command's genre (then the row records it, for --undo)
+    note: str = ""  # the custom field's value, or what happened, in words
+    held: bool = False  # whether `now` was this command's genre (so a failed write leaves the row's record as it was)
+
+    @property
+    def line(self) -> str:
+        """One line for the dry run and the summary: old → new, or why nothing changes."""
+        old = " / ".join(self.now) or "(no genre)"
+        if self.action == "write":
+            return f"{self.path}: {old} → {' / '.join(self.new) or '(no genre)'}"
+        return f"{self.path}: {old}, {self.note}"
+
+    def recorded(self, row: dict) -> dict:
+        """`row` with the tag columns of the file as it is after this step."""
+        ours = self.ours and self.new != self.before
+        return {**row, "genre_before": encode(self.before) if ours else "", "genre_written": encode(self.new) if ours
+                else ""}  # fmt: skip
+
+
+def plan(path: Path, row: dict, previous: dict | None, overwrite: bool, write_unsure: bool) -> Change:
+    """What writing `row`'s answer into `path` would do. `previous` is the row of an earlier run for the same file:
+    when the file still holds the genre that run wrote, the genre is this command's, not the owner's."""
+    written = decode((previous or {}).get("genre_written"))
+    previous_before = decode((previous or {}).get("genre_before"))
+    try:
+        now = read_genres(path)
+    except TagWriteError as err:
+        return Change(path, "error", [], written, previous_before, bool(written), str(err))
+    ours = bool(written) and now == written
+    before = previous_before if ours else now
+    want = [display_name(row["genre"])]
+    answer = verdict(GENRES, [float(row[genre]) for genre in GENRES])
+    if now == want:
+        return Change(path, "same", now, now, before, ours, "already holds it")
+    if now and not ours and not overwrite:
+        return Change(path, "keep", now, now, now, False, f"kept: the owner's genre (--overwrite writes {want[0]})")
+    if not answer.clear and not write_unsure:
+        note = f"not written: {answer.text} (--write-unsure writes {want[0]})"
+        return Change(path, "unsure", now, now, before, ours, note)
+    return Change(path, "write", now, want, before, True, provenance(row["model"], float(row["confidence"])), ours)
+
+
+def plan_undo(path: Path, row: dict) -> Change | None:
+    """What `--undo` does to one file: put back the owner's genre where the file still holds what this command
+    wrote (none where it had none); None where the row records no write."""
+    written = decode(row.get("genre_written"))
+    if not written:
+        return None
+    before = decode(row.get("genre_before"))
+    try:
+        now = read_genres(path)
+    except TagWriteError as err:
+        return Change(path, "error", [], written, before, True, str(err))
+    if now != written:
+        return Change(path, "keep", now, now, before, False, "kept: its genre was changed since it was written")
+    return Change(path, "write", now, before, before, False, held=True)
+
+
+def apply(change: Change, row: dict) -> dict:
+    """Make the change in the file; returns the row to record: its tag columns, and the file's new size and time
+    (a later run must not take the file for a changed one). A failed write turns the change into an error."""
+    if change.action == "write":
+        try:
+            write_genres(change.path, change.new, change.note or None)
+        except TagWriteError as err:
+            change.action, change.note = "error", str(err)
+            change.new, change.ours = change.now, change.held
+            return change.recorded(row)
+        info = change.path.stat()
+        row = {**row, "size": info.st_size, "mtime": info.st_mtime}
+    return change.recorded(row)
+
+
+def summary(changes: list[Change], dry_run: bool, undo: bool = False) -> list[str]:
+    """The end of a run in lines: how many files changed, and the files kept, unsure or not writable, by name."""
+    count = Counter(change.action for change in changes)
+    if undo:
+        lines = [f"Genres {'to put back' if dry_run else 'put back'}: {count['write']}; kept because changed since: "
+                 f"{count['keep']}; could not be read or written: {count['error']}."]  # fmt: skip
+        groups = {"keep": "Kept, changed since this command wrote them:"}
+    else:
+        lines = [f"Genres {'to write' if dry_run else 'written'}: {count['write']}; already there: {count['same']}; "
+                 f"the owner's kept: {count['keep']}; unsure, not written: {count['unsure']}; could not be read or "
+                 f"written: {count['error']}."]  # fmt: skip
+        groups = {"keep": "Kept the owner's genre (--overwrite replaces it):",
+                  "unsure": "Unsure, not written (--write-unsure writes the top genre):"}  # fmt: skip
+    groups["error"] = "Could not read or write the tags of:"
+    for action, title in groups.items():
+        if named := [change for change in changes if change.action == action]:
+            lines += [title, *(f"  {change.path}: {' / '.join(change.now) or change.note}" if action == "keep"
+                               else f"  {change.path}: {change.note}" for change in named)]  # fmt: skip
+    return lines
