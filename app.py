@@ -11,7 +11,10 @@ import sys
 import tempfile
 import threading
 
+from starlette.middleware import Middleware
+
 from genre_classifier import config
+from genre_classifier.limits import Guard, Limits
 from genre_classifier.model import load_classifier
 from genre_classifier.ui import EXAMPLES_DIR, build_demo, warm_up
 
@@ -19,8 +22,10 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 
 log = logging.getLogger("app")
 try:
+    # The queue's live events tell which uploads are still needed and how many requests each visitor has.
+    limits = Limits(lambda: list(demo._queue.event_ids_to_events.values()))
     classifier, fallback_reason = load_classifier()
-except ValueError as err:  # a setting that cannot mean anything, such as PRECISION=fp8
+except ValueError as err:  # a setting that cannot mean anything, such as PRECISION=fp8 or UPLOAD_BUDGET=lots
     sys.exit(f"Cannot start: {err}")
 log.info("Serving %s", classifier.description)
 if config.zero_gpu() and not classifier.on_gpu:
@@ -33,6 +38,7 @@ if "GRADIO_EXAMPLES_CACHE" not in os.environ:
     os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="genre-examples-")
     atexit.register(shutil.rmtree, os.environ["GRADIO_EXAMPLES_CACHE"], ignore_errors=True)
 demo = build_demo(classifier, fallback_reason)
+limits.forget = demo.upload_file_set.discard  # Gradio's own record of an upload goes with the file
 
 
 def _warm_up() -> None:
@@ -53,7 +59,12 @@ if __name__ == "__main__":
         log.info("Nothing compiles on first use; ready")
     # One upload at a time (beside one live step and one /tag request, which have their own limits): a forward pass
     # already uses every core (or the GPU), so running two at once only doubles memory and each one's wait. Queued
-    # requests wait their turn (up to max_size).
-    demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("QUEUE_SIZE", 64)))
+    # requests wait their turn (up to max_size, a few per visitor: see genre_classifier/limits.py). No route skips
+    # the queue (Gradio leaves them open off Spaces).
+    demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("QUEUE_SIZE", 64)), api_open=False)
     # Gradio's own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT apply; the default binds 127.0.0.1 only.
-    demo.launch(max_file_size=os.environ.get("MAX_FILE_SIZE", "300mb"), allowed_paths=[str(EXAMPLES_DIR)])
+    demo.launch(
+        max_file_size=os.environ.get("MAX_FILE_SIZE", "300mb"),
+        allowed_paths=[str(EXAMPLES_DIR)],
+        app_kwargs={"middleware": [Middleware(Guard, limits=limits)], "lifespan": limits.lifespan},
+    )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from . import limits
 from .audio import AudioError
 from .model import Classifier
 from .tag import COLUMNS, error_row, result_row
@@ -47,6 +48,8 @@ def make_tag(classifier: Classifier):
             name = Path(path).name  # the name it was uploaded with, not the server's copy
             progress(i / len(files), desc=f"File {i + 1} of {len(files)}")
             try:
+                if limits.gone(path):
+                    raise AudioError(limits.EXPIRED)
                 clip = classifier.load(path)
                 # The model's forward borrows the GPU on a ZeroGPU Space (inside the classifier), as for /classify.
                 rows.append(result_row(name, classifier.classify(clip.samples), clip.seconds, clip.notes))

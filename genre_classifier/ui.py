@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from . import limits
 from .answer import verdict
 from .audio import ACCEPTED, AudioError, Clip
 from .batch_ui import many_files_tab
@@ -90,6 +91,8 @@ def make_classify(classifier: Classifier):
         if not audio_path:
             raise gr.Error("Record a clip or drop an audio file first.", print_exception=False)
         try:
+            if limits.gone(audio_path):
+                raise AudioError(limits.EXPIRED)
             clip = classifier.load(audio_path)
         except AudioError as err:
             log.info("Refused input: %s", err)  # the person sees the message; no traceback for bad input
@@ -163,7 +166,9 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
     model_line = f"**{classifier.description}.**"
     if fallback_reason:
         model_line = f"⚠️ {fallback_reason}\n\n{model_line}"
-    with gr.Blocks(title="Music genre classifier") as demo:
+    # Uploads go once answered (genre_classifier/limits.py); Gradio's own sweep takes what the app writes (the CSVs
+    # of /tag), hourly. The examples' copies are kept.
+    with gr.Blocks(title="Music genre classifier", delete_cache=(600, 3600)) as demo:
         gr.Markdown(
             "# Music genre classifier\n"
             "Record a clip or drop an audio or video file to see how likely each of the ten "

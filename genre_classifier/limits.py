@@ -1,0 +1,330 @@
+"""What one visitor of a public Space may cost it: upload bytes on disk, how long they stay, requests in the queue.
+
+Gradio stores every upload in `GRADIO_TEMP_DIR` and keeps it for ever, and its upload route takes files from
+anyone, with no request behind them. Here:
+- all uploads together hold at most `UPLOAD_BUDGET` bytes at once, one visitor at most `CLIENT_SHARE` of it; an
+  upload that would pass either is refused before a byte is stored;
+- an upload is deleted once the request that used it has been answered, or `UPLOAD_TTL` seconds after it arrived
+  if no request used it; never while a queued or running request refers to it;
+- one visitor has at most `MAX_REQUESTS` requests queued or running at once.
+`Guard` (an ASGI middleware in front of Gradio's routes) makes the checks; `sweep_forever` (on the server's event
+loop, beside Gradio's queue) deletes what is no longer needed. A visitor is the address Spaces' proxy forwards
+(`X-Forwarded-For`, trusted only where `SPACE_ID` says the app runs behind it), else the socket's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from gradio.utils import _parse_file_size, get_upload_folder
+from starlette.datastructures import Headers
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUDGET = "5gb"  # a tenth of a Space's 50 GB disk
+DEFAULT_TTL = 300  # s: the page sends its request the moment an upload is done; an API client within seconds
+CLIENT_SHARE = 0.25  # of the budget, for one visitor at a time
+MAX_REQUESTS = 3  # queued or running at once per visitor: a clip, a batch of files and a live session
+MAX_BODY = 1_000_000  # bytes of any other request's body (JSON naming files, a live chunk)
+UPLOAD_SECONDS = 600  # an upload still arriving after this is cut off: a trickle must not hold its bytes for ever
+STALE_SECONDS = 60  # a half-received upload not written to for this long was abandoned (its client went away)
+
+BUSY = "The server is busy: try again in a minute."
+EXPIRED = "This upload is no longer on the server (it is deleted once answered, or unused for a while): send it again."
+
+
+def upload_budget() -> int:
+    """`UPLOAD_BUDGET` in bytes, written as `MAX_FILE_SIZE` is ("200mb", "5gb")."""
+    text = os.environ.get("UPLOAD_BUDGET", DEFAULT_BUDGET).strip() or DEFAULT_BUDGET
+    try:
+        return _parse_file_size(text.lower())
+    except ValueError:
+        raise ValueError(f"UPLOAD_BUDGET must be a size such as 200mb or 5gb, not {text!r}") from None
+
+
+def upload_ttl() -> float:
+    """`UPLOAD_TTL`: seconds an upload that no request used is kept."""
+    text = os.environ.get("UPLOAD_TTL", str(DEFAULT_TTL))
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1
+    if seconds <= 0:
+        raise ValueError(f"UPLOAD_TTL must be a number of seconds above 0, not {text!r}")
+    return seconds
+
+
+def client_id(headers: Headers, peer: str | None) -> str:
+    """Who is asking: the first address of `X-Forwarded-For` behind Spaces' proxy, else the socket's address."""
+    forwarded = headers.get("x-forwarded-for", "") if os.environ.get("SPACE_ID") else ""
+    return forwarded.split(",")[0].strip() or peer or "unknown"
+
+
+def _megabytes(n: float) -> str:
+    return f"{n / 1e6:.0f} MB"
+
+
+@dataclass
+class Upload:
+    client: str
+    size: int
+    stored: float  # time.monotonic()
+    used: bool = False  # a request has named it: it goes once no live request does
+
+
+class Ledger:
+    """The uploads on disk and the bytes promised to uploads still arriving, by visitor. Thread-safe."""
+
+    def __init__(self, budget: int, ttl: float, folder: Path) -> None:
+        self.budget, self.share, self.ttl, self.folder = budget, int(budget * CLIENT_SHARE), ttl, folder
+        self.uploads: dict[str, Upload] = {}
+        self.reserved: Counter[str] = Counter()  # bytes of uploads arriving, and of abandoned ones not yet swept
+        self.abandoned: list[tuple[float, str, int]] = []  # (time it may be released, client, bytes)
+        self.lock = threading.Lock()
+
+    def held(self, client: str | None = None) -> int:
+        stored = sum(u.size for u in self.uploads.values() if client is None or u.client == client)
+        return stored + (self.reserved[client] if client else sum(self.reserved.values()))
+
+    def reserve(self, client: str, size: int) -> tuple[int, str] | None:
+        """Promise `size` bytes to an arriving upload, or say why not: (HTTP status, sentence)."""
+        with self.lock:
+            if self.held(client) + size > self.share:
+                return 429, (
+                    f"You have sent more than one visitor may hold at once ({_megabytes(self.share)} of uploads "
+                    "waiting to be classified): wait for your answers, then try again."
+                )
+            if self.held() + size > self.budget:
+                return 503, BUSY
+            self.reserved[client] += size
+            return None
+
+    def settle(self, client: str, size: int, paths: list[str] | None) -> None:
+        """An upload has ended: its files (None if it failed) replace the promise."""
+        with self.lock:
+            self.reserved[client] -= size
+            if paths is None:  # its half-written temporary file stays until the sweep finds it abandoned
+                self.reserved[client] += size
+                self.abandoned.append((time.monotonic() + STALE_SECONDS + 2 * sweep_seconds(self.ttl), client, size))
+            for path in paths or []:
+                try:
+                    size_on_disk = os.stat(path).st_size
+                except OSError:
+                    continue
+                self.uploads[path] = Upload(client, size_on_disk, time.monotonic())
+            self.reserved += Counter()  # drops clients whose count is back to zero
+
+    def mark_used(self, paths: list[str]) -> None:
+        with self.lock:
+            for path in paths:
+                if upload := self.uploads.get(path):
+                    upload.used = True
+
+    def expired(self, in_use: set[str]) -> list[str]:
+        """Forget the uploads no longer needed, and return their paths to delete."""
+        now = time.monotonic()
+        with self.lock:
+            gone = [path for path, u in self.uploads.items()
+                    if path not in in_use and (u.used or now - u.stored > self.ttl)]  # fmt: skip
+            for path in gone:
+                del self.uploads[path]
+            due = [a for a in self.abandoned if a[0] <= now]
+            self.abandoned = [a for a in self.abandoned if a[0] > now]
+            for _, client, size in due:
+                self.reserved[client] -= size
+            self.reserved += Counter()
+        return gone
+
+
+def sweep_seconds(ttl: float) -> float:
+    return min(1.0, ttl / 4)
+
+
+def paths_in(value) -> Iterator[str]:
+    """Every file path named in a request's data (Gradio's FileData dicts, at any depth)."""
+    if isinstance(value, dict):
+        if isinstance(value.get("path"), str):
+            yield value["path"]
+        for item in value.values():
+            yield from paths_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from paths_in(item)
+
+
+class Limits:
+    """The ledger, the live requests of Gradio's queue, and the sweep that ties them."""
+
+    def __init__(self, live_events: Callable[[], list], budget: int | None = None, ttl: float | None = None) -> None:
+        self.folder = Path(get_upload_folder())
+        self.ledger = Ledger(upload_budget() if budget is None else budget, upload_ttl() if ttl is None else ttl,
+                             self.folder)  # fmt: skip
+        self.live_events = live_events  # () -> Gradio's queued and running events
+        self.joining: Counter[str] = Counter()  # requests on their way into the queue, by visitor
+        self.forget: Callable[[str], None] = lambda path: None  # Gradio's own record of an upload, dropped with it
+
+    def requests_of(self, client: str) -> int:
+        """Requests of `client` queued, running, or on their way into the queue."""
+        live = [client_id(event.request.headers, _peer(event.request)) for event in self.live_events()]
+        return live.count(client) + self.joining[client]
+
+    def in_use(self) -> set[str]:
+        return {path for event in self.live_events() if event.data is not None for path in paths_in(event.data.data)}
+
+    def sweep(self) -> None:
+        """Delete the uploads no longer needed, and the temporary files of uploads abandoned half way."""
+        for path in self.ledger.expired(self.in_use()):
+            self.forget(path)
+            shutil.rmtree(Path(path).parent, ignore_errors=True)  # Gradio's folder of one upload: <sha256>/<name>
+        now = time.time()
+        for tmp in self.folder.glob("tmp*"):  # Gradio's parser writes an arriving file here, then moves it
+            try:
+                if tmp.is_file() and now - tmp.stat().st_mtime > STALE_SECONDS:
+                    tmp.unlink()
+            except OSError:
+                continue
+
+    async def sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(sweep_seconds(self.ledger.ttl))
+            try:
+                self.sweep()
+            except Exception:  # the sweep must go on, whatever one pass met
+                log.exception("Sweeping uploads failed")
+
+    def lifespan(self, _app):
+        """For `launch(app_kwargs={"lifespan": ...})`: the sweep runs as long as the server does."""
+
+        @asynccontextmanager
+        async def running():
+            task = asyncio.create_task(self.sweep_forever())
+            try:
+                yield
+            finally:
+                task.cancel()
+
+        return running()
+
+
+def _peer(request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def gone(path: str | None) -> bool:
+    """Whether `path` was an upload that is no longer on the server (deleted after its answer or its time)."""
+    if not path:
+        return False
+    folder = Path(get_upload_folder()).resolve()
+    resolved = Path(path).resolve()
+    return resolved.is_relative_to(folder) and not resolved.exists()
+
+
+async def _respond(send, status: int, text: str, json_detail: bool = False) -> None:
+    body = json.dumps({"detail": text}).encode() if json_detail else text.encode()
+    kind = b"application/json" if json_detail else b"text/plain; charset=utf-8"
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """ASGI middleware: uploads within the budget and a visitor's share, a few requests per visitor, small bodies.
+
+    It reads headers and bodies and passes every request it lets through unchanged (ZeroGPU's `x-ip-token` too).
+    """
+
+    def __init__(self, app, limits: Limits) -> None:
+        self.app, self.limits = app, limits
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or "/mcp" in scope["path"]:
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        client = client_id(headers, scope["client"][0] if scope.get("client") else None)
+        if scope["path"].endswith("/upload"):
+            return await self.upload(scope, receive, send, headers, client)
+        return await self.request(scope, receive, send, headers, client)
+
+    async def upload(self, scope, receive, send, headers: Headers, client: str) -> None:
+        try:
+            size = int(headers["content-length"])
+        except (KeyError, ValueError):
+            return await _respond(send, 411, "Send uploads with a Content-Length header.")
+        if refused := self.limits.ledger.reserve(client, size):
+            log.info("Refused an upload of %s from %s: %s", _megabytes(size), client, refused[1])
+            return await _respond(send, *refused)
+        deadline = time.monotonic() + UPLOAD_SECONDS
+        status, body, paths = 0, b"", None
+
+        async def receive_in_time():
+            if time.monotonic() > deadline:
+                return {"type": "http.disconnect"}  # Gradio's parser stops; the sweep removes what it wrote
+            return await receive()
+
+        async def send_noting_files(message):
+            nonlocal status, body, paths
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                body += message.get("body", b"")
+                if status == 200 and not message.get("more_body"):
+                    paths = json.loads(body)  # the stored files' paths, registered before the client learns them
+                    self.limits.ledger.settle(client, size, paths)
+            await send(message)
+
+        try:
+            await self.app(scope, receive_in_time, send_noting_files)
+        finally:
+            if paths is None:
+                self.limits.ledger.settle(client, size, None)
+
+    async def request(self, scope, receive, send, headers: Headers, client: str) -> None:
+        """Any other POST: a small body; a request for the queue only within the visitor's share of it."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > MAX_BODY:
+                return await _respond(send, 413, "This request is too large.", json_detail=True)
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        joins = "/queue/join" in scope["path"] or "/call/" in scope["path"]
+        if joins and self.limits.requests_of(client) >= MAX_REQUESTS:
+            log.info("Refused a request from %s: %d already queued or running", client, MAX_REQUESTS)
+            return await _respond(send, 429, (
+                f"You already have {MAX_REQUESTS} requests waiting or running: wait for their answers, then try "
+                "again."), json_detail=True)  # fmt: skip
+        try:
+            self.limits.ledger.mark_used(list(paths_in(json.loads(body))))
+        except ValueError:
+            pass  # not JSON: nothing of ours to note; Gradio answers it
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        self.limits.joining[client] += joins
+        try:
+            await self.app(scope, replay, send)
+        finally:
+            self.limits.joining[client] -= joins
+            self.limits.joining += Counter()
