@@ -14,7 +14,7 @@ import threading
 from starlette.middleware import Middleware
 
 from genre_classifier import config
-from genre_classifier.limits import Guard, Limits
+from genre_classifier.limits import Guard, Limits, upload_budget, upload_ttl
 from genre_classifier.model import load_classifier
 from genre_classifier.ui import EXAMPLES_DIR, build_demo, warm_up
 
@@ -22,8 +22,7 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 
 log = logging.getLogger("app")
 try:
-    # The queue's live events tell which uploads are still needed and how many requests each visitor has.
-    limits = Limits(lambda: list(demo._queue.event_ids_to_events.values()))
+    budget, ttl = upload_budget(), upload_ttl()
     classifier, fallback_reason = load_classifier()
 except ValueError as err:  # a setting that cannot mean anything, such as PRECISION=fp8 or UPLOAD_BUDGET=lots
     sys.exit(f"Cannot start: {err}")
@@ -38,7 +37,7 @@ if "GRADIO_EXAMPLES_CACHE" not in os.environ:
     os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="genre-examples-")
     atexit.register(shutil.rmtree, os.environ["GRADIO_EXAMPLES_CACHE"], ignore_errors=True)
 demo = build_demo(classifier, fallback_reason)
-limits.forget = demo.upload_file_set.discard  # Gradio's own record of an upload goes with the file
+limits = Limits(demo, budget, ttl)
 
 
 def _warm_up() -> None:

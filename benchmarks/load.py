@@ -58,7 +58,7 @@ def run_load(app: ServedApp, clips: list[Path], requests: int) -> dict:
         raise ValueError("two clips give the same answer: mix-ups between users would go unnoticed")
 
     def user(clip: Path) -> list[float]:
-        client = app.client()  # each user has its own session
+        client = app.client(visitor=f"192.0.2.{clips.index(clip) + 1}")  # each user its own session and address
         latencies = []
         for _ in range(requests):
             start = time.perf_counter()

@@ -15,6 +15,7 @@ loop, beside Gradio's queue) deletes what is no longer needed. A visitor is the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +87,8 @@ class Upload:
 class Ledger:
     """The uploads on disk and the bytes promised to uploads still arriving, by visitor. Thread-safe."""
 
-    def __init__(self, budget: int, ttl: float, folder: Path) -> None:
-        self.budget, self.share, self.ttl, self.folder = budget, int(budget * CLIENT_SHARE), ttl, folder
+    def __init__(self, budget: int, ttl: float) -> None:
+        self.budget, self.share, self.ttl = budget, int(budget * CLIENT_SHARE), ttl
         self.uploads: dict[str, Upload] = {}
         self.reserved: Counter[str] = Counter()  # bytes of uploads arriving, and of abandoned ones not yet swept
         self.abandoned: list[tuple[float, str, int]] = []  # (time it may be released, client, bytes)
@@ -164,15 +165,19 @@ def paths_in(value) -> Iterator[str]:
 
 
 class Limits:
-    """The ledger, the live requests of Gradio's queue, and the sweep that ties them."""
+    """The ledger, the live requests of Gradio's queue, and the sweep that ties them, for one app."""
 
-    def __init__(self, live_events: Callable[[], list], budget: int | None = None, ttl: float | None = None) -> None:
+    def __init__(self, demo, budget: int, ttl: float) -> None:
+        self.demo = demo
         self.folder = Path(get_upload_folder())
-        self.ledger = Ledger(upload_budget() if budget is None else budget, upload_ttl() if ttl is None else ttl,
-                             self.folder)  # fmt: skip
-        self.live_events = live_events  # () -> Gradio's queued and running events
+        self.ledger = Ledger(budget, ttl)
+        # What is there before the first visitor is the app's own: the examples' copies, which their clicks need.
+        self.kept = {path for path, _ in _files(self.folder)}
         self.joining: Counter[str] = Counter()  # requests on their way into the queue, by visitor
-        self.forget: Callable[[str], None] = lambda path: None  # Gradio's own record of an upload, dropped with it
+
+    def live_events(self) -> list:
+        """Gradio's queued and running events (its queue keeps each one there until it has been answered)."""
+        return list(self.demo._queue.event_ids_to_events.values())
 
     def requests_of(self, client: str) -> int:
         """Requests of `client` queued, running, or on their way into the queue."""
@@ -183,17 +188,21 @@ class Limits:
         return {path for event in self.live_events() if event.data is not None for path in paths_in(event.data.data)}
 
     def sweep(self) -> None:
-        """Delete the uploads no longer needed, and the temporary files of uploads abandoned half way."""
-        for path in self.ledger.expired(self.in_use()):
-            self.forget(path)
-            shutil.rmtree(Path(path).parent, ignore_errors=True)  # Gradio's folder of one upload: <sha256>/<name>
+        """Delete the uploads no longer needed, what else the app wrote that is older than the TTL (a CSV of /tag),
+        and the temporary files of uploads abandoned half way; never the examples' copies."""
+        in_use = self.in_use()
+        for path in self.ledger.expired(in_use):
+            self.demo.upload_file_set.discard(path)  # Gradio's record of it goes with the file
+            if path not in self.kept:  # someone uploaded an example's bytes: the same path
+                shutil.rmtree(Path(path).parent, ignore_errors=True)  # Gradio's folder of one upload: <sha256>/<name>
         now = time.time()
-        for tmp in self.folder.glob("tmp*"):  # Gradio's parser writes an arriving file here, then moves it
-            try:
-                if tmp.is_file() and now - tmp.stat().st_mtime > STALE_SECONDS:
-                    tmp.unlink()
-            except OSError:
+        for path, modified in _files(self.folder):
+            if path in self.kept or path in in_use or path in self.ledger.uploads:
                 continue
+            arriving = os.path.dirname(path) == str(self.folder)  # Gradio's parser writes an upload here first
+            if now - modified > (STALE_SECONDS if arriving else self.ledger.ttl):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
 
     async def sweep_forever(self) -> None:
         while True:
@@ -215,6 +224,15 @@ class Limits:
                 task.cancel()
 
         return running()
+
+
+def _files(folder: Path) -> Iterator[tuple[str, float]]:
+    """(path, modification time) of every file under `folder`; what vanishes meanwhile is skipped."""
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with contextlib.suppress(OSError):
+                yield path, os.stat(path).st_mtime
 
 
 def _peer(request) -> str | None:

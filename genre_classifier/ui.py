@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import contextvars
-import io
 import logging
 import time
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from gradio.components.plot import PlotData
 
 from . import limits
 from .answer import verdict
@@ -17,7 +18,7 @@ from .audio import ACCEPTED, AudioError, Clip
 from .batch_ui import many_files_tab
 from .live import ANSWERS, LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LIVE_TITLE, LiveSession, gpu_budget, listen_step
 from .model import Classifier, Prediction
-from .plots import clip_figures, genre_timeline_figure
+from .plots import clip_images, genre_timeline_image
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,11 @@ def make_classify(classifier: Classifier):
 
     # Not under @spaces.GPU: decoding, plots and messages need no GPU; on ZeroGPU only the model's forward borrows
     # one (`TransformerClassifier.forward`, which `predict_windows` calls with the featurized windows).
+    # The figures are drawn and encoded here, from plots' kept figures (a tenth of a fresh figure's cost), and
+    # handed to gr.Plot already encoded, as the data it would make of a matplotlib figure.
+    def _plot(webp: bytes) -> PlotData:
+        return PlotData(type="matplotlib", plot="data:image/webp;base64," + base64.b64encode(webp).decode())
+
     def classify(audio_path: str | None, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio's idiom)
         started = time.perf_counter()
         if not audio_path:
@@ -104,14 +110,13 @@ def make_classify(classifier: Classifier):
         for p in classifier.predictions(clip.samples):
             progress(len(p.window_spans) / p.total_windows, desc="Classifying windows")
             answer = (p.confidences(), _summary(p, clip, classifier.window_seconds))
-            so_far = (
-                timeline_rows(p),
-                genre_timeline_figure(p.labels, p.window_probs, p.window_spans, clip.seconds, pending=not p.complete),
-            )
+            pending = not p.complete
+            timeline = genre_timeline_image(p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending)
+            so_far = timeline_rows(p), _plot(timeline)
             first = figures is None
             if first:
                 yield *answer, *unchanged, *so_far  # the first window's answer, before the plots are drawn
-                figures = clip_figures(clip.samples, clip.sampling_rate)
+                figures = tuple(map(_plot, clip_images(clip.samples, clip.sampling_rate)))
             # The plots travel once while windows stream in, and again in the final answer that `predict` returns.
             yield *answer, *(figures if first or p.complete else unchanged), *so_far
         log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
@@ -154,9 +159,8 @@ def warm_up(classifier: Classifier) -> float:
     t = np.arange(int(classifier.window_seconds * rate)) / rate
     tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2).astype(np.float32)
     probs = classifier.predict_windows(tone[None])
-    figures = [*clip_figures(tone[:rate], rate), genre_timeline_figure(classifier.labels, probs, [(0, 1)], 1.0)]
-    for figure in figures:
-        figure.savefig(io.BytesIO(), format="webp")  # as gr.Plot(format="webp") sends it
+    clip_images(tone[:rate], rate)  # the figures `classify` keeps, and their first frames
+    genre_timeline_image(classifier.labels, probs, [(0, 1)], 1.0)
     return time.perf_counter() - started
 
 
@@ -166,9 +170,7 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
     model_line = f"**{classifier.description}.**"
     if fallback_reason:
         model_line = f"⚠️ {fallback_reason}\n\n{model_line}"
-    # Uploads go once answered (genre_classifier/limits.py); Gradio's own sweep takes what the app writes (the CSVs
-    # of /tag), hourly. The examples' copies are kept.
-    with gr.Blocks(title="Music genre classifier", delete_cache=(600, 3600)) as demo:
+    with gr.Blocks(title="Music genre classifier") as demo:
         gr.Markdown(
             "# Music genre classifier\n"
             "Record a clip or drop an audio or video file to see how likely each of the ten "

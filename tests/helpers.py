@@ -107,7 +107,10 @@ class ServedApp:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = log_path
-        full_env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False", **env}
+        # SPACE_ID: as behind Spaces' proxy, the app trusts X-Forwarded-For, so one machine's clients can be different
+        # visitors (`client(visitor=...)`), each with its own share of the limits (genre_classifier/limits.py).
+        full_env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False",
+                    "SPACE_ID": "tests/genre-classifier", **env}  # fmt: skip
         self.started = time.monotonic()
         self.log_file = open(log_path, "w")  # closed in stop()
         self.process = subprocess.Popen(
@@ -147,10 +150,11 @@ class ServedApp:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024
 
-    def client(self):
+    def client(self, visitor: str | None = None):
+        """A gradio_client session; `visitor` is the address Spaces' proxy would forward (default: this machine)."""
         from gradio_client import Client
 
-        return Client(self.url, verbose=False)
+        return Client(self.url, verbose=False, headers={"X-Forwarded-For": visitor} if visitor else None)
 
     def stop(self) -> None:
         self.process.terminate()

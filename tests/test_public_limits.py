@@ -1,0 +1,191 @@
+"""A public Space that no visitor can take down: uploads deleted once answered or unused, a disk budget, fair shares.
+
+The app is served as `python app.py` with a small budget (8 MB: a visitor's share is 2 MB) and a short TTL. As
+behind Spaces' proxy (SPACE_ID set), each `X-Forwarded-For` is a visitor of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+from gradio_client import handle_file
+
+from genre_classifier import limits
+
+from .helpers import GTZAN, ServedApp, classify_file
+
+BUDGET, TTL = 8_000_000, 2
+
+
+@pytest.fixture(scope="module")
+def app(tiny_hubert_dir, tmp_path_factory):
+    temp = tmp_path_factory.mktemp("gradio-temp")
+    env = {"MODEL_ID": str(tiny_hubert_dir), "UPLOAD_BUDGET": "8mb", "UPLOAD_TTL": str(TTL),
+           "GRADIO_TEMP_DIR": str(temp)}  # fmt: skip
+    served = ServedApp(env, tmp_path_factory.mktemp("logs") / "limits.log")
+    served.temp = temp
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """4 s of a real clip: 176 kB."""
+    samples, sr = sf.read(GTZAN / "rock.00000.wav", frames=4 * 22050)
+    path = tmp_path_factory.mktemp("clip") / "rock-4s.wav"
+    sf.write(path, samples, sr)
+    return path
+
+
+def files(folder: Path) -> dict[Path, int]:
+    """Every file under `folder` and its size, read while the server deletes some (os.walk skips what vanished)."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            try:
+                found[Path(root, name)] = os.stat(Path(root, name)).st_size
+            except FileNotFoundError:
+                continue
+    return found
+
+
+def uploads(app) -> list[Path]:
+    """The uploads on the server now: everything in its temp folder but the examples' copies."""
+    return [p for p in files(app.temp) if p.suffix != ".ogg"]
+
+
+def upload(app, visitor: str) -> httpx.Response:
+    """What `curl -F files=@junk.bin .../gradio_api/upload` sends, 1 MB of fresh random bytes: no request behind it."""
+    return httpx.post(f"{app.url}gradio_api/upload", files={"files": ("junk.bin", os.urandom(1_000_000))},
+                      headers={"X-Forwarded-For": visitor}, timeout=30)  # fmt: skip
+
+
+def wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def examples_answer(app) -> None:
+    """The shipped examples survive every sweep: the first one is still on disk and classified."""
+    vibe = next(app.temp.rglob("vibe_ace.ogg"))
+    label, *_ = classify_file(app.client(visitor="198.51.100.9"), vibe)
+    assert len(label["confidences"]) == 10
+
+
+def test_an_upload_is_deleted_once_its_request_is_answered(app, clip):
+    label, *_ = classify_file(app.client(visitor="198.51.100.1"), clip)
+    assert len(label["confidences"]) == 10
+    assert wait_until(lambda: not uploads(app), timeout=2.5), uploads(app)  # well before the TTL
+    examples_answer(app)
+
+
+def test_an_upload_no_request_used_is_deleted_after_the_ttl_and_a_late_request_says_so(app):
+    response = upload(app, "198.51.100.2")
+    assert response.status_code == 200
+    path = response.json()[0]
+    time.sleep(TTL / 2)
+    assert Path(path).exists()  # kept while it may still be asked for
+    assert wait_until(lambda: not Path(path).exists(), timeout=TTL + 2)
+    # The page or an API client asking for it now is told why, in one sentence.
+    call = httpx.post(f"{app.url}gradio_api/call/classify", headers={"X-Forwarded-For": "198.51.100.2"},
+                      json={"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}]})  # fmt: skip
+    events = httpx.get(f"{app.url}gradio_api/call/classify/{call.json()['event_id']}", timeout=30).text
+    assert "event: error" in events and limits.EXPIRED in events
+    examples_answer(app)
+
+
+def test_a_flood_of_uploads_is_refused_before_it_is_stored(app, clip):
+    """Twelve visitors flood the upload route together: the folder never holds more than the budget; past a share
+    or the budget each is refused, in a sentence, until the unused uploads expire."""
+    peak, stop = [0], threading.Event()
+
+    def measure():
+        while not stop.is_set():
+            peak[0] = max(peak[0], sum(files(app.temp).values()))
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=measure)
+    watcher.start()
+    examples = sum(size for path, size in files(app.temp).items() if path.suffix == ".ogg")
+    try:
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda i: [upload(app, f"203.0.113.{i}") for _ in range(4)], range(12)))
+    finally:
+        stop.set()
+        watcher.join()
+    codes = [r.status_code for visitor in answers for r in visitor]
+    assert codes.count(200) >= 4 and all(any(r.status_code != 200 for r in visitor) for visitor in answers)
+    assert peak[0] - examples <= BUDGET  # (uploads that expire during the flood make room for more)
+    refused = [r for visitor in answers for r in visitor if r.status_code != 200]
+    assert {r.status_code for r in refused} <= {429, 503} and 503 in {r.status_code for r in refused}
+    assert all(r.text == limits.BUSY for r in refused if r.status_code == 503)
+    assert all("more than one visitor may hold at once" in r.text for r in refused if r.status_code == 429)
+    # Once the unused uploads have expired, visitors are served again.
+    assert wait_until(lambda: not uploads(app), timeout=TTL + 3)
+    label, *_ = classify_file(app.client(visitor="198.51.100.3"), clip)
+    assert len(label["confidences"]) == 10
+
+
+def test_one_visitor_flooding_takes_only_its_share(app, clip):
+    """A visitor filling the queue with requests and its share with uploads is refused; another is served."""
+    hostile = app.client(visitor="203.0.113.99")
+    jobs = [hostile.submit(handle_file(str(clip)), api_name="/classify") for _ in range(6)]
+    label, *_ = classify_file(app.client(visitor="198.51.100.4"), clip)
+    assert len(label["confidences"]) == 10
+    outcomes = []
+    for job in jobs:
+        try:
+            outcomes.append(len(job.result()[0]["confidences"]))
+        except Exception as err:
+            outcomes.append(str(err))
+    assert outcomes.count(10) >= 3 and sum("429" in str(o) for o in outcomes) >= 2, outcomes
+    assert wait_until(lambda: not uploads(app), timeout=TTL + 3)
+    flood = [upload(app, "203.0.113.99") for _ in range(4)]
+    assert [r.status_code for r in flood] == [200, 200, 429, 429]
+    label, *_ = classify_file(app.client(visitor="198.51.100.4"), clip)
+    assert len(label["confidences"]) == 10
+    # What it may hold is what it holds now, not its history: once its uploads expire it may upload again.
+    assert wait_until(lambda: not uploads(app), timeout=TTL + 3)
+    assert upload(app, "203.0.113.99").status_code == 200
+
+
+def test_settings_that_mean_nothing_stop_the_app_with_one_sentence(monkeypatch):
+    monkeypatch.setenv("UPLOAD_BUDGET", "lots")
+    with pytest.raises(ValueError, match="UPLOAD_BUDGET must be a size such as 200mb"):
+        limits.upload_budget()
+    monkeypatch.setenv("UPLOAD_TTL", "-1")
+    with pytest.raises(ValueError, match="UPLOAD_TTL must be a number of seconds"):
+        limits.upload_ttl()
+
+
+def test_the_page_shows_a_refused_upload_as_a_toast(app, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed")
+    big = tmp_path / "three-megabytes.wav"
+    samples, sr = sf.read(GTZAN / "jazz.00000.wav", frames=30 * 22050)
+    sf.write(big, np.concatenate([samples, samples, samples]), sr)  # 90 s: 4 MB, over a visitor's 2 MB
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
+                                             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page()
+        page.goto(app.url, wait_until="load")
+        page.locator("input[type=file]").first.set_input_files(str(big))
+        toast = page.locator(".toast-body").first
+        toast.wait_for(timeout=30_000)
+        text = toast.inner_text()
+        browser.close()
+    assert "more than one visitor may hold at once" in text, text
