@@ -1,0 +1,229 @@
+"""What a `/classify` request spends outside the model's forward, step by step, against the naive recipe.
+
+    python benchmarks/outside.py [--runs 5]
+
+On ZeroGPU the forward takes milliseconds on a GPU, so what a visitor waits for is the rest, on the Space's CPU:
+decoding, featurizing, the figures drawn and encoded, the summary and Gradio's own processing. Measured in one run:
+
+- the naive recipe as `benchmarks/latency.py` defines it (`pipeline("audio-classification")` in fp32 on the 30 s
+  clip at 16 kHz, then three `librosa.display` plots), with the true-size DistilHuBERT (random weights);
+- the app's own `classify` handler on a real 30 s GTZAN clip and on ten minutes of GTZAN clips, each yield passed
+  through Gradio's `Blocks.postprocess_data` exactly as the server does (that is where `gr.Plot` encodes a
+  figure), with `spaces.GPU` replaced by the tests' recorder, which times the forward. "outside" is the request's
+  time less the forward's. The forward is the true-size model's for the 30 s clip and a stand-in returning fixed
+  probabilities otherwise (the time outside does not depend on it; a 10-minute forward takes a minute here).
+  Both as a CPU serves them (window by window, the figures redrawn after each) and as on a GPU (one call);
+- each step alone: decoding, featurizing, the spectrograms, each figure drawn and encoded, and the genre-over-time
+  figure of every partial answer.
+
+Medians of `runs`; the load average is recorded (the host is shared). Writes benchmarks/results/outside.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.latency import machine, naive_seconds  # noqa: E402
+from tests.helpers import GTZAN, GPURecorder, save_distilhubert  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "outside.json"
+CLIP = GTZAN / "jazz.00000.wav"
+
+
+def median_time(fn, runs: int) -> float:
+    """Median seconds of `runs` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def ten_minutes(path: Path) -> Path:
+    """Ten minutes of real music (the GTZAN clips end to end), the longest stretch the app analyses."""
+    audio = np.concatenate([sf.read(p, dtype="float32")[0] for p in sorted(GTZAN.glob("*.wav"))])
+    sf.write(path, np.tile(audio, 3)[: 600 * 22050], 22050)
+    return path
+
+
+class Request:
+    """The app's `classify` handler and Gradio's processing of its yields, with the forward timed."""
+
+    def __init__(self, classifier, recorder: GPURecorder) -> None:
+        from gradio.state_holder import SessionState
+
+        from genre_classifier.ui import build_demo, make_classify
+
+        self.classify, self.recorder = make_classify(classifier), recorder
+        demo = build_demo(classifier)
+        self.demo = demo
+        self.block_fn = next(fn for fn in demo.fns.values() if fn.api_name == "classify")
+        self.state = SessionState(demo)  # the server keeps one per visitor
+    def __call__(self, path: Path) -> dict:
+        self.recorder.calls.clear()
+        started = time.perf_counter()
+        postprocess = 0.0
+        for outputs in self.classify(str(path)):
+            begun = time.perf_counter()
+            asyncio.run(self.demo.postprocess_data(self.block_fn, list(outputs), self.state))
+            postprocess += time.perf_counter() - begun
+        request = time.perf_counter() - started
+        forward = sum(call["seconds"] for call in self.recorder.calls)
+        return {"request_s": request, "forward_s": forward, "outside_s": request - forward, "gradio_s": postprocess}
+
+
+def requests(classifier, recorder, clips: dict[str, Path], runs: int) -> dict:
+    request = Request(classifier, recorder)
+    out = {}
+    for name, path in clips.items():
+        request(path)  # first-call costs out of the way
+        rows = [request(path) for _ in range(runs)]
+        out[name] = {key: round(statistics.median(row[key] for row in rows), 3) for key in rows[0]}
+        out[name]["yields"] = sum(1 for _ in request.classify(str(path)))
+    return out
+
+
+def steps(classifier, path: Path, runs: int) -> dict:
+    """Each step of the request alone, as the handler runs it."""
+    from gradio.components import Plot
+
+    from genre_classifier import plots
+    from genre_classifier.audio import split_windows
+    from genre_classifier.model import featurize
+
+    encode = Plot(format="webp").postprocess  # what the server does with each figure
+    sr = classifier.sampling_rate
+    samples = classifier.load(path).samples
+    duration = len(samples) / sr
+    windows, starts = split_windows(samples, int(round(classifier.window_seconds * sr)))
+    spans = [(s / sr, (s + windows.shape[1]) / sr) for s in starts]
+    probs = np.random.default_rng(0).dirichlet(np.ones(len(classifier.labels)), len(spans))
+    stft_db, mel_db = plots.spectrograms(samples, sr)
+
+    def fresh_timeline(*args, **kwargs) -> None:
+        encode(plots.genre_timeline_figure(*args, **kwargs))
+
+    def timelines(draw) -> None:  # the genre-over-time figure of every partial answer and of the whole
+        for n in range(1, len(spans) + 1):
+            draw(classifier.labels, probs[:n], spans[:n], duration, pending=n < len(spans))
+
+    out = {
+        "decode": lambda: classifier.load(path),
+        "featurize": lambda: [featurize(classifier.feature_extractor, w[None], sr, tensors="np") for w in windows],
+        "spectrograms": lambda: plots.spectrograms(samples, sr),
+        # what the app draws: the kept figures, encoded
+        "clip_images": lambda: plots.clip_images(samples, sr),
+        "genre_over_time_image": lambda: plots.genre_timeline_image(classifier.labels, probs, spans, duration),
+        f"genre_over_time_image_x{len(spans)}": lambda: timelines(plots.genre_timeline_image),
+        # the same figures built afresh and encoded by gr.Plot (what the app did before it kept them)
+        "fresh_waveform": lambda: encode(plots.waveform_figure(samples, sr)),
+        "fresh_spectrogram": lambda: encode(plots.spectrogram_figure(stft_db, sr, duration)),
+        "fresh_mel": lambda: encode(plots.mel_figure(mel_db, sr, duration)),
+        "fresh_genre_over_time": lambda: encode(plots.genre_timeline_figure(classifier.labels, probs, spans, duration)),
+        f"fresh_genre_over_time_x{len(spans)}": lambda: timelines(fresh_timeline),
+    }
+    return {name: round(median_time(fn, runs), 4) for name, fn in out.items()}
+
+
+FIGURES = ["waveform", "spectrogram", "mel", "genre_over_time"]
+
+
+def answer_figures(classifier, path: Path) -> list:
+    """The four figures of the clip's whole answer, as the handler's last yield carries them."""
+    from genre_classifier.ui import make_classify
+
+    *_, outputs = make_classify(classifier)(str(path))
+    waveform, spectrogram, mel, _, genre_over_time = outputs[2:]
+    return [waveform, spectrogram, mel, genre_over_time]
+
+
+def webp_bytes(classifier, path: Path) -> dict:
+    """The size of each encoded figure, as sent to the page."""
+    from gradio.components import Plot
+
+    figures = zip(FIGURES, answer_figures(classifier, path), strict=True)
+    return {name: len(Plot(format="webp").postprocess(figure).plot) * 3 // 4 for name, figure in figures}
+
+
+def save_png(classifier, path: Path, folder: Path) -> None:
+    """The four figures as PNG, to look at before and after a change."""
+    import base64
+
+    from gradio.components import Plot
+    from PIL import Image
+
+    for name, figure in zip(FIGURES, answer_figures(classifier, path), strict=True):
+        data = Plot(format="webp").postprocess(figure).plot.split(",", 1)[1]
+        Image.open(io.BytesIO(base64.b64decode(data))).save(folder / f"{name}.png")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--png", type=Path, help="also write the 30 s clip's four figures as PNG into this folder")
+    args = parser.parse_args()
+    import spaces
+
+    from genre_classifier.model import GPU_BATCH, TransformerClassifier
+
+    results: dict = {"machine": machine(), "runs": args.runs, "clip": CLIP.name}
+    print(json.dumps(results["machine"]), flush=True)
+    recorder = GPURecorder()
+    spaces.GPU = recorder  # before the model decorates its forward
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model_dir = save_distilhubert(tmp / "distilhubert")
+        naive = results["naive_s"] = round(naive_seconds(model_dir, CLIP, args.runs), 3)
+        print(f"naive recipe (30 s clip): {naive:.2f} s", flush=True)
+        long = ten_minutes(tmp / "ten-minutes.wav")
+        classifier = TransformerClassifier.from_pretrained(str(model_dir), device="cpu")
+        results["served"] = classifier.description
+        results["true_forward"] = requests(classifier, recorder, {"30 s": CLIP}, min(args.runs, 3))
+        # A stand-in forward: fixed probabilities, still featurized and pickled across the recorder's boundary.
+        fixed = np.random.default_rng(0).dirichlet(np.ones(len(classifier.labels)))
+
+        def stand_in(inputs: dict[str, np.ndarray]) -> np.ndarray:
+            return np.tile(fixed, (len(next(iter(inputs.values()))), 1))
+
+        classifier.forward = recorder(stand_in, duration=lambda inputs: 0)
+        clips = {"30 s": CLIP, "10 min": long}
+        results["cpu_streaming"] = requests(classifier, recorder, clips, args.runs)
+        classifier.batch_size, classifier.step_windows = GPU_BATCH, 4 * GPU_BATCH  # as on a GPU: one call a clip
+        results["gpu_layout"] = requests(classifier, recorder, clips, args.runs)
+        classifier.batch_size, classifier.step_windows = 1, 1
+        results["steps"] = {name: steps(classifier, path, args.runs) for name, path in clips.items()}
+        results["webp_bytes_30s"] = webp_bytes(classifier, CLIP)
+        if args.png:
+            args.png.mkdir(parents=True, exist_ok=True)
+            save_png(classifier, CLIP, args.png)
+    for mode in ("true_forward", "cpu_streaming", "gpu_layout"):
+        for name, row in results[mode].items():
+            row["outside_x_naive"] = round(row["outside_s"] / naive, 3)
+            print(f"{mode} {name}: {row}")
+    for name, row in results["steps"].items():
+        print(f"steps {name}: {row}")
+    print(f"webp bytes: {results['webp_bytes_30s']}")
+    results["load_average_at_end"] = list(os.getloadavg())
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
