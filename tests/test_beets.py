@@ -1,0 +1,82 @@
+"""The beets plugin, end to end: a real library in a temporary BEETSDIR, the plugin loaded from this checkout by
+`pluginpath`, and `beet` run from the repository's root as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from genre_classifier import filetags
+
+from .helpers import ROOT
+from .test_formats import ffmpeg
+from .test_tagwrite import SOURCE, mutagen_genre
+
+pytestmark = [
+    pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed: the test files are made with it"),
+    pytest.mark.skipif(
+        shutil.which("beet") is None and not (Path(os.__file__).parents[2] / "bin" / "beet").exists(),
+        reason="beets is not installed (requirements-dev.txt)",
+    ),  # fmt: skip
+]
+
+
+@pytest.fixture
+def beets(tmp_path):
+    """beet(*args) in a fresh library that imported three copied files (one with its owner's genre)."""
+    music = tmp_path / "music"
+    music.mkdir()
+    ffmpeg("-t", "4", "-i", str(SOURCE), "-metadata", "title=Clear", str(music / "clear.flac"))
+    ffmpeg("-t", "4", "-i", str(SOURCE), "-metadata", "title=Owned", "-metadata", "genre=Chamber Music",
+           "-c:a", "libmp3lame", str(music / "owned.mp3"))  # fmt: skip
+    ffmpeg("-t", "4", "-i", str(SOURCE), "-metadata", "title=Third", "-c:a", "libvorbis", str(music / "third.ogg"))
+    home = tmp_path / "beets"
+    home.mkdir()
+    (home / "config.yaml").write_text(
+        f"directory: {tmp_path / 'library'}\nlibrary: {home / 'library.db'}\n"
+        f"pluginpath: [{ROOT / 'beetsplug'}]\nplugins: genreclassifier\n"
+        "import:\n  copy: no\n  write: no\n  quiet: yes\n"
+    )
+    env = {**os.environ, "BEETSDIR": str(home), "MODEL_ID": "baseline"}
+    beet_exe = shutil.which("beet") or str(Path(os.__file__).parents[2] / "bin" / "beet")
+
+    def beet(*args: str) -> str:
+        result = subprocess.run([beet_exe, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+        return result.stdout
+
+    beet("import", "-A", str(music))
+    return beet, music
+
+
+def test_beet_genreclassify_sets_genres_keeps_the_owners_and_writes_when_asked(beets):
+    """Two classifying runs (each loads the model in a fresh `beet`): a forced preview, then the real one."""
+    beet, music = beets
+    assert sorted(beet("ls", "-f", "$title|$genres").splitlines()) == ["Clear|", "Owned|Chamber Music", "Third|"]
+    before = {path: path.read_bytes() for path in music.iterdir()}
+
+    pretend = beet("genreclassify", "-p", "-f")
+    assert "[3/3]" in pretend and pretend.count(": Classical (0.9") == 3, pretend  # progress, item by item
+    assert "Chamber Music" in pretend.split("Owned")[1]  # the change -f would make: genres Chamber Music → Classical
+    assert beet("ls", "genre_confidence:0..") == ""  # nothing stored
+    assert {path: path.read_bytes() for path in music.iterdir()} == before
+
+    done = beet("genreclassify", "-w")
+    assert "kept its genre Chamber Music (-f replaces it)" in done, done
+    listing = "$title|$genres|$genre_confidence|$genre_model"
+    rows = sorted(line.split("|") for line in beet("ls", "-f", listing).splitlines())
+    assert [(title, genres, model) for title, genres, _, model in rows] == [
+        ("Clear", "Classical", "baseline"), ("Owned", "Chamber Music", "baseline"), ("Third", "Classical", "baseline")
+    ]  # fmt: skip
+    assert all(0.9 < float(confidence) <= 1 for _, _, confidence, _ in rows)
+    # Typed attributes: numeric range queries (both must hold), which string attributes would not answer.
+    assert len(beet("ls", "genre_confidence:0.9..", "genre_classical:0.9..").splitlines()) == 3
+    assert mutagen_genre(music / "clear.flac") == ["Classical"] == filetags.read_genres(music / "third.ogg")
+    assert mutagen_genre(music / "owned.mp3") == ["Chamber Music"]
+
+    again = beet("genreclassify")  # the same model answered them all: nothing to do, no model loaded
+    assert "3 item(s) already classified by baseline are skipped (-f classifies them again)." in again
