@@ -6,7 +6,8 @@ anyone, with no request behind them. Here:
   upload that would pass either is refused before a byte is stored;
 - an upload is deleted once the request that used it has been answered, or `UPLOAD_TTL` seconds after it arrived
   if no request used it; never while a queued or running request refers to it;
-- one visitor has at most `MAX_REQUESTS` requests queued or running at once.
+- one visitor has at most `MAX_REQUESTS` requests queued or running at once, and visitors take turns in the
+  queue, so one who has several waiting does not hold up the others.
 `Guard` (an ASGI middleware in front of Gradio's routes) makes the checks; `sweep_forever` (on the server's event
 loop, beside Gradio's queue) deletes what is no longer needed. A visitor is the address Spaces' proxy forwards
 (`X-Forwarded-For`, trusted only where `SPACE_ID` says the app runs behind it), else the socket's.
@@ -181,8 +182,27 @@ class Limits:
 
     def requests_of(self, client: str) -> int:
         """Requests of `client` queued, running, or on their way into the queue."""
-        live = [client_id(event.request.headers, _peer(event.request)) for event in self.live_events()]
+        live = [self._visitor(event) for event in self.live_events()]
         return live.count(client) + self.joining[client]
+
+    def share_turns(self) -> None:
+        """Reorder the waiting requests so that visitors take turns: each one's k-th request (counting those it has
+        running) goes before anyone's (k+1)-th, first come first served among equals. Gradio's queue takes the
+        first of its list, so a visitor with requests waiting ahead waits for one of them at most."""
+        running = Counter(self._visitor(event) for job in self.demo._queue.active_jobs if job for event in job)
+        for group in self.demo._queue.event_queue_per_concurrency_id.values():
+            seen = running.copy()
+            turns = []
+            for event in group.queue:
+                visitor = self._visitor(event)
+                turns.append(seen[visitor])
+                seen[visitor] += 1
+            order = sorted(range(len(group.queue)), key=lambda i: turns[i])  # stable: arrival order among equals
+            group.queue[:] = [group.queue[i] for i in order]
+
+    @staticmethod
+    def _visitor(event) -> str:
+        return client_id(event.request.headers, _peer(event.request))
 
     def in_use(self) -> set[str]:
         return {path for event in self.live_events() if event.data is not None for path in paths_in(event.data.data)}
@@ -346,3 +366,5 @@ class Guard:
         finally:
             self.limits.joining[client] -= joins
             self.limits.joining += Counter()
+            if joins:
+                self.limits.share_turns()
