@@ -40,7 +40,16 @@ APP_PACKAGES = ("gradio", "soundfile", "soxr", "spaces")
 GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 FINETUNE_BATCH = 8  # train/finetune.py's presets for both models
 # ntu-spml/distilhubert's shape, for a machine without ../shared (the rest are HubertConfig's defaults)
-DISTILHUBERT = {"num_hidden_layers": 2, "conv_bias": False, "feat_extract_norm": "group", "classifier_proj_size": 256}
+DISTILHUBERT = {
+    "num_hidden_layers": 2,
+    "conv_bias": False,
+    "feat_extract_norm": "group",
+    "classifier_proj_size": 256,
+    "feat_proj_layer_norm": False,
+    "apply_spec_augment": False,
+    "layerdrop": 0.0,
+    "final_dropout": 0.0,
+}
 
 
 def machine() -> dict:
