@@ -11,6 +11,7 @@ on one file system): at every moment the file is either the old one or the new o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -101,7 +102,7 @@ def write_genres(path: Path, genres: list[str], note: str | None) -> None:
     try:
         shutil.copyfile(target, tmp)
         shutil.copystat(target, tmp)  # mode and extended attributes; the time is the save's, below
-        with _suppress_chown_error():
+        with contextlib.suppress(PermissionError):  # only root may give a file away; else it stays the writer's
             os.chown(tmp, info.st_uid, info.st_gid)
         media = _open(tmp)
         if genres:
@@ -141,16 +142,6 @@ def _save(media) -> None:
         media.save(**kwargs)
     except UnreadableFileError as err:
         raise TagWriteError(f"its tags cannot be written ({err})") from None
-
-
-class _suppress_chown_error:
-    """Only root may give a file to another owner: elsewhere the copy stays the writer's, as any editor leaves it."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, err, tb) -> bool:
-        return kind is not None and issubclass(kind, PermissionError)
 
 
 def _fsync_folder(folder: Path) -> None:

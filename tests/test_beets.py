@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,9 @@ from .helpers import ROOT
 from .test_formats import ffmpeg
 from .test_tagwrite import SOURCE, mutagen_genre
 
-pytestmark = [
-    pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed: the test files are made with it"),
-    pytest.mark.skipif(
-        shutil.which("beet") is None and not (Path(os.__file__).parents[2] / "bin" / "beet").exists(),
-        reason="beets is not installed (requirements-dev.txt)",
-    ),  # fmt: skip
-]
+pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed: the test files are made "
+                                "with it")  # fmt: skip
+BEET = shutil.which("beet", path=str(Path(sys.executable).parent)) or "beet"  # this environment's beets first
 
 
 @pytest.fixture
@@ -42,10 +39,9 @@ def beets(tmp_path):
         "import:\n  copy: no\n  write: no\n  quiet: yes\n"
     )
     env = {**os.environ, "BEETSDIR": str(home), "MODEL_ID": "baseline"}
-    beet_exe = shutil.which("beet") or str(Path(os.__file__).parents[2] / "bin" / "beet")
 
     def beet(*args: str) -> str:
-        result = subprocess.run([beet_exe, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        result = subprocess.run([BEET, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
         return result.stdout
 
