@@ -402,16 +402,9 @@ def run(args: argparse.Namespace) -> int:
     todo = [path for path, stat in stats.items() if not unchanged(done.get(str(path)), stat)]
 
     tags = _TagWriter(args, done) if getattr(args, "write_tags", False) else None
-    if tags:  # the files already classified get their tags from their rows, with no model loaded
-        if updated := [tags(path, done[str(path)]) for path in stats if path not in todo]:
-            mine.open()
-            try:
-                for row in updated:
-                    if row != done[row["path"]]:
-                        mine.write(row)
-                        tags.rewritten = True
-            finally:
-                mine.close()
+    if tags:
+        again = set(todo)  # a set: a library has tens of thousands of files
+        _tags_from_rows(mine, tags, [path for path in stats if path not in again], done)
     hook = tags or (lambda path, row: {**row, **_tag_record(done.get(str(path)))})
     failed, seconds = _tag_into(mine, todo, stats, model_id, args.batch_size, rank, world, hook) if todo else ([], 0.0)
     count = len(todo) - len(failed)
@@ -463,6 +456,24 @@ class _TagWriter:
         if change.action == "error":
             log.warning("Did not write the genre of %s: %s", path, change.note)
         return row
+
+
+def _tags_from_rows(mine: Rows, tags: _TagWriter, paths: list[Path], done: dict[str, dict]) -> None:
+    """--write-tags for files already classified: their rows' answers, no model loaded. Each file's new row (its
+    new size and time, what was written) is flushed right after its write, as after a classification."""
+    opened = False
+    try:
+        for path in paths:
+            row = done[str(path)]
+            if (new := tags(path, row)) != row:
+                if not opened:
+                    mine.open()
+                    opened = True
+                mine.write(new)
+                tags.rewritten = True
+    finally:
+        if opened:
+            mine.close()
 
 
 def _undo(output: Rows, files: list[Path], done: dict[str, dict], dry_run: bool) -> int:
