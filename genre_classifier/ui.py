@@ -22,7 +22,7 @@ from .plots import clip_images, genre_timeline_image
 
 log = logging.getLogger(__name__)
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"  # package data: `genre-classifier serve` has them too
 EXAMPLES = [
     ("vibe_ace.ogg", "Vibe Ace (jazz)"),
     ("sugar_plum_fairy.ogg", "Sugar Plum Fairy (classical)"),

@@ -1,0 +1,81 @@
+"""Start the app: load the model, build the page and serve it within its public limits.
+
+`python app.py` (how Spaces starts it) and `genre-classifier serve` both come here.
+"""
+
+# First: on a ZeroGPU Space `spaces` must patch torch before anything touches CUDA (it refuses to start after).
+import spaces  # noqa: I001
+
+import atexit
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+
+import gradio as gr
+from starlette.middleware import Middleware
+
+from . import config
+from .limits import Guard, Limits, upload_budget, upload_ttl
+from .model import Classifier, load_classifier
+from .ui import EXAMPLES_DIR, build_demo, warm_up
+
+log = logging.getLogger("app")
+
+
+def build() -> tuple[gr.Blocks, Limits, Classifier]:
+    """The page for `MODEL_ID` (or the embedded model, saying why), and its limits; a setting that cannot mean
+    anything stops the process with one sentence."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        budget, ttl = upload_budget(), upload_ttl()
+        classifier, fallback_reason = load_classifier()
+    except ValueError as err:  # such as PRECISION=fp8 or UPLOAD_BUDGET=lots
+        sys.exit(f"Cannot start: {err}")
+    log.info("Serving %s", classifier.description)
+    if config.zero_gpu() and not classifier.on_gpu:
+        # ZeroGPU refuses to start a Space that declares no GPU function; the embedded model needs none (it is never
+        # called: only a transformer's forward borrows the GPU).
+        spaces.GPU(lambda: None)
+    # Gradio would keep example answers in .gradio/ across restarts, even for another MODEL_ID: this process's own
+    # folder keeps the lazily cached answers true to the model that serves them.
+    if "GRADIO_EXAMPLES_CACHE" not in os.environ:
+        os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="genre-examples-")
+        atexit.register(shutil.rmtree, os.environ["GRADIO_EXAMPLES_CACHE"], ignore_errors=True)
+    demo = build_demo(classifier, fallback_reason)
+    return demo, Limits(demo, budget, ttl), classifier
+
+
+def _warm_up(classifier: Classifier) -> None:
+    try:
+        log.info("Warmed up in %.1f s; ready", warm_up(classifier))
+    except Exception as err:  # the server serves regardless; only the first answer is slower
+        log.warning("Warm-up failed (%s: %s); serving anyway", type(err).__name__, err)
+
+
+def launch(demo: gr.Blocks, limits: Limits, classifier: Classifier) -> None:
+    """Serve until stopped. Gradio's own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT apply (default 127.0.0.1:7860)."""
+    # The server opens at once (a fallback model is up within seconds). Only the embedded model compiles on first
+    # use (librosa's numba kernels: seconds after every start of a Space, whose cache starts empty), so it answers a
+    # synthetic clip in the background meanwhile, and a request that arrives earlier shares that work. A transformer
+    # checkpoint's path compiles nothing: a warm-up would only compete with the first visitor for the CPU.
+    if classifier.compiles_on_first_use:
+        threading.Thread(target=_warm_up, args=(classifier,), daemon=True).start()
+    else:
+        log.info("Nothing compiles on first use; ready")
+    # One upload at a time (beside one live step and one /tag request, which have their own limits): a forward pass
+    # already uses every core (or the GPU), so running two at once only doubles memory and each one's wait. Queued
+    # requests wait their turn (up to max_size, a few per visitor: see limits.py). No route skips the queue (Gradio
+    # leaves them open off Spaces).
+    demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("QUEUE_SIZE", 64)), api_open=False)
+    demo.launch(
+        max_file_size=os.environ.get("MAX_FILE_SIZE", "300mb"),
+        allowed_paths=[str(EXAMPLES_DIR)],
+        app_kwargs={"middleware": [Middleware(Guard, limits=limits)], "lifespan": limits.lifespan},
+    )
+
+
+def main() -> None:
+    launch(*build())
