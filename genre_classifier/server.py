@@ -71,6 +71,8 @@ def launch(demo: gr.Blocks, limits: Limits, classifier: Classifier) -> None:
     # leaves them open off Spaces).
     demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("QUEUE_SIZE", 64)), api_open=False)
     demo.launch(
+        # An MCP server at /gradio_api/mcp/ (tools: classify and tag) unless GRADIO_MCP_SERVER says otherwise.
+        mcp_server=None if "GRADIO_MCP_SERVER" in os.environ else True,
         max_file_size=os.environ.get("MAX_FILE_SIZE", "300mb"),
         allowed_paths=[str(EXAMPLES_DIR)],
         app_kwargs={"middleware": [Middleware(Guard, limits=limits)], "lifespan": limits.lifespan},

@@ -12,7 +12,7 @@ import gradio as gr
 import numpy as np
 from gradio.components.plot import PlotData
 
-from . import limits
+from . import config, limits
 from .answer import verdict
 from .audio import ACCEPTED, AudioError, Clip
 from .batch_ui import many_files_tab
@@ -92,8 +92,14 @@ def make_classify(classifier: Classifier):
     def _plot(webp: bytes) -> PlotData:
         return PlotData(type="matplotlib", plot="data:image/webp;base64," + base64.b64encode(webp).decode())
 
-    def classify(audio_path: str | None, progress: gr.Progress = gr.Progress()):  # noqa: B008 (Gradio's idiom)
+    def classify(
+        audio_path: str | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom)
+        request: gr.Request | None = None,
+    ):
         started = time.perf_counter()
+        # Gradio's MCP server calls with this header: an agent reads the text, so no figure is drawn for it.
+        agent = request is not None and request.headers.get("x-gradio-user") == "mcp"
         if not audio_path:
             raise gr.Error("Record a clip or drop an audio file first.", print_exception=False)
         try:
@@ -111,17 +117,41 @@ def make_classify(classifier: Classifier):
             progress(len(p.window_spans) / p.total_windows, desc="Classifying windows")
             answer = (p.confidences(), _summary(p, clip, classifier.window_seconds))
             pending = not p.complete
-            timeline = genre_timeline_image(p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending)
-            so_far = timeline_rows(p), _plot(timeline)
+            timeline = None if agent else _plot(
+                genre_timeline_image(p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending)
+            )
+            so_far = timeline_rows(p), timeline
             first = figures is None
             if first:
                 yield *answer, *unchanged, *so_far  # the first window's answer, before the plots are drawn
-                figures = tuple(map(_plot, clip_images(clip.samples, clip.sampling_rate)))
+                figures = (None,) * 3 if agent else tuple(map(_plot, clip_images(clip.samples, clip.sampling_rate)))
             # The plots travel once while windows stream in, and again in the final answer that `predict` returns.
             yield *answer, *(figures if first or p.complete else unchanged), *so_far
         log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
 
+    classify.__doc__ = CLASSIFY_DOC.format(limit=_clock(config.max_seconds())[:-2], accepted=ACCEPTED)
     return classify
+
+
+# What an agent reads of the `classify` tool over MCP (and the API page): what to pass, what comes back, the limits.
+# Gradio reads one line per parameter and per returned value.
+CLASSIFY_DOC = "\n".join([
+    "Music genre of a recording: the probability of each of the ten GTZAN genres (blues, classical, country, disco, "
+    "hiphop, jazz, metal, pop, reggae, rock), and whether one of them is clearly ahead.",
+    "",
+    "Args:",
+    "    audio_path: the recording, an audio or video file ({accepted}), as an http(s) URL of a public address or an "
+    "uploaded file. Only its first {limit} min are analysed. Files over the size limit (300 MB unless the server says "
+    "otherwise) and URLs of private or loopback addresses are refused.",
+    "",
+    "Returns:",
+    "    the ten genre probabilities (a label and its confidences)",
+    "    the answer in words, headed by the verdict (the genre when it leads the second by 0.3 or more, else \"Unsure: "
+    "blues or rock\" naming the close contenders), with the seconds and windows classified",
+    "    three figures: waveform, spectrogram and mel spectrogram (empty over MCP)",
+    "    the genre of each window (start, end, top genre, confidence)",
+    "    a figure of the genre over time (empty over MCP)",
+])  # fmt: skip
 
 
 def make_listen(classifier: Classifier):
