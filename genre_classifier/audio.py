@@ -199,7 +199,7 @@ def load_audio(source: AudioInput, sampling_rate: int, max_seconds: float = 600.
 
 def resample(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """`librosa.resample(res_type="soxr_hq")`, called through soxr directly: the same samples, without importing
-    librosa's numba kernels, which compile for seconds on a fresh start (see README, cold start)."""
+    librosa's numba kernels, which compile for seconds on a fresh start (see docs/space.md, cold starts)."""
     resampled = soxr.resample(samples, orig_sr, target_sr, quality="HQ")
     length = math.ceil(len(samples) * target_sr / orig_sr)  # librosa's fix_length
     return np.pad(resampled[:length], (0, max(0, length - len(resampled))))

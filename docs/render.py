@@ -1,0 +1,167 @@
+"""Render every measured table of docs/*.md from benchmarks/results/*.json, so that no figure drifts from its run.
+
+    python docs/render.py           # rewrite the tables in place
+    python docs/render.py --check   # exit 1 if a committed page differs from what this script renders
+
+A table sits between `<!-- table: NAME -->` and `<!-- /table -->`; NAME is a key of TABLES. Each cell is a format
+string over the results file (`{d[key][sub]:.2f}`); under the table, the command that reproduces it, the machine
+it ran on and the date its results were committed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PAGES = sorted((ROOT / "docs").glob("*.md"))
+TABLE = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n).*?(<!-- /table -->)", re.S)
+
+
+def app(model: str) -> list:
+    """One row of the app-over-HTTP table of latency.json: 30 s, 1, 2.5 and 5 minutes, first answer, memory."""
+    k = f"d[app_{model}]"
+    return [f"{{{k}[30s]:.2f}} s", f"{{{k}[1min]:.1f}} s", f"{{{k}[2.5min]:.1f}} s", f"{{{k}[5min]:.1f}} s",
+            f"{{{k}[first_call_s]:.2f}} s", f"{{{k}[serving_s]:.0f}} s", f"{{{k}[peak_rss_mb]:.0f}} MB"]  # fmt: skip
+
+
+def tag_row(label: str, key: str) -> list:
+    return [label, f"{{d[{key}_30s_clips][files_per_min]}} files/min, {{d[{key}_30s_clips][s_per_file]}} s a clip",
+            f"{{d[{key}_5min_songs][files_per_min]}} files/min, {{d[{key}_5min_songs][s_per_file]:.0f}} s a song",
+            f"{{d[{key}_30s_clips][peak_rss_mb]}} MB"]  # fmt: skip
+
+
+# name: (results file, command, header, rows); a row is its cells.
+TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
+    "forward": ("latency.json", "python benchmarks/latency.py --alternatives --runs 3", ["", "fp32", "bf16"], [
+        ["the machine's ceiling: a 4096² matmul", "{d[ceiling_gflops][fp32]:.0f} GFLOP/s",
+         "{d[ceiling_gflops][bf16]:.0f} GFLOP/s"],
+        ["DistilHuBERT forward, one 30 s window", "{d[forward_distilhubert][fp32][s]:.2f} s = "
+         "{d[forward_distilhubert][fp32][of_ceiling]:.0%} of the ceiling", "{d[forward_distilhubert][bf16][s]:.2f} s "
+         "= {d[forward_distilhubert][bf16][of_ceiling]:.0%}"],
+        ["AST forward, one 10.24 s window", "{d[forward_ast][fp32][s]:.2f} s = {d[forward_ast][fp32][of_ceiling]:.0%}",
+         "{d[forward_ast][bf16][s]:.2f} s = {d[forward_ast][bf16][of_ceiling]:.0%}"],
+        ["AST, three windows in one batch / one by one", "{d[ast_batching][fp32][batch_of_3_s]:.2f} s / "
+         "{d[ast_batching][fp32][one_by_one_s]:.2f} s", "{d[ast_batching][bf16][batch_of_3_s]:.2f} s / "
+         "{d[ast_batching][bf16][one_by_one_s]:.2f} s"],
+        ["the naive recipe, `pipeline(\"audio-classification\")` and three `librosa.display` plots",
+         "{d[naive_distilhubert_s]:.2f} s", ""],
+    ]),  # fmt: skip
+    "app": ("latency.json", "python benchmarks/latency.py --alternatives --runs 3",
+            ["the app over HTTP", "30 s", "1 min", "2.5 min", "5 min", "first answer after a start",
+             "server up after", "peak memory"], [
+        ["DistilHuBERT, fp32", *app("distilhubert_fp32")],
+        ["DistilHuBERT, `PRECISION=auto`", *app("distilhubert_auto")],
+        ["AST, fp32", *app("ast_fp32")],
+        ["AST, `PRECISION=auto`", *app("ast_auto")],
+        ["the embedded model", *app("baseline_auto")],
+    ]),  # fmt: skip
+    "outside": ("outside.json", "python benchmarks/outside.py --runs 3",
+                ["time outside the model's forward", "30 s clip", "10 minutes"], [
+        ["window by window, as on a CPU", "{d[cpu_streaming][30 s][outside_s]:.2f} s",
+         "{d[cpu_streaming][10 min][outside_s]:.2f} s ({d[cpu_streaming][10 min][yields]} updates)"],
+        ["one call per clip, as on a GPU", "{d[gpu_layout][30 s][outside_s]:.2f} s",
+         "{d[gpu_layout][10 min][outside_s]:.2f} s"],
+        ["of which Gradio's own processing (CPU)", "{d[cpu_streaming][30 s][gradio_s]:.3f} s",
+         "{d[cpu_streaming][10 min][gradio_s]:.3f} s"],
+        ["decoding", "{d[steps][30 s][decode]:.3f} s", "{d[steps][10 min][decode]:.3f} s"],
+        ["the three clip figures (drawn afresh: waveform + spectrogram + mel)", "{d[steps][30 s][clip_images]:.2f} s "
+         "({d[steps][30 s][fresh_waveform]:.2f} + {d[steps][30 s][fresh_spectrogram]:.2f} + "
+         "{d[steps][30 s][fresh_mel]:.2f} s)", "{d[steps][10 min][clip_images]:.2f} s"],
+        ["the genre-over-time figure of every update (drawn afresh)", "{d[steps][30 s][genre_over_time_image]:.2f} s "
+         "({d[steps][30 s][fresh_genre_over_time]:.2f} s)", "{d[steps][10 min][genre_over_time_image_x20]:.2f} s "
+         "({d[steps][10 min][fresh_genre_over_time_x20]:.2f} s)"],
+        ["the naive recipe, whole (for scale)", "{d[naive_s]:.2f} s", ""],
+    ]),  # fmt: skip
+    "live": ("live.json", "python benchmarks/live.py", ["one live session", "cores used", "answers a second",
+             "compute per answer", "a 30 s upload alone / meanwhile"], [
+        [f"{name}", f"{{d[{key}][cores_used]:.2f}} of 2", f"{{d[{key}][answers_per_s]:.2f}}",
+         f"{{d[{key}][answer_s]:.2f}} s", f"{{d[{key}][upload_30s_alone_s]:.2f}} s / "
+         f"{{d[{key}][upload_30s_during_live_s]:.2f}} s"] for name, key in (("DistilHuBERT", "distilhubert"),
+                                                                             ("the embedded model", "baseline"))
+    ]),  # fmt: skip
+    "load": ("load.json", "python benchmarks/load.py", ["concurrent users", "requests", "answered with their own "
+             "clip's answer", "p50", "p95", "throughput", "server peak memory"], [
+        ["{d[clients]}", "{d[requests_per_client]} each", "{d[answered_correctly]}", "{d[p50_s]:.1f} s",
+         "{d[p95_s]:.1f} s", "{d[throughput_per_s]:.2f} requests/s", "{d[server_peak_rss_mb]:.0f} MB"],
+    ]),  # fmt: skip
+    "soak": ("soak.json", "python benchmarks/soak.py", ["", "quiet", "under attack", "goal"], [
+        ["the visitor's mix: p50 / p95", "{d[quiet][p50_s]:.2f} s / {d[quiet][p95_s]:.2f} s",
+         "{d[under_attack][p50_s]:.2f} s / {d[under_attack][p95_s]:.2f} s", "p95 ≤ 2 × quiet: {d[p95_ratio]} ×"],
+        ["its failed requests", "", "{d[failures]!s:.80}", "none"],
+        ["the temp folder's peak", "", "{d[temp_folder_peak_bytes]:,} bytes", "≤ {d[budget_bytes]:,}"],
+        ["1,000 ordinary requests: RSS before → after", "", "{d[ordinary][rss_start_mb]:.0f} → "
+         "{d[ordinary][rss_end_mb]:.0f} MB ({d[ordinary][rss_growth]:+.1%})", "≤ +5 %"],
+    ]),  # fmt: skip
+    "tag": ("tag.json", "python benchmarks/tag.py", ["model", "30 s clips", "5-minute songs", "peak memory"], [
+        tag_row("DistilHuBERT", "distilhubert"), tag_row("the embedded model", "baseline"),
+    ]),  # fmt: skip
+    "replica": ("space_replica.json", "python benchmarks/space_replica.py", ["", "server up", "first answer",
+                "warm answer", "goal for the first"], [
+        *[[f"DistilHuBERT (default `MODEL_ID`), start {i + 1}", f"{{d[default_model][{i}][server_up_s]}} s",
+           f"{{d[default_model][{i}][first_answer_s]}} s", f"{{d[default_model][{i}][warm_answer_s]}} s",
+           f"≤ {{d[default_model][{i}][goal_s]}} s"] for i in range(2)],
+        ["the embedded model", "{d[embedded_model][0][server_up_s]} s", "{d[embedded_model][0][first_answer_s]} s",
+         "{d[embedded_model][0][warm_answer_s]} s", "≤ {d[embedded_model][0][goal_s]} s"],
+    ]),  # fmt: skip
+    "gpu-share": ("gpu_share.json", "python benchmarks/gpu_share.py", ["model, clip", "request", "inside "
+                  "`@spaces.GPU`", "GPU calls"], [
+        [f"{name}, {clip}", f"{{d[{key}][{clip}][request_s]:.2f}} s", f"{{d[{key}][{clip}][inside_gpu_s]:.2f}} s "
+         f"({{d[{key}][{clip}][share]:.0%}})", f"{{d[{key}][{clip}][gpu_calls]}}"]
+        for name, key in (("DistilHuBERT", "distilhubert"), ("AST", "ast")) for clip in ("30 s", "5 min")
+    ]),  # fmt: skip
+}
+
+
+def machine(data: dict) -> str:
+    m = data.get("machine")
+    if not m:
+        return "machine not recorded"
+    units = [m.get("cpu_capability")] + ["AVX512-BF16"] * bool(m.get("avx512_bf16")) + ["AMX"] * bool(m.get("amx_bf16"))
+    text = f"{m['cores']}-core {m['cpu']} ({', '.join(filter(None, units))}), torch {m['torch']}"
+    if load := m.get("load_average_at_start"):
+        text += f", load average {load[0]:.1f} at the start"
+    return text
+
+
+def committed(path: Path) -> str:
+    """The date the results file was last committed (what a reader can check out), or that it is not yet."""
+    out = subprocess.run(["git", "log", "-1", "--format=%cs", "--", str(path)], cwd=ROOT, capture_output=True,
+                         text=True).stdout.strip()  # fmt: skip
+    return f"committed {out}" if out else "not yet committed"
+
+
+def table(name: str) -> str:
+    file, command, header, rows = TABLES[name]
+    path = RESULTS / file
+    data = json.loads(path.read_text())
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(cell.format(d=data) for cell in row) + " |" for row in rows]
+    lines.append(f"\n`{command}` (`benchmarks/results/{file}`, {committed(path)}): {machine(data)}.\n")
+    return "\n".join(lines)
+
+
+def render(text: str) -> str:
+    return TABLE.sub(lambda m: m[1] + table(m["name"]) + "\n" + m[3], text)
+
+
+def main() -> int:
+    stale = []
+    for page in PAGES:
+        text = page.read_text()
+        if (new := render(text)) != text:
+            stale.append(page.name)
+            if "--check" not in sys.argv:
+                page.write_text(new)
+    if stale and "--check" in sys.argv:
+        print(f"Tables differ from benchmarks/results in {', '.join(stale)}: run python docs/render.py")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

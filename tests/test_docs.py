@@ -1,0 +1,36 @@
+"""The docs say what the measurements say: every table in docs/ is what docs/render.py writes from
+benchmarks/results, and the README stays a page for people, with its Spaces header and its two commands."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+
+import pytest
+
+from .helpers import ROOT
+
+sys.path.insert(0, str(ROOT / "docs"))
+import render  # noqa: E402
+
+
+@pytest.mark.skipif(not shutil.which("git") or not (ROOT / ".git").exists(), reason="dates come from git")
+def test_every_table_is_rendered_from_its_results():
+    for page in render.PAGES:
+        text = page.read_text()
+        assert render.render(text) == text, f"{page.name}: run python docs/render.py"
+    names = {m["name"] for page in render.PAGES for m in render.TABLE.finditer(page.read_text())}
+    assert names == set(render.TABLES)  # every table is on a page, and every marker names a table
+
+
+def test_the_readme_is_short_and_keeps_the_spaces_header_and_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    header = readme.split("---")[1]
+    assert "sdk: gradio" in header and "python_version:" in header and "app_file: app.py" in header
+    assert "pip install -r requirements.txt && python app.py" in readme
+    assert "pip install -r requirements-dev.txt && ruff check . && python -m pytest" in readme
+    assert "this session" not in readme.lower() and "last run" not in readme.lower()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "pip install -q -r requirements-dev.txt && ruff check . && python -m pytest" in ci
+
