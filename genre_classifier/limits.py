@@ -39,6 +39,7 @@ DEFAULT_TTL = 300  # s: the page sends its request the moment an upload is done;
 CLIENT_SHARE = 0.25  # of the budget, for one visitor at a time
 MAX_REQUESTS = 3  # queued or running at once per visitor: a clip, a batch of files and a live session
 MAX_BODY = 1_000_000  # bytes of any other request's body (JSON naming files, a live chunk)
+MAX_MCP_BODY = 64_000_000  # an MCP call may carry its file inline (base64): a longer recording goes by URL
 UPLOAD_SECONDS = 600  # an upload still arriving after this is cut off: a trickle must not hold its bytes for ever
 STALE_SECONDS = 60  # a half-received upload not written to for this long was abandoned (its client went away)
 
@@ -286,13 +287,13 @@ class Guard:
         self.app, self.limits = app, limits
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or "/mcp" in scope["path"]:
+        if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
         client = client_id(headers, scope["client"][0] if scope.get("client") else None)
         if scope["path"].endswith("/upload"):
             return await self.upload(scope, receive, send, headers, client)
-        return await self.request(scope, receive, send, headers, client)
+        return await self.request(scope, receive, send, client, MAX_MCP_BODY if "/mcp" in scope["path"] else MAX_BODY)
 
     async def upload(self, scope, receive, send, headers: Headers, client: str) -> None:
         try:
@@ -327,8 +328,9 @@ class Guard:
             if paths is None:
                 self.limits.ledger.settle(client, size, None)
 
-    async def request(self, scope, receive, send, headers: Headers, client: str) -> None:
-        """Any other POST: a small body; a request for the queue only within the visitor's share of it."""
+    async def request(self, scope, receive, send, client: str, limit: int) -> None:
+        """Any other POST: a body of at most `limit` bytes; a request for the queue only within the visitor's share
+        of it."""
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -336,7 +338,7 @@ class Guard:
                 return  # the client went away
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > MAX_BODY:
+            if size > limit:
                 return await _respond(send, 413, "This request is too large.", json_detail=True)
             if not message.get("more_body"):
                 break
