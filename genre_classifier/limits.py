@@ -350,9 +350,9 @@ class Guard:
                 f"You already have {MAX_REQUESTS} requests waiting or running: wait for their answers, then try "
                 "again."), json_detail=True)  # fmt: skip
         try:
-            self.limits.ledger.mark_used(list(paths_in(json.loads(body))))
+            named = list(paths_in(json.loads(body)))
         except ValueError:
-            pass  # not JSON: nothing of ours to note; Gradio answers it
+            named = []  # not JSON: nothing of ours to note; Gradio answers it
         replayed = False
 
         async def replay():
@@ -366,6 +366,9 @@ class Guard:
         try:
             await self.app(scope, replay, send)
         finally:
+            # Only now, with the request in the queue (or refused), may its uploads go once no live request names
+            # them: marked before, a sweep in between would take a file the request is about to need.
+            self.limits.ledger.mark_used(named)
             self.limits.joining[client] -= joins
             self.limits.joining += Counter()
             if joins:
