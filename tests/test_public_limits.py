@@ -6,6 +6,7 @@ behind Spaces' proxy (SPACE_ID set), each `X-Forwarded-For` is a visitor of its 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -192,3 +193,42 @@ def test_the_page_shows_a_refused_upload_as_a_toast(app, tmp_path):
         text = toast.inner_text()
         browser.close()
     assert "more than one visitor may hold at once" in text, text
+
+
+def test_an_upload_named_by_a_request_still_joining_the_queue_is_kept(tmp_path, monkeypatch):
+    """A sweep may run while Gradio is still reading a request, before its event is in the queue: the upload the
+    request names must survive it, and go at the first sweep after the request is gone."""
+    import asyncio
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    queue = SimpleNamespace(event_ids_to_events={}, active_jobs=[], event_queue_per_concurrency_id={})
+    demo = SimpleNamespace(_queue=queue, blocks={}, upload_file_set=set())  # what of Gradio's Blocks limits reads
+    guarded = limits.Limits(demo, budget=1_000_000, ttl=60)
+    stored = tmp_path / "0123abcd" / "clip.wav"
+    stored.parent.mkdir()
+    stored.write_bytes(b"RIFF" * 100)
+    assert guarded.ledger.reserve("198.51.100.7", 400) is None
+    guarded.ledger.settle("198.51.100.7", 400, [str(stored)])
+    body = json.dumps({"data": [{"path": str(stored), "meta": {"_type": "gradio.FileData"}}]}).encode()
+    seen = []
+
+    async def gradio(scope, receive, send):  # reads the body, then (a sweep meanwhile) answers
+        await receive()
+        guarded.sweep()
+        seen.append(stored.exists())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        pass
+
+    scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join", "headers": [],
+             "client": ("198.51.100.7", 5000)}  # fmt: skip
+    asyncio.run(limits.Guard(gradio, guarded)(scope, receive, send))
+    assert seen == [True]
+    guarded.sweep()  # the request has been answered (no event of it is left): its upload goes
+    assert not stored.exists()
