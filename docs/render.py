@@ -114,6 +114,16 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
          f"({{d[{key}][{clip}][share]:.0%}})", f"{{d[{key}][{clip}][gpu_calls]}}"]
         for name, key in (("DistilHuBERT", "distilhubert"), ("AST", "ast")) for clip in ("30 s", "5 min")
     ]),  # fmt: skip
+    "runtimes": ("runtimes.json", "python benchmarks/runtimes.py --runs 5", ["model, runtime", "conversion",
+                 "warm forward", "speed-up", "share of the fp32 ceiling", "agreement with torch (28 recordings)"], [
+        [f"{name}, {runtime}", f"{{d[{key}][{runtime}][convert_s]:.1f}} s" if runtime != "torch" else "",
+         f"{{d[{key}][{runtime}][warm_s]:.2f}} s", f"{{d[{key}][{runtime}][speedup]:.2f}} ×",
+         f"{{d[{key}][{runtime}][of_ceiling]:.0%}}", f"same top genre {{d[{key}][{runtime}][same_top]}}/"
+         f"{{d[{key}][{runtime}][clips]}}, max Δp {{d[{key}][{runtime}][max_abs_dp]:.0e}}" if runtime != "torch"
+         else "the reference"]
+        for name, key in (("DistilHuBERT, 30 s", "distilhubert"), ("AST, 10.24 s", "ast"))
+        for runtime in ("torch", "onnxruntime", "openvino")
+    ]),  # fmt: skip
 }
 
 
