@@ -118,11 +118,11 @@ class Ledger:
     def settle(self, client: str, size: int, paths: list[str] | None) -> None:
         """An upload has ended: its files (None if it failed) replace the promise."""
         with self.lock:
-            self.reserved[client] -= size
-            if paths is None:  # its half-written temporary file stays until the sweep finds it abandoned
-                self.reserved[client] += size
+            if paths is None:  # its half-written temporary file, still counted, stays until the sweep finds it
                 self.abandoned.append((time.monotonic() + STALE_SECONDS + 2 * sweep_seconds(self.ttl), client, size))
-            for path in paths or []:
+                return
+            self.reserved[client] -= size
+            for path in paths:
                 try:
                     size_on_disk = os.stat(path).st_size
                 except OSError:
