@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -42,7 +41,6 @@ MAX_REQUESTS = 3  # queued or running at once per visitor: a clip, a batch of fi
 MAX_BODY = 1_000_000  # bytes of any other request's body (JSON naming files, a live chunk)
 MAX_MCP_BODY = 64_000_000  # an MCP call may carry its file inline (base64): a longer recording goes by URL
 UPLOAD_SECONDS = 600  # an upload still arriving after this is cut off: a trickle must not hold its bytes for ever
-TRIM_SECONDS = 30  # how often freed heap memory is handed back to the system
 STALE_SECONDS = 60  # a half-received upload not written to for this long was abandoned (its client went away)
 
 BUSY = "The server is busy: try again in a minute."
@@ -228,16 +226,12 @@ class Limits:
                     os.unlink(path)
 
     async def sweep_forever(self) -> None:
-        last_trim = time.monotonic()
         while True:
             await asyncio.sleep(sweep_seconds(self.ledger.ttl))
             try:
                 self.sweep()
             except Exception:  # the sweep must go on, whatever one pass met
                 log.exception("Sweeping uploads failed")
-            if time.monotonic() - last_trim > TRIM_SECONDS:
-                last_trim = time.monotonic()
-                _trim_heap()
 
     def lifespan(self, _app):
         """For `launch(app_kwargs={"lifespan": ...})`: the sweep runs as long as the server does."""
@@ -251,15 +245,6 @@ class Limits:
                 task.cancel()
 
         return running()
-
-
-def _trim_heap() -> None:
-    """Hand the heap's free pages back to the system (glibc): each request's large numpy temporaries leave freed
-    memory in malloc's arenas, which a server running for weeks would otherwise keep as resident memory."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (AttributeError, OSError):  # not glibc: nothing to do
-        pass
 
 
 def _files(folder: Path) -> Iterator[tuple[str, float]]:
