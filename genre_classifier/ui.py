@@ -13,7 +13,7 @@ import numpy as np
 from gradio.components.plot import PlotData
 
 from . import config, limits
-from .answer import verdict
+from .answer import CLEAR_MARGIN, verdict
 from .audio import ACCEPTED, AudioError, Clip
 from .batch_ui import many_files_tab
 from .live import ANSWERS, LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LIVE_TITLE, LiveSession, gpu_budget, listen_step
@@ -129,7 +129,8 @@ def make_classify(classifier: Classifier):
             yield *answer, *(figures if first or p.complete else unchanged), *so_far
         log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
 
-    classify.__doc__ = CLASSIFY_DOC.format(limit=_clock(config.max_seconds())[:-2], accepted=ACCEPTED)
+    limit = _clock(config.max_seconds())[:-2]
+    classify.__doc__ = CLASSIFY_DOC.format(limit=limit, accepted=ACCEPTED, margin=CLEAR_MARGIN)
     return classify
 
 
@@ -146,8 +147,8 @@ CLASSIFY_DOC = "\n".join([
     "",
     "Returns:",
     "    the ten genre probabilities (a label and its confidences)",
-    "    the answer in words, headed by the verdict (the genre when it leads the second by 0.3 or more, else \"Unsure: "
-    "blues or rock\" naming the close contenders), with the seconds and windows classified",
+    "    the answer in words, headed by the verdict (the genre when it leads the second by {margin:g} or more, else "
+    "\"Unsure: blues or rock\" naming the close contenders), with the seconds and windows classified",
     "    three figures: waveform, spectrogram and mel spectrogram (empty over MCP)",
     "    the genre of each window (start, end, top genre, confidence)",
     "    a figure of the genre over time (empty over MCP)",
