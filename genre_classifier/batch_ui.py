@@ -60,7 +60,7 @@ def make_tag(classifier: Classifier):
             except Exception:  # one odd file must not cost the others their answers
                 log.exception("Tagging %s failed", name)
                 rows.append(error_row(name, "It could not be classified (the server log says why)."))
-            yield table_rows(rows), gr.skip()
+            yield table_rows(rows), None  # the CSV comes at the end (None, not gr.skip(): see ui.make_classify)
         log.info("Tagged %d files, %d unreadable", len(rows), sum(not r["genre"] for r in rows))
         # Gradio copies the file into its own cache as the value goes out, before the generator resumes and the
         # folder is removed.

@@ -24,12 +24,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from . import config
 from .audio import AudioError
 from .model import Classifier
-from .plots import genre_timeline_figure
+from .plots import genre_timeline_image
 
 LIVE_SECONDS = 10.0  # what each live answer is about: long enough for rhythm and timbre, short enough to follow
 HISTORY_SECONDS = 60.0  # the rolling strip shows the last minute
@@ -61,6 +60,8 @@ class LiveSession:
     fastest_call: float = 0.0  # the quickest answer so far: what the next one is expected to cost
     history: list[tuple[float, float, np.ndarray]] = field(default_factory=list)  # (start, end, probabilities)
     answer: Future | None = None  # the answer being computed beside the stream
+    label: dict[str, float] | str = LISTENING  # the last answer, shown until the next one
+    strip: bytes | None = None  # the last rolling strip (webp)
 
     def add(self, rate: int, chunk: np.ndarray, now: float | None = None) -> None:
         chunk = np.asarray(chunk)
@@ -107,8 +108,8 @@ def _windows(samples: np.ndarray, sampling_rate: int, count: int) -> np.ndarray:
     return np.stack([samples[end - length : end] for end in reversed(ends)])
 
 
-def listen_step(classifier: Classifier, session: LiveSession) -> tuple[dict[str, float] | str, Figure | None]:
-    """Classify the buffer if an answer is due: the label's value and the updated strip (None: unchanged)."""
+def listen_step(classifier: Classifier, session: LiveSession) -> tuple[dict[str, float] | str, bytes | None]:
+    """Classify the buffer if an answer is due: the label's value and the updated strip, encoded (None: unchanged)."""
     started = time.perf_counter()
     try:
         clip = classifier.load((session.rate, session.buffer), max_seconds=len(session.buffer) / session.rate)
@@ -129,7 +130,7 @@ def listen_step(classifier: Classifier, session: LiveSession) -> tuple[dict[str,
     session.history = [h for h in session.history if h[1] > session.listened - HISTORY_SECONDS]
     session.answered_at = session.listened
     session.interval = max(MIN_INTERVAL, SLOWDOWN * session.last_call)
-    figure = genre_timeline_figure(
+    strip = genre_timeline_image(
         classifier.labels,
         np.array([h[2] for h in session.history]),
         [(h[0], h[1]) for h in session.history],
@@ -138,4 +139,4 @@ def listen_step(classifier: Classifier, session: LiveSession) -> tuple[dict[str,
         title=LIVE_TITLE,
         caption=LIVE_CAPTION,
     )
-    return dict(zip(classifier.labels, map(float, probs[-1]), strict=True)), figure
+    return dict(zip(classifier.labels, map(float, probs[-1]), strict=True)), strip

@@ -55,8 +55,9 @@ def _warm_up(classifier: Classifier) -> None:
         log.warning("Warm-up failed (%s: %s); serving anyway", type(err).__name__, err)
 
 
-def launch(demo: gr.Blocks, limits: Limits, classifier: Classifier) -> None:
-    """Serve until stopped. Gradio's own GRADIO_SERVER_NAME / GRADIO_SERVER_PORT apply (default 127.0.0.1:7860)."""
+def launch(demo: gr.Blocks, limits: Limits, classifier: Classifier, block: bool = True) -> None:
+    """Serve until stopped (or, with `block=False`, in the background). Gradio's own GRADIO_SERVER_NAME /
+    GRADIO_SERVER_PORT apply (default 127.0.0.1:7860)."""
     # The server opens at once (a fallback model is up within seconds). Only the embedded model compiles on first
     # use (librosa's numba kernels: seconds after every start of a Space, whose cache starts empty), so it answers a
     # synthetic clip in the background meanwhile, and a request that arrives earlier shares that work. A transformer
@@ -76,6 +77,8 @@ def launch(demo: gr.Blocks, limits: Limits, classifier: Classifier) -> None:
         max_file_size=os.environ.get("MAX_FILE_SIZE", "300mb"),
         allowed_paths=[str(EXAMPLES_DIR)],
         app_kwargs={"middleware": [Middleware(Guard, limits=limits)], "lifespan": limits.lifespan},
+        state_session_capacity=limits.sessions,
+        prevent_thread_lock=not block,
     )
 
 

@@ -77,6 +77,14 @@ def _summary(prediction: Prediction, clip: Clip, window_seconds: float) -> str:
     return "\n\n".join(lines)
 
 
+def plot_data(webp: bytes | None) -> PlotData | None:
+    """A figure drawn and encoded by `plots` (from its kept figures, a tenth of a fresh figure's cost), as the data
+    gr.Plot would make of a matplotlib figure."""
+    if webp is None:
+        return None
+    return PlotData(type="matplotlib", plot="data:image/webp;base64," + base64.b64encode(webp).decode())
+
+
 def make_classify(classifier: Classifier):
     """The app's main event handler, bound to one loaded classifier shared by all requests.
 
@@ -87,11 +95,6 @@ def make_classify(classifier: Classifier):
 
     # Not under @spaces.GPU: decoding, plots and messages need no GPU; on ZeroGPU only the model's forward borrows
     # one (`TransformerClassifier.forward`, which `predict_windows` calls with the featurized windows).
-    # The figures are drawn and encoded here, from plots' kept figures (a tenth of a fresh figure's cost), and
-    # handed to gr.Plot already encoded, as the data it would make of a matplotlib figure.
-    def _plot(webp: bytes) -> PlotData:
-        return PlotData(type="matplotlib", plot="data:image/webp;base64," + base64.b64encode(webp).decode())
-
     def classify(
         audio_path: str | None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom)
@@ -112,21 +115,21 @@ def make_classify(classifier: Classifier):
         for note in clip.notes:
             gr.Warning(note)
         figures = None
-        unchanged = [gr.skip()] * 3
         for p in classifier.predictions(clip.samples):
             progress(len(p.window_spans) / p.total_windows, desc="Classifying windows")
             answer = (p.confidences(), _summary(p, clip, classifier.window_seconds))
             pending = not p.complete
-            timeline = None if agent else _plot(
+            timeline = None if agent else plot_data(
                 genre_timeline_image(p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending)
             )
             so_far = timeline_rows(p), timeline
-            first = figures is None
-            if first:
-                yield *answer, *unchanged, *so_far  # the first window's answer, before the plots are drawn
-                figures = (None,) * 3 if agent else tuple(map(_plot, clip_images(clip.samples, clip.sampling_rate)))
-            # The plots travel once while windows stream in, and again in the final answer that `predict` returns.
-            yield *answer, *(figures if first or p.complete else unchanged), *so_far
+            if figures is None:  # the first window's answer, before the plots are drawn (the last clip's go)
+                yield *answer, None, None, None, *so_far
+                figures = (None,) * 3 if agent else tuple(map(plot_data, clip_images(clip.samples, clip.sampling_rate)))
+            # The same figures with every window: Gradio sends a generator's outputs as differences from the last,
+            # so they travel once. (Not gr.skip(): in Gradio 6 each skip of an output that later gets a value adds
+            # a copy of that component to the session's state, which grew by three figures a request.)
+            yield *answer, *figures, *so_far
         log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
 
     limit = _clock(config.max_seconds())[:-2]
@@ -163,20 +166,22 @@ def make_listen(classifier: Classifier):
     """
     budget = gpu_budget(classifier)
 
+    # Every output, every time: the last answer until there is a new one. (Not gr.skip(): in Gradio 6 each skip of
+    # an output that later gets a value adds a copy of that component to the session's state, so a session would
+    # keep a strip a second.)
     def listen(chunk: tuple[int, np.ndarray] | None, session: LiveSession | None):
         session = session or LiveSession(gpu_budget=budget)
-        if chunk is None:
-            return gr.skip(), gr.skip(), gr.skip(), session
-        session.add(*chunk)
-        outputs = gr.skip(), gr.skip(), gr.skip()
-        if session.answer is not None and session.answer.done():
-            value, figure = session.answer.result()
-            session.answer = None
-            outputs = value, figure if figure is not None else gr.skip(), session.status()
-        if session.answer is None and session.due():
-            # In this request's context: on ZeroGPU the answer's GPU call is this visitor's.
-            session.answer = ANSWERS.submit(contextvars.copy_context().run, listen_step, classifier, session)
-        return *outputs, session
+        if chunk is not None:
+            session.add(*chunk)
+            if session.answer is not None and session.answer.done():
+                session.label, strip = session.answer.result()
+                session.strip = strip or session.strip
+                session.answer = None
+            if session.answer is None and session.due():
+                # In this request's context: on ZeroGPU the answer's GPU call is this visitor's.
+                session.answer = ANSWERS.submit(contextvars.copy_context().run, listen_step, classifier, session)
+        status = session.status() if session.started is not None else ""
+        return session.label, plot_data(session.strip), status, session
 
     return listen
 
@@ -241,13 +246,15 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
             outputs = [label, details, waveform, spectrogram, mel, timeline, genre_plot]
             # Progress shows on the label alone. When the event fails, Gradio marks the panels its progress showed on
             # with a red "Error" badge, beside the toast that already says what is wrong (and what gradio_client
-            # raises): the label's is cleared at once, so the toast is the one message.
+            # raises): the label's is cleared at once, by giving it back its own value (gr.skip() would add a copy
+            # of the label to the session's state, see `make_classify`), so the toast is the one message.
             classified = gr.on(
                 [button.click, audio.upload, audio.stop_recording], classify, inputs=audio, outputs=outputs,
                 api_name="classify", show_progress="minimal", show_progress_on=[label],
             )  # fmt: skip
             classified.failure(
-                lambda: gr.skip(), outputs=label, show_progress="hidden", api_visibility="private", queue=False
+                lambda shown: shown, inputs=label, outputs=label, show_progress="hidden", api_visibility="private",
+                queue=False,
             )
             with input_column:  # examples sit under the button; created last because they need the outputs
                 # Cached lazily (per process, see app.py): the first click computes, later clicks answer at once.

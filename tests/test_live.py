@@ -42,9 +42,9 @@ def test_music_gets_a_genre_every_second_and_the_session_stays_bounded(tiny_hube
     classifier, _ = load_classifier(str(tiny_hubert_dir))
     session, answers = run_session(classifier, browser_chunks(25))
     assert len(answers) >= 10  # about one per second of audio on a fast model
-    value, figure = answers[-1]
-    assert sorted(value) == sorted(GENRES) and figure is not None
-    assert figure.axes[0].get_xlim() == (0.0, session.answered_at) and session.answered_at >= 24
+    value, strip = answers[-1]
+    assert sorted(value) == sorted(GENRES) and strip[:4] == b"RIFF" and strip[8:12] == b"WEBP"  # drawn, encoded
+    assert session.answered_at >= 24
     assert len(session.buffer) == LIVE_SECONDS * 48000  # only the last ten seconds are kept
     assert session.history[-1][1] == session.answered_at
     assert session.status().startswith("Listening for 25 s; an answer every 1.")
@@ -54,7 +54,7 @@ def test_the_strip_counts_seconds_of_listening_even_when_chunks_are_lost(tiny_hu
     classifier, _ = load_classifier(str(tiny_hubert_dir))
     session, answers = run_session(classifier, islice(browser_chunks(30), 30), lost=range(2, 31, 3))
     assert session.heard == 20 and session.listened == 30  # a third of the audio lost, not a third of the time
-    assert answers[-1][1].axes[0].get_xlim()[1] == session.answered_at >= 29
+    assert answers[-1][1] is not None and session.history[-1][1] == session.answered_at >= 29
 
 
 class SteadyGPUModel(Classifier):
@@ -102,7 +102,7 @@ def test_the_stream_handler_returns_at_once_while_an_answer_is_computed_beside_i
         started = time.perf_counter()
         value, *_, session = listen((48000, pcm[(tenth % 10) * 4800 : (tenth % 10 + 1) * 4800]), session)
         slowest = max(slowest, time.perf_counter() - started)
-        answers += [value] if isinstance(value, dict) and "__type__" not in value else []
+        answers += [value] if isinstance(value, dict) else []
         time.sleep(0.1)
     assert slowest < 0.25, slowest  # well under one answer's 0.5 s
     assert answers and session.heard == pytest.approx(4.0)  # answers came, and every chunk was taken in
