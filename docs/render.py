@@ -1,4 +1,5 @@
-"""Render every measured table of docs/*.md from benchmarks/results/*.json, so that no figure drifts from its run.
+"""Render every measured table of docs/*.md and the README from benchmarks/results/*.json, so that no figure drifts
+from its run.
 
     python docs/render.py           # rewrite the tables in place
     python docs/render.py --check   # exit 1 if a committed page differs from what this script renders
@@ -18,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PAGES = sorted((ROOT / "docs").glob("*.md"))
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 TABLE = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n).*?(<!-- /table -->)", re.S)
 
 

@@ -1,4 +1,4 @@
-"""The docs say what the measurements say: every table in docs/ is what docs/render.py writes from
+"""The docs say what the measurements say: every table in docs/ and the README is what docs/render.py writes from
 benchmarks/results, and the README stays a page for people, with its Spaces header and its two commands."""
 
 from __future__ import annotations
