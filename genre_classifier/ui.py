@@ -123,7 +123,7 @@ def make_classify(classifier: Classifier):
                 genre_timeline_image(p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending)
             )
             so_far = timeline_rows(p), timeline
-            if figures is None:  # the first window's answer, before the plots are drawn (the last clip's go)
+            if figures is None:  # the first window's answer, before the plots are drawn (the last clip's cleared)
                 yield *answer, None, None, None, *so_far
                 figures = (None,) * 3 if agent else tuple(map(plot_data, clip_images(clip.samples, clip.sampling_rate)))
             # The same figures with every window: Gradio sends a generator's outputs as differences from the last,
@@ -166,9 +166,7 @@ def make_listen(classifier: Classifier):
     """
     budget = gpu_budget(classifier)
 
-    # Every output, every time: the last answer until there is a new one. (Not gr.skip(): in Gradio 6 each skip of
-    # an output that later gets a value adds a copy of that component to the session's state, so a session would
-    # keep a strip a second.)
+    # Every output, every time: the last answer until there is a new one (not gr.skip(): see `make_classify`).
     def listen(chunk: tuple[int, np.ndarray] | None, session: LiveSession | None):
         session = session or LiveSession(gpu_budget=budget)
         if chunk is not None:
