@@ -22,11 +22,12 @@ from .helpers import GTZAN, free_port, write_tone
 
 
 @pytest.fixture(scope="module")
-def served(tiny_hubert_dir):
+def served(tiny_hubert_dir, tmp_path_factory):
     """The app as `python app.py` builds and launches it, in this process (a capacity of 20 sessions)."""
-    with pytest.MonkeyPatch.context() as env:
+    with pytest.MonkeyPatch.context() as env:  # the settings go with the fixture: later apps' processes inherit none
         env.setenv("MODEL_ID", str(tiny_hubert_dir))
         env.setenv("GRADIO_SERVER_PORT", str(free_port()))
+        env.setenv("GRADIO_EXAMPLES_CACHE", str(tmp_path_factory.mktemp("examples")))
         demo, limits, classifier = server.build()
         limits.sessions = 20
         server.launch(demo, limits, classifier, block=False)
