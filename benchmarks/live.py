@@ -45,11 +45,12 @@ def live_session(listen, seconds: float, answers: list[float]) -> None:
     samples, _ = librosa.load(GTZAN / "disco.00000.wav", sr=48000)
     pcm = (np.tile(samples, 3) * 32767).astype(np.int16)
     step = int(CHUNK_SECONDS * 48000)
-    session, start = None, time.monotonic()
+    session, start, shown = None, time.monotonic(), None
     for i in range(int(seconds / CHUNK_SECONDS)):
         label, _, _, session = listen((48000, pcm[i * step : (i + 1) * step]), session)
-        if isinstance(label, dict) and "__type__" not in label:  # an answer handed over, not gr.skip()
+        if isinstance(label, dict) and label is not shown:  # a new answer handed over (the last one repeats)
             answers.append(session.last_call)
+        shown = label
         time.sleep(max(0.0, start + (i + 1) * CHUNK_SECONDS - time.monotonic()))
 
 

@@ -149,8 +149,11 @@ def hostile(app: ServedApp, clip: Path, stop: threading.Event, counts: dict) -> 
         request = httpx.Request("POST", app.url, files={"files": (name, payload)})
         return bytearray(request.read()), {"content-type": request.headers["content-type"], "X-Forwarded-For": HOSTILE}
 
+    lock = threading.Lock()
+
     def count(key: str, n: float = 1) -> None:
-        counts[key] = round(counts.get(key, 0) + n, 2)
+        with lock:
+            counts[key] = round(counts.get(key, 0) + n, 2)
 
     # 5 MB of random bytes encoded once, then only their first 8 bytes changed (so that each upload is new to the
     # server, which stores identical files once): the attacker's own CPU, which a real one spends elsewhere, then

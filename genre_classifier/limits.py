@@ -42,9 +42,10 @@ MAX_BODY = 1_000_000  # bytes of any other request's body (JSON naming files, a 
 MAX_MCP_BODY = 64_000_000  # an MCP call may carry its file inline (base64): a longer recording goes by URL
 UPLOAD_SECONDS = 600  # an upload still arriving after this is cut off: a trickle must not hold its bytes for ever
 STALE_SECONDS = 60  # a half-received upload not written to for this long was abandoned (its client went away)
-# Gradio keeps a copy of the page per session with its last values (0.4 MB with an answer's figures, up to 2 MB
-# more with a live session's sound) until this many newer sessions evict it; an evicted visitor's next request
-# starts a fresh one. 500 hold about 0.2 GB, where Gradio's own 10,000 would hold 4 GB and more.
+# Gradio keeps a copy of the page per session with its last values (0.4 MB with an answer's figures, 1-2 MB more
+# with a live session's sound) until this many newer sessions evict it; an evicted visitor's next request starts a
+# fresh one. 500 hold 0.2 GB (1.2 GB were each one a live session's), where Gradio's own 10,000 would hold 20 times
+# as much.
 MAX_SESSIONS = 500
 
 BUSY = "The server is busy: try again in a minute."

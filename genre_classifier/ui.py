@@ -127,8 +127,8 @@ def make_classify(classifier: Classifier):
                 yield *answer, None, None, None, *so_far
                 figures = (None,) * 3 if agent else tuple(map(plot_data, clip_images(clip.samples, clip.sampling_rate)))
             # The same figures with every window: Gradio sends a generator's outputs as differences from the last,
-            # so they travel once. (Not gr.skip(): in Gradio 6 each skip of an output that later gets a value adds
-            # a copy of that component to the session's state, which grew by three figures a request.)
+            # so they travel once, and again in the final answer. (Not gr.skip(): in Gradio 6 each skip of an output
+            # that later gets a value adds a copy of that component to the session's state, three figures a request.)
             yield *answer, *figures, *so_far
         log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
 
@@ -166,7 +166,9 @@ def make_listen(classifier: Classifier):
     """
     budget = gpu_budget(classifier)
 
-    # Every output, every time: the last answer until there is a new one (not gr.skip(): see `make_classify`).
+    # Every output, every time: the last answer until there is a new one (not gr.skip(): see `make_classify`). The
+    # strip goes to a gr.State, whose change alone sends it to the plot: a stream's outputs all travel with each
+    # chunk.
     def listen(chunk: tuple[int, np.ndarray] | None, session: LiveSession | None):
         session = session or LiveSession(gpu_budget=budget)
         if chunk is not None:
@@ -179,7 +181,7 @@ def make_listen(classifier: Classifier):
                 # In this request's context: on ZeroGPU the answer's GPU call is this visitor's.
                 session.answer = ANSWERS.submit(contextvars.copy_context().run, listen_step, classifier, session)
         status = session.status() if session.started is not None else ""
-        return session.label, plot_data(session.strip), status, session
+        return session.label, session.strip, status, session
 
     return listen
 
@@ -277,16 +279,18 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
                     live_status = gr.Markdown(elem_id="live-status")
                 with gr.Column(min_width=PLOT_MIN_WIDTH):
                     live_plot = gr.Plot(label=LIVE_TITLE, elem_id="live-strip", **plot)
-            session = gr.State()
+            session, strip = gr.State(), gr.State()  # the live session; its last strip (webp), see `make_listen`
             live_audio.start_recording(  # unqueued: a fresh session must not wait behind others' uploads
                 lambda: (None, LISTENING, ""), outputs=[session, live_label, live_status], api_visibility="private",
                 queue=False,
             )  # fmt: skip
             live_audio.stream(
                 make_listen(classifier), inputs=[live_audio, session],
-                outputs=[live_label, live_plot, live_status, session],
+                outputs=[live_label, strip, live_status, session],
                 stream_every=1.0, time_limit=LIMIT_SECONDS, concurrency_limit=1, concurrency_id="live",
                 api_visibility="private", show_progress="hidden",
             )  # fmt: skip
+            strip.change(plot_data, inputs=strip, outputs=live_plot, api_visibility="private", show_progress="hidden",
+                         queue=False)  # fmt: skip
         many_files_tab(classifier)
     return demo

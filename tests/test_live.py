@@ -122,7 +122,7 @@ def test_the_rolling_strip_keeps_one_minute():
 def test_silence_shows_listening_not_a_genre(tiny_hubert_dir):
     classifier, _ = load_classifier(str(tiny_hubert_dir))
     session, answers = run_session(classifier, browser_chunks(5, silent=True))
-    assert answers and all(value == LISTENING and figure is None for value, figure in answers)
+    assert answers and all(value == LISTENING and strip is None for value, strip in answers)
     assert session.history == []
 
 
