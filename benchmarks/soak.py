@@ -43,7 +43,9 @@ from tests.helpers import (  # noqa: E402
     GTZAN,
     MUSIC,
     ServedApp,
+    classify_event,
     hubert_extractor,
+    join_classify,
     save_distilhubert,
     save_random_model,
     tiny_hubert_config,
@@ -176,15 +178,11 @@ def hostile(app: ServedApp, clip: Path, stop: threading.Event, counts: dict) -> 
 
     def requests():
         with httpx.Client(base_url=app.url, timeout=60) as http:
-            config = http.get("config").json()
-            classify = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "classify")
-            session = uuid.uuid4().hex
+            classify, session = classify_event(http), uuid.uuid4().hex
             while not stop.is_set():
                 r = http.post("gradio_api/upload", content=bytes(song), headers=song_headers)
                 if r.status_code == 200:
-                    data = [{"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}]
-                    join = {"data": data, "fn_index": classify, "session_hash": session}
-                    r = http.post("gradio_api/queue/join", json=join, headers={"X-Forwarded-For": HOSTILE})
+                    r = join_classify(http, classify, r.json()[0], session, headers={"X-Forwarded-For": HOSTILE})
                 count(f"request {r.status_code}")
                 time.sleep(0.2)
         count("client_cpu_s", time.thread_time())

@@ -172,6 +172,19 @@ def classify_file(client, path: Path) -> tuple:
     return client.predict(handle_file(str(path)), api_name="/classify")
 
 
+def classify_event(http) -> int:
+    """The id of the `classify` event, which a raw queue join names (an httpx client on the app's address)."""
+    return next(d["id"] for d in http.get("config").json()["dependencies"] if d.get("api_name") == "classify")
+
+
+def join_classify(http, event: int, stored: str, session: str, headers: dict | None = None):
+    """Ask the queue to classify an uploaded file, as the page does; the answer streams to `session`'s
+    /gradio_api/queue/data, which the caller may read or ignore."""
+    data = [{"path": stored, "meta": {"_type": "gradio.FileData"}}]
+    return http.post("gradio_api/queue/join", json={"data": data, "fn_index": event, "session_hash": session},
+                     headers=headers)  # fmt: skip
+
+
 def write_tone(path: Path, seconds: float = 3.0, sr: int = 22050, channels: int = 1, **kwargs) -> Path:
     """A short audio-like test signal (two tones plus a little noise) in any format soundfile writes."""
     t = np.arange(int(seconds * sr)) / sr

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from gradio_client import handle_file
 
-from .helpers import MUSIC, classify_file
+from .helpers import MUSIC, classify_event, classify_file, join_classify
 from .test_app import check_answer
 
 LONG_CLIP = MUSIC / "Karissa_Hobbs_-_Lets_Go_Fishin.ogg"  # 2:13, five 30 s windows (the last overlaps)
@@ -47,14 +47,11 @@ def test_the_figures_travel_once_while_windows_stream_in(served_tiny):
     last, so the three figures, repeated with every window, go once; the genre-over-time figure with each window;
     all four again in the final answer."""
     with httpx.Client(base_url=served_tiny.url, timeout=300) as http:
-        stored = http.post("/gradio_api/upload", files={"files": LONG_CLIP.open("rb")}).json()[0]
-        config = http.get("/config").json()
-        classify = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "classify")
+        stored = http.post("gradio_api/upload", files={"files": LONG_CLIP.open("rb")}).json()[0]
         session = uuid.uuid4().hex
-        http.post("/gradio_api/queue/join", json={"data": [{"path": stored, "meta": {"_type": "gradio.FileData"}}],
-                                                  "fn_index": classify, "session_hash": session}).raise_for_status()
+        join_classify(http, classify_event(http), stored, session).raise_for_status()
         figures = []  # data URLs of figures in each message with outputs
-        with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
+        with http.stream("GET", "gradio_api/queue/data", params={"session_hash": session}) as stream:
             for line in stream.iter_lines():
                 message = json.loads(line.removeprefix("data:")) if line.startswith("data:") else {}
                 if message.get("msg") in ("process_generating", "process_completed"):
