@@ -51,6 +51,18 @@ def precision(device: str) -> str:
     return "fp16" if device.startswith("cuda") else "fp32"
 
 
+RUNTIMES = ("openvino", "torch")
+
+
+def runtime() -> str:
+    """`RUNTIME`: what runs a transformer's forward on a CPU. `openvino` (the default) switches to OpenVINO once the
+    converted model is ready, where it is installed; `torch` stays on PyTorch. `ValueError` for anything else."""
+    wanted = os.environ.get("RUNTIME", "openvino").strip().lower() or "openvino"
+    if wanted not in RUNTIMES:
+        raise ValueError(f"RUNTIME must be one of {', '.join(RUNTIMES)}, not {wanted!r}")
+    return wanted
+
+
 def native_bf16(device: str) -> bool:
     """Whether `device` has bf16 units: AVX512-BF16 or AMX on a CPU (elsewhere oneDNN emulates bf16, slower than
     fp32), Ampere or newer on a GPU (a T4 only emulates it)."""

@@ -10,6 +10,7 @@ import logging
 import math
 import re
 import socket
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,6 +73,10 @@ class Classifier(ABC):
     @abstractmethod
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities (n_windows, n_labels) for an array of windows (n_windows, n_samples), in batches."""
+
+    def switch_runtime(self, nice: int = 0) -> threading.Thread | None:
+        """Move the forward to a faster runtime in the background, where there is one (a transformer on a CPU)."""
+        return None
 
     def load(self, source: AudioInput, max_seconds: float | None = None) -> Clip:
         """Decode any input at this model's rate (see `audio.load_audio`)."""
@@ -153,6 +158,8 @@ class TransformerClassifier(Classifier):
         # step. On a CPU, AST's 10 s windows run about 1.4x faster three at a time (benchmarks/latency.py) and
         # still stream every few seconds; a 30 s window goes alone, so each answer reaches the page at once.
         self.on_gpu = device.startswith("cuda")
+        self.model_id = model_id
+        self.runtime = None  # an OpenVINO forward (`runtime.Forward`) once `switch_runtime` has one ready
         self.batch_size = GPU_BATCH if self.on_gpu else 3 if self.window_seconds < 15 else 1
         self.step_windows = 4 * GPU_BATCH if self.on_gpu else self.batch_size
         self.description = f"Model: {model_id} ({model.config.model_type}, {self.window_seconds:g} s windows, {device}"
@@ -191,16 +198,34 @@ class TransformerClassifier(Classifier):
 
     def _forward(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """The model's forward over featurized windows, in batches: probabilities (n_windows, n_labels)."""
+        n = len(next(iter(inputs.values())))
+        forward = self.runtime or self._torch_forward  # OpenVINO once it is ready (CPU only), else PyTorch
+        return np.concatenate(
+            [forward({k: v[i : i + self.batch_size] for k, v in inputs.items()}) for i in range(0, n, self.batch_size)]
+        )
+
+    def _torch_forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         import torch
 
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
-        probs = []
         with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
-            for i in range(0, len(next(iter(inputs.values()))), self.batch_size):
-                batch = {k: torch.from_numpy(v[i : i + self.batch_size]).to(self.device) for k, v in inputs.items()}
-                probs.append(self.model(**batch).logits.float().softmax(dim=-1).cpu().numpy())
-        return np.concatenate(probs)
+            tensors = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
+            return self.model(**tensors).logits.float().softmax(dim=-1).cpu().numpy()
+
+    def switch_runtime(self, nice: int = 0) -> threading.Thread | None:
+        """On a CPU, move the forward to OpenVINO in the background (`runtime.py`); the conversion, if the cache has
+        none, runs at niceness `nice`. Returns the thread that does it, or None where PyTorch stays."""
+        from . import runtime
+
+        if self.on_gpu or self.precision not in runtime.PRECISIONS or config.runtime() != "openvino":
+            return None
+        if not runtime.available():
+            log.info("OpenVINO is not installed: the forward stays on PyTorch")
+            return None
+        window = np.zeros(int(round(self.window_seconds * self.sampling_rate)), np.float32)
+        example = dict(featurize(self.feature_extractor, [window], self.sampling_rate, tensors="np"))
+        return runtime.start(self, example, nice)
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -262,6 +287,7 @@ def load_exact(model_id: str) -> Classifier:
     for (`tag`, `train.evaluate`): `CheckpointError` says in words why it cannot be loaded. A mistyped
     PRECISION is a setting to fix (`ValueError`), not a checkpoint problem."""
     config.precision_setting()
+    config.runtime()
     if model_id == BASELINE_ID:
         return BaselineClassifier()
     try:

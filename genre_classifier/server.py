@@ -66,6 +66,9 @@ def launch(demo: gr.Blocks, limits: Limits, classifier: Classifier, block: bool 
         threading.Thread(target=_warm_up, args=(classifier,), daemon=True).start()
     else:
         log.info("Nothing compiles on first use; ready")
+    # On a CPU the forward moves to OpenVINO once converted; a conversion runs at the lowest priority, so that it
+    # takes only the CPU that visitors leave.
+    classifier.switch_runtime(nice=19)
     # One upload at a time (beside one live step and one /tag request, which have their own limits): a forward pass
     # already uses every core (or the GPU), so running two at once only doubles memory and each one's wait. Queued
     # requests wait their turn (up to max_size, a few per visitor: see limits.py). No route skips the queue (Gradio

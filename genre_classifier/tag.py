@@ -541,6 +541,10 @@ def _tag_into(rows: Rows, todo: list[Path], stats: dict, model_id: str, batch_si
 
     classifier = load_model(model_id)
     classifier.batch_size = batch_size or classifier.batch_size  # the model batches its forward passes by it too
+    # On a CPU, OpenVINO for the whole run (every row from one runtime): from the cache within a second, or converted
+    # first, once for a checkpoint (10-20 s), which a library of any size soon earns back.
+    if switching := classifier.switch_runtime():
+        switching.join()
     workers = min(8, os.cpu_count() or 1) if classifier.on_gpu else 1  # a GPU outruns one decoding thread
     log.info("Tagging %d files with %s%s", len(todo), classifier.description,
              f", part {rank + 1} of {world}" if world > 1 else "")  # fmt: skip
@@ -581,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
 def run_logged(args: argparse.Namespace) -> int:
     """`run` with the log on stderr and the command's own errors as one sentence, no traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    log.setLevel(logging.INFO)  # this command's own progress; the decoders' details stay at debug level
+    for name in (__name__, "genre_classifier.runtime"):  # this command's progress, and which runtime answers
+        logging.getLogger(name).setLevel(logging.INFO)  # (the decoders' details stay at debug level)
     try:
         return run(args)
     except (TagError, OSError) as err:  # OSError: an output that cannot be written (a full disk, no permission)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import pytest
 
 from .helpers import ServedApp, hubert_extractor, save_distilhubert, save_random_model, tiny_hubert_config
 from .synthetic import write_dataset
+
+# PyTorch's forward everywhere but in test_runtime.py: a switch to OpenVINO converts the model (10-20 s) beside the
+# test, in this process or an app's (which inherit this environment).
+os.environ.setdefault("RUNTIME", "torch")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,131 @@
+"""OpenVINO takes a transformer's CPU forward with PyTorch's answers, and nobody waits for it (runtime.py).
+
+The rest of the suite runs on PyTorch (`RUNTIME=torch`, conftest.py): a conversion takes 10-20 s on 2 cores, so the
+models here are tiny HuBERTs, each converted once into a cache of this module's own. A model that has learned gives
+PyTorch fp32's answers on the first window of each of the 28 real recordings, at the precision `PRECISION=auto`
+gives it (bf16 where the CPU has the units, else fp32). The true-size DistilHuBERT and AST, whose conversions and
+forwards take minutes here, are compared on the same 28 by `benchmarks/runtimes.py`.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from genre_classifier import config, runtime
+from genre_classifier.model import TransformerClassifier, load_classifier
+
+from .helpers import GTZAN, ROOT, ServedApp, classify_file
+from .test_precision import CLIPS, check
+
+pytestmark = pytest.mark.skipif(not runtime.available(), reason="OpenVINO is not installed")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("openvino")
+
+
+@pytest.fixture
+def openvino(monkeypatch, cache):
+    monkeypatch.setenv("RUNTIME", "openvino")
+    monkeypatch.setenv("OPENVINO_CACHE", str(cache))
+    return cache
+
+
+def switched(model_dir) -> TransformerClassifier:
+    classifier = load_classifier(str(model_dir))[0]
+    classifier.switch_runtime().join()
+    assert classifier.runtime is not None, "OpenVINO did not take the forward"
+    return classifier
+
+
+def agreement(classifier: TransformerClassifier) -> list[tuple[str, float, bool]]:
+    """(clip, largest probability difference, same top genre): OpenVINO at the classifier's precision against
+    PyTorch in fp32, on each clip's first window."""
+    windows = [classifier.load(clip, max_seconds=classifier.window_seconds).samples for clip in CLIPS]
+    openvino = [classifier.predict_windows(w[None])[0] for w in windows]
+    classifier.runtime, classifier.precision = None, "fp32"
+    torch = [classifier.predict_windows(w[None])[0] for w in windows]
+    return [(clip.name, float(np.abs(a - b).max()), a.argmax() == b.argmax())
+            for clip, a, b in zip(CLIPS, openvino, torch, strict=True)]  # fmt: skip
+
+
+def test_a_model_that_has_learned_agrees_with_torch(openvino, learned):
+    rows = agreement(switched(learned))
+    check(rows)
+    assert max(diff for _, diff, _ in rows) > 0, "the two runtimes gave bit-identical answers: OpenVINO did not run"
+
+
+def test_the_app_answers_at_once_and_switches_when_converted(openvino, tiny_hubert_dir, tmp_path):
+    env = {"MODEL_ID": str(tiny_hubert_dir), "RUNTIME": "openvino", "OPENVINO_CACHE": str(openvino / "app")}
+    app = ServedApp(env, tmp_path / "first.log")
+    try:
+        first = classify_file(app.client(), GTZAN / "jazz.00000.wav")[0]
+        assert "Forward on OpenVINO" not in app.log, "the first answer waited for the conversion"
+        deadline = time.monotonic() + 180
+        while "Forward on OpenVINO" not in app.log:
+            assert time.monotonic() < deadline and "staying on PyTorch" not in app.log, app.log[-2000:]
+            time.sleep(0.5)
+        assert "converted in" in app.log
+        second = classify_file(app.client(), GTZAN / "jazz.00000.wav")[0]
+    finally:
+        app.stop()
+    assert first["label"] == second["label"]
+    probs = [{c["label"]: c["confidence"] for c in answer["confidences"]} for answer in (first, second)]
+    assert max(abs(probs[0][genre] - probs[1][genre]) for genre in probs[0]) <= 0.01
+
+
+def test_a_restart_loads_the_conversion_and_a_damaged_one_is_redone(openvino, monkeypatch, tiny_hubert_dir, caplog):
+    # The app's cache, where its test left the tiny model's conversion: a restart (of a Space with persistent
+    # storage) loads it instead of converting again.
+    monkeypatch.setenv("OPENVINO_CACHE", str(openvino / "app"))
+    switched(tiny_hubert_dir)
+    first = switched(tiny_hubert_dir)
+    assert first.runtime.how == "from the cache"
+    (entry,) = (openvino / "app").iterdir()
+    (entry / "model.xml").write_text("<net>cut short")
+    second = switched(tiny_hubert_dir)
+    assert "unreadable" in caplog.text and second.runtime.how.startswith("converted in")
+    window = first.load(GTZAN / "blues.00000.wav").samples[None]
+    assert np.allclose(first.predict_windows(window), second.predict_windows(window), atol=1e-6)
+
+
+def test_tag_runs_wholly_on_openvino(openvino, tiny_hubert_dir, tmp_path):
+    # Every row from one runtime: `tag` takes OpenVINO before its first file (the app's test converted the model).
+    output = tmp_path / "genres.csv"
+    clips = [str(GTZAN / "blues.00000.wav"), str(GTZAN / "jazz.00000.wav")]
+    env = {**os.environ, "MODEL_ID": str(tiny_hubert_dir), "OPENVINO_CACHE": str(openvino / "app")}
+    result = subprocess.run([sys.executable, "-m", "genre_classifier", "tag", *clips, "--output", str(output)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stderr
+    assert log.index("Forward on OpenVINO") < log.index("Tagging 2 files"), log[-3000:]
+    with open(output) as rows:
+        assert len(list(csv.DictReader(rows))) == 2
+
+
+def test_the_cache_keeps_the_most_recent_entries(tmp_path):
+    for age, name in enumerate("abcde"):
+        (tmp_path / name).mkdir()
+        os.utime(tmp_path / name, (1e9 - age, 1e9 - age))  # a is the most recent
+    runtime._prune(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c"][: runtime.KEEP]
+
+
+def test_pytorch_stays_where_openvino_does_not_apply(openvino, monkeypatch, tiny_hubert_dir):
+    classifier = load_classifier(str(tiny_hubert_dir))[0]
+    classifier.precision = "fp16"  # OpenVINO's CPU plugin has no fp16 to offer on most CPUs
+    assert classifier.switch_runtime() is None
+    monkeypatch.setenv("RUNTIME", "torch")
+    classifier.precision = "fp32"
+    assert classifier.switch_runtime() is None
+    monkeypatch.setenv("RUNTIME", "onnx")
+    with pytest.raises(ValueError, match="RUNTIME must be one of openvino, torch"):
+        config.runtime()
