@@ -1,22 +1,23 @@
-"""Does a second inference runtime earn its place for the CPU forward? Torch eager against ONNX Runtime and OpenVINO.
+"""Does a second inference runtime earn its place for the CPU forward? PyTorch against ONNX Runtime and OpenVINO.
 
-    pip install onnxruntime onnx openvino   # neither is a dependency of the app
+    pip install onnxruntime onnx   # not a dependency of the app (OpenVINO is)
     python benchmarks/runtimes.py [--runs 5] [--models distilhubert ast] [--clips 28]
 
 For the true-size DistilHuBERT (one 30 s window) and AST (one 10.24 s window), random weights
-(`tests.helpers.save_distilhubert` / `save_ast`), all in fp32, it measures on this machine:
+(`tests.helpers.save_distilhubert` / `save_ast`), in fp32 and, where the CPU has bf16 units, in bf16 (as
+`PRECISION=auto` serves), it measures on this machine:
 
-- each runtime's conversion, a one-off cost a cache on a persistent disk would pay once: ONNX Runtime is
-  `torch.onnx.export` (TorchScript exporter, the window length a dynamic axis) plus creating the session with
-  all graph optimisations; OpenVINO is `openvino.convert_model` of the torch module plus `compile_model` for CPU;
+- each runtime's conversion, a one-off cost a cache on a persistent disk pays once: ONNX Runtime is
+  `torch.onnx.export` (TorchScript exporter) plus creating the session with all graph optimisations; OpenVINO is
+  the app's own path (`genre_classifier.runtime.load`: converted in a child process into an empty cache, then
+  compiled at the precision; its bf16 row loads the fp32 row's conversion from the cache);
 - its first call, then the warm median of `--runs` calls, the runtimes alternating call by call so that other
-  work on the shared host slows all of them alike;
-- GFLOP/s (FLOPs as `benchmarks/latency.py` counts them) as a share of the fp32 4096^2 matmul ceiling,
-  measured in the same run (before and after; the higher one is used);
-- agreement with torch on real audio: each of the 28 recordings (the GTZAN clips and the music recordings, not
-  their .hq twins) decoded at the model's rate, its first window as the app cuts it and featurized as the app
-  does, the probabilities from the app's own torch path (`predict_windows`, fp32) against each runtime's: same
-  top genre on all, and the largest |difference| in probability.
+  work on the shared host slows all of them alike; the speed-up is against PyTorch at the same precision;
+- GFLOP/s (FLOPs as `benchmarks/latency.py` counts them) as a share of the 4096^2 matmul ceiling of the same
+  precision, measured in the same run (before and after each model; the highest is used);
+- agreement with the app's PyTorch path in fp32 on real audio: each of the 28 recordings (the GTZAN clips and
+  the music recordings, not their .hq twins) decoded at the model's rate, its first window as the app cuts it
+  and featurized as the app does: same top genre on all, and the largest |difference| in probability.
 
 Writes benchmarks/results/runtimes.json (with `benchmarks.latency.machine()` and the load averages at start and
 end) and prints a table.
@@ -38,21 +39,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.latency import flops, machine, timed  # noqa: E402
+from benchmarks.latency import ceiling, flops, machine  # noqa: E402
 from tests.helpers import GTZAN, MUSIC, save_ast, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "runtimes.json"
 CLIPS = [*sorted(GTZAN.glob("*.wav")), *sorted(p for p in MUSIC.glob("*.ogg") if not p.name.endswith(".hq.ogg"))]
 median = statistics.median
-
-
-def fp32_ceiling(runs: int) -> float:
-    """GFLOP/s of a 4096 x 4096 fp32 matmul, as `benchmarks/latency.py` measures its ceiling."""
-    import torch
-
-    n = 4096
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n**3 / timed(lambda: a @ b, runs) / 1e9
 
 
 def logits_module(model):
@@ -99,86 +91,89 @@ def onnxruntime_runner(model, example: np.ndarray, folder: Path):
     return (lambda x: session.run(["logits"], {"input_values": x})[0]), export_s + session_s, notes
 
 
-def openvino_runner(model, example: np.ndarray):
-    """Convert with OpenVINO and compile for the CPU in fp32: (run(np input) -> logits, conversion seconds, notes)."""
+def openvino_runner(classifier, example: dict[str, np.ndarray], precision: str):
+    """The app's own OpenVINO path (`genre_classifier.runtime.load`: converted in a child process into a cache, then
+    compiled at `precision`): (run(inputs) -> probabilities, conversion or cache-load seconds, notes)."""
     import openvino as ov
-    import torch
 
+    from genre_classifier import runtime
+
+    classifier.precision = precision
     start = time.perf_counter()
-    with torch.no_grad():
-        converted = ov.convert_model(logits_module(model), example_input=torch.from_numpy(example))
-    convert_s = time.perf_counter() - start
-    start = time.perf_counter()
-    compiled = ov.Core().compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    compile_s = time.perf_counter() - start
-    request = compiled.create_infer_request()
-    notes = {"convert_s": convert_s, "compile_s": compile_s, "openvino": ov.__version__,
-             "input_shape": str(converted.inputs[0].get_partial_shape())}  # fmt: skip
-    return (lambda x: request.infer({0: x})[0].copy()), convert_s + compile_s, notes
+    forward = runtime.load(classifier, example)
+    notes = {"how": forward.how, "openvino": ov.__version__}
+    return forward, time.perf_counter() - start, notes
 
 
-def measure(name: str, folder: Path, runs: int, clips: list[Path], ceiling: float, tmp: Path) -> dict:
-    import torch
-
+def measure(name: str, folder: Path, runs: int, clips: list[Path], ceilings: dict[str, float], tmp: Path) -> dict:
+    from genre_classifier import config
     from genre_classifier.audio import split_windows
     from genre_classifier.model import featurize, load_classifier
 
     classifier, _ = load_classifier(str(folder))
-    classifier.precision = "fp32"
     window = int(round(classifier.window_seconds * classifier.sampling_rate))
     first_windows = [split_windows(classifier.load(clip, max_seconds=classifier.window_seconds + 1).samples, window)
                      [0][0] for clip in clips]  # fmt: skip
     probe = next((w for w in first_windows if len(w) == window), first_windows[0])  # a full window, as in latency.py
     inputs = featurize(classifier.feature_extractor, [probe], classifier.sampling_rate)
-    feed = inputs["input_values"].numpy()
+    feed = dict(featurize(classifier.feature_extractor, [probe], classifier.sampling_rate, tensors="np"))
     work = flops(classifier.model, inputs)
-    out: dict = {"window_s": classifier.window_seconds, "input_shape": list(feed.shape), "gflop": work / 1e9}
+    out: dict = {"window_s": classifier.window_seconds, "input_shape": list(feed["input_values"].shape),
+                 "gflop": work / 1e9}  # fmt: skip
 
-    def torch_run(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return classifier.model(input_values=torch.from_numpy(x)).logits.numpy()
+    def torch_at(precision: str):
+        def run(batch: dict[str, np.ndarray]) -> np.ndarray:
+            classifier.precision = precision
+            return classifier._torch_forward(batch)
 
-    start = time.perf_counter()
-    torch_run(feed)
-    runners = {"torch": (torch_run, 0.0, {"first_call_s": time.perf_counter() - start})}
-    for runtime, make in (("onnxruntime", lambda: onnxruntime_runner(classifier.model, feed, tmp)),
-                          ("openvino", lambda: openvino_runner(classifier.model, feed))):  # fmt: skip
-        try:
-            run, convert_s, notes = make()
-        except Exception as err:  # not installed, or the export failed: say which
-            out[runtime] = {"error": f"{type(err).__name__}: {err}"[:500]}
-            print(f"  {name} {runtime}: {out[runtime]['error']}")
-            continue
-        start = time.perf_counter()
-        run(feed)
-        runners[runtime] = (run, convert_s, {**notes, "first_call_s": time.perf_counter() - start})
+        return run
 
-    times: dict[str, list[float]] = {runtime: [] for runtime in runners}
-    for _ in range(runs):  # alternating, call by call
-        for runtime, (run, _, _) in runners.items():
+    def onnxruntime_at(_precision: str):
+        run, convert_s, notes = onnxruntime_runner(classifier.model, feed["input_values"], tmp)
+        return (lambda batch: softmax(run(batch["input_values"]))), convert_s, notes
+
+    precisions = ["fp32", "bf16"] if config.native_bf16("cpu") else ["fp32"]  # emulated bf16: 20 x slower, never used
+    runners = {}
+    for precision in precisions:
+        makers = {"torch": lambda p: (torch_at(p), 0.0, {}), "onnxruntime": onnxruntime_at,
+                  "openvino": lambda p: openvino_runner(classifier, feed, p)}  # fmt: skip
+        if precision != "fp32":
+            del makers["onnxruntime"]  # its CPU provider has no bf16 inference precision to set
+        for runtime, make in makers.items():
+            key = f"{runtime} {precision}"
+            try:
+                run, convert_s, notes = make(precision)
+            except Exception as err:  # not installed, or the export failed: say which
+                out[key] = {"error": f"{type(err).__name__}: {err}"[:500]}
+                print(f"  {name} {key}: {out[key]['error']}")
+                continue
             start = time.perf_counter()
             run(feed)
-            times[runtime].append(time.perf_counter() - start)
+            runners[key] = (run, convert_s, {**notes, "first_call_s": time.perf_counter() - start})
 
-    reference = classifier.predict_windows(np.stack([first_windows[0]]))  # warm the app's own path
-    reference = [classifier.predict_windows(w[None])[0] for w in first_windows]
-    for runtime, (run, convert_s, notes) in runners.items():
-        seconds = median(times[runtime])
+    times: dict[str, list[float]] = {key: [] for key in runners}
+    for _ in range(runs):  # alternating, call by call
+        for key, (run, _, _) in runners.items():
+            start = time.perf_counter()
+            run(feed)
+            times[key].append(time.perf_counter() - start)
+
+    batches = [dict(featurize(classifier.feature_extractor, [w], classifier.sampling_rate, tensors="np"))
+               for w in first_windows]  # fmt: skip
+    reference = [torch_at("fp32")(batch)[0] for batch in batches]  # the app's PyTorch path in fp32
+    for key, (run, convert_s, notes) in runners.items():
+        seconds = median(times[key])
         rate = work / seconds / 1e9
-        row = {"convert_s": convert_s, **notes, "warm_s": seconds, "warm_all_s": times[runtime],
-               "gflops": rate, "of_ceiling": rate / ceiling}  # fmt: skip
-        if runtime != "torch":
-            probs = []
-            for w in first_windows:
-                x = featurize(classifier.feature_extractor, [w], classifier.sampling_rate, tensors="np")
-                probs.append(softmax(run(x["input_values"]))[0])
-            diffs = [float(np.abs(p - r).max()) for p, r in zip(probs, reference, strict=True)]
-            same = [bool(p.argmax() == r.argmax()) for p, r in zip(probs, reference, strict=True)]
-            row.update(clips=len(clips), same_top=sum(same), max_abs_dp=max(diffs),
-                       worst_clip=clips[int(np.argmax(diffs))].name)  # fmt: skip
-        out[runtime] = row
-    for runtime in runners:
-        out[runtime]["speedup"] = out["torch"]["warm_s"] / out[runtime]["warm_s"]
+        row = {"convert_s": convert_s, **notes, "warm_s": seconds, "warm_all_s": times[key], "gflops": rate,
+               "of_ceiling": rate / ceilings[key.split()[1]]}  # fmt: skip
+        probs = reference if key == "torch fp32" else [run(batch)[0] for batch in batches]
+        diffs = [float(np.abs(p - r).max()) for p, r in zip(probs, reference, strict=True)]
+        same = [bool(p.argmax() == r.argmax()) for p, r in zip(probs, reference, strict=True)]
+        row.update(clips=len(clips), same_top=sum(same), max_abs_dp=max(diffs),
+                   worst_clip=clips[int(np.argmax(diffs))].name)  # fmt: skip
+        out[key] = row
+    for key in runners:  # against PyTorch at the same precision
+        out[key]["speedup"] = out[f"torch {key.split()[1]}"]["warm_s"] / out[key]["warm_s"]
     out["top_margin_min"] = float(min(np.sort(r)[-1] - np.sort(r)[-2] for r in reference))  # how close top-2 came
     out["short_windows"] = sum(len(w) < window for w in first_windows)  # clips shorter than one window
     return out
@@ -195,44 +190,47 @@ def main() -> None:
     results: dict = {"machine": machine(), "runs": args.runs, "command": "python benchmarks/runtimes.py " +
                      " ".join(sys.argv[1:])}  # fmt: skip
     print(json.dumps(results["machine"]))
-    ceilings = [fp32_ceiling(args.runs)]
+    ceilings = [ceiling(args.runs)]  # before and after each model; the best one seen is used
     clips = CLIPS[: args.clips]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        os.environ["OPENVINO_CACHE"] = str(tmp / "openvino")  # empty: converted afresh, as a new checkpoint is
         for name in args.models:
             folder = (save_distilhubert if name == "distilhubert" else save_ast)(tmp / name)
-            results[name] = measure(name, folder, args.runs, clips, max(ceilings), tmp)
-            ceilings.append(fp32_ceiling(args.runs))
-    ceiling = max(ceilings)
+            best = {p: max(c[p] for c in ceilings) for p in ceilings[0]}
+            results[name] = measure(name, folder, args.runs, clips, best, tmp)
+            ceilings.append(ceiling(args.runs))
+    best = {p: max(c[p] for c in ceilings) for p in ceilings[0]}
     for name in args.models:  # shares against the best ceiling seen in the run
-        for row in results[name].values():
+        for key, row in results[name].items():
             if isinstance(row, dict) and "gflops" in row:
-                row["of_ceiling"] = row["gflops"] / ceiling
-    results["ceiling_fp32_gflops"] = ceiling
-    results["ceilings_fp32_gflops"] = ceilings
+                row["of_ceiling"] = row["gflops"] / best[key.split()[1]]
+    results["ceiling_gflops"] = best
+    results["ceilings_gflops"] = ceilings
     results["torch_threads"] = torch.get_num_threads()
     results["load_average_at_end"] = os.getloadavg()
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"fp32 ceiling {ceiling:.0f} GFLOP/s (4096^2 matmul; {', '.join(f'{c:.0f}' for c in ceilings)}); "
+    print(f"ceilings {', '.join(f'{p} {c:.0f}' for p, c in best.items())} GFLOP/s (4096^2 matmul); "
           f"load average {results['machine']['load_average_at_start'][0]:.2f} at start, "
           f"{results['load_average_at_end'][0]:.2f} at end")  # fmt: skip
-    print(f"{'model':13}{'runtime':13}{'convert s':>10}{'first s':>9}{'warm s':>8}{'speed-up':>9}{'ceiling':>9}"
+    print(f"{'model':13}{'runtime':17}{'convert s':>10}{'first s':>9}{'warm s':>8}{'speed-up':>9}{'ceiling':>9}"
           f"  agreement")  # fmt: skip
     for name in args.models:
         r = results[name]
-        for runtime in ("torch", "onnxruntime", "openvino"):
-            row = r.get(runtime, {})
-            if "error" in row or not row:
-                print(f"{name:13}{runtime:13}  {row.get('error', 'not run')[:80]}")
+        for runtime, row in r.items():
+            if not isinstance(row, dict):
+                continue
+            if "error" in row:
+                print(f"{name:13}{runtime:17}  {row['error'][:80]}")
                 continue
             agree = (
                 f"top {row['same_top']}/{row['clips']}, max |dp| {row['max_abs_dp']:.1e}"
-                if runtime != "torch"
+                if runtime != "torch fp32"
                 else f"(reference; min top-2 margin {r['top_margin_min']:.3f})"
             )
-            print(f"{name:13}{runtime:13}{row['convert_s']:10.1f}{row['first_call_s']:9.2f}{row['warm_s']:8.2f}"
+            print(f"{name:13}{runtime:17}{row['convert_s']:10.1f}{row['first_call_s']:9.2f}{row['warm_s']:8.2f}"
                   f"{row['speedup']:9.2f}{row['of_ceiling']:9.0%}  {agree}")  # fmt: skip
 
 
