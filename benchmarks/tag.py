@@ -3,7 +3,9 @@
     python benchmarks/tag.py [--clips 6] [--songs 1]
 
 Runs the command as a user does (a fresh process each time, `PRECISION=auto`), with the true-size DistilHuBERT
-(random weights, the config of ntu-spml/distilhubert; no Hub here) and the embedded model (`MODEL_ID=baseline`):
+(random weights, the config of ntu-spml/distilhubert; no Hub here) on OpenVINO (the default: its first run
+converts the model into an empty cache, which the second loads), the same on PyTorch (`RUNTIME=torch`), and the
+embedded model (`MODEL_ID=baseline`):
 
 - 30 s clips: the real GTZAN clips of `../shared/data/gtzan/`;
 - 5-minute songs: the real recordings of `../shared/data/gtzan/` and `../shared/data/music/` end to end;
@@ -52,9 +54,9 @@ def peak_mb(pid: int) -> float:
     return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM")), 0.0)
 
 
-def tag(model_id: str, paths: list[Path], output: Path) -> dict:
+def tag(model_id: str, paths: list[Path], output: Path, env: dict | None = None) -> dict:
     """The command in a fresh process; its summary, wall time and peak memory."""
-    env = {**os.environ, "MODEL_ID": model_id}
+    env = {**os.environ, "MODEL_ID": model_id, **(env or {})}
     command = [sys.executable, "-m", "genre_classifier", "tag", *map(str, paths), "--output", str(output)]
     peak = 0.0
     with tempfile.TemporaryFile("w+") as out:
@@ -137,10 +139,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         inputs = {"30s_clips": clips(tmp / "clips", args.clips), "5min_songs": songs(tmp / "songs", args.songs)}
-        models = {"distilhubert": str(save_distilhubert(tmp / "distilhubert")), "baseline": "baseline"}
-        for name, model_id in models.items():
+        os.environ["OPENVINO_CACHE"] = str(tmp / "openvino")  # empty: the first run converts, the next load it
+        distilhubert = str(save_distilhubert(tmp / "distilhubert"))
+        models = {"distilhubert": (distilhubert, {}), "distilhubert_torch": (distilhubert, {"RUNTIME": "torch"}),
+                  "baseline": ("baseline", {})}  # fmt: skip
+        for name, (model_id, env) in models.items():
             for kind, paths in inputs.items():
-                r = results[f"{name}_{kind}"] = tag(model_id, paths, tmp / f"{name}-{kind}.csv")
+                r = results[f"{name}_{kind}"] = tag(model_id, paths, tmp / f"{name}-{kind}.csv", env)
                 print(f"{name}, {len(paths)} {kind}: {r['files_per_min']:.1f} files/min once loaded, "
                       f"{r['files_per_min_wall']:.1f} files/min with start-up ({r['wall_s']:.1f} s), "
                       f"peak memory {r['peak_rss_mb']} MB")  # fmt: skip
