@@ -95,7 +95,8 @@ def main() -> None:
         model = save_distilhubert(tmp / "distilhubert")
         app = ServedApp({"MODEL_ID": str(model)}, tmp / "server.log")
         try:
-            results = run_load(app, distinct_clips(args.clients, tmp), args.requests)
+            runtime = app.wait_runtime()
+            results = {**run_load(app, distinct_clips(args.clients, tmp), args.requests), "runtime": runtime}
         finally:
             app.stop()
     print(

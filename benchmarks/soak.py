@@ -255,6 +255,7 @@ def main() -> None:
         watcher.start()
         try:
             app.wait_ready()
+            app.wait_runtime()  # memory and latency from here on: OpenVINO's switch would count as growth
             files = clips(tmp)
             visitor = Visitor(app, files)
             visitor.mix(1)  # warm: every path has run once

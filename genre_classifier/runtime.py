@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 KEEP = 3  # converted checkpoints kept in the cache (AST's is 330 MB, DistilHuBERT's 90 MB)
 PRECISIONS = {"fp32": "f32", "bf16": "bf16"}  # ours -> OpenVINO's inference precision; fp16 stays on PyTorch
-CONVERT_TIMEOUT_S = 900  # a conversion takes 10-15 s on 2 cores; at idle priority it may wait for busy minutes
+CONVERT_TIMEOUT_S = 900  # a conversion takes 10-20 s on 2 cores; at idle priority it may wait out busy minutes
 
 
 def cache_root() -> Path:

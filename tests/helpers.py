@@ -111,6 +111,7 @@ class ServedApp:
         # visitors (`client(visitor=...)`), each with its own share of the limits (genre_classifier/limits.py).
         full_env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False",
                     "SPACE_ID": "tests/genre-classifier", **env}  # fmt: skip
+        self.env = full_env
         self.started = time.monotonic()
         self.log_file = open(log_path, "w")  # closed in stop()
         self.process = subprocess.Popen(
@@ -140,6 +141,19 @@ class ServedApp:
             if time.monotonic() > deadline or self.process.poll() is not None:
                 raise TimeoutError(f"the app did not finish its warm-up:\n{self.log[-3000:]}")
             time.sleep(0.5)
+
+    def wait_runtime(self, timeout: float = 600) -> str:
+        """Wait until the app has settled on its forward's runtime (on a CPU, OpenVINO converts in the background at
+        the lowest priority); returns the log line's words that say which. Benchmarks measure what follows."""
+        markers = ("Forward on OpenVINO", "staying on PyTorch", "OpenVINO is not installed")
+        deadline = time.monotonic() + timeout
+        while not (lines := [line for line in self.log.splitlines() if any(m in line for m in markers)]):
+            if self.env.get("RUNTIME") == "torch" or "Serving Offline model" in self.log:  # nothing to switch
+                return "PyTorch"
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise TimeoutError(f"the app did not settle on a runtime:\n{self.log[-3000:]}")
+            time.sleep(0.5)
+        return lines[0].split(": ", 1)[-1]
 
     def reset_peak_rss(self) -> None:
         """Start the peak-memory count afresh, so `peak_rss_mb` measures what comes next (Linux clear_refs)."""

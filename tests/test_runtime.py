@@ -82,7 +82,9 @@ def test_the_app_answers_at_once_and_switches_when_converted(openvino, tiny_hube
     assert max(abs(probs[0][genre] - probs[1][genre]) for genre in probs[0]) <= 0.01
 
 
-def test_a_restart_loads_the_conversion_and_a_damaged_one_is_redone(openvino, monkeypatch, tiny_hubert_dir, caplog):
+def test_a_restart_loads_the_conversion_and_a_damaged_one_is_redone(
+    openvino, monkeypatch, tiny_hubert_dir, caplog, tmp_path
+):
     # The app's cache, where its test left the tiny model's conversion: a restart (of a Space with persistent
     # storage) loads it instead of converting again.
     monkeypatch.setenv("OPENVINO_CACHE", str(openvino / "app"))
@@ -91,8 +93,12 @@ def test_a_restart_loads_the_conversion_and_a_damaged_one_is_redone(openvino, mo
     assert first.runtime.how == "from the cache"
     (entry,) = (openvino / "app").iterdir()
     (entry / "model.xml").write_text("<net>cut short")
+    home = tmp_path / "home"  # the converting process's HOME: nobody has told OpenVINO whether to send usage data
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
     second = switched(tiny_hubert_dir)
     assert "unreadable" in caplog.text and second.runtime.how.startswith("converted in")
+    assert (home / "intel" / "openvino_telemetry").read_text() == "0", "the conversion did not decline telemetry"
     window = first.load(GTZAN / "blues.00000.wav").samples[None]
     assert np.allclose(first.predict_windows(window), second.predict_windows(window), atol=1e-6)
 
