@@ -102,7 +102,14 @@ def _decline_telemetry() -> None:
 
 
 def _prune(root: Path, keep: int = KEEP) -> None:
-    entries = [p for p in root.iterdir() if p.is_dir() and "." not in p.name]  # not a conversion under way
+    """Keep the `keep` most recently used conversions, and remove what a conversion killed halfway left behind
+    (a `.partial` folder older than any conversion is let run)."""
+    entries = []
+    for entry in root.iterdir():
+        if entry.name.endswith(".partial") and time.time() - entry.stat().st_mtime > CONVERT_TIMEOUT_S:
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.is_dir() and "." not in entry.name:  # not a conversion under way
+            entries.append(entry)
     entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     for old in entries[keep:]:
         shutil.rmtree(old, ignore_errors=True)

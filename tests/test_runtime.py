@@ -125,6 +125,17 @@ def test_the_cache_keeps_the_most_recent_entries(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c"][: runtime.KEEP]
 
 
+def test_the_cache_removes_what_a_conversion_killed_halfway_left_but_not_one_under_way(tmp_path):
+    killed, running = tmp_path / "f00.123.partial", tmp_path / "f00.456.partial"
+    for folder in (killed, running):
+        folder.mkdir()
+        (folder / "model.xml").write_text("<net/>")
+    stale = time.time() - runtime.CONVERT_TIMEOUT_S - 60
+    os.utime(killed, (stale, stale))
+    runtime._prune(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [running.name]
+
+
 def test_pytorch_stays_where_openvino_does_not_apply(openvino, monkeypatch, tiny_hubert_dir):
     classifier = load_classifier(str(tiny_hubert_dir))[0]
     classifier.precision = "fp16"  # OpenVINO's CPU plugin has no fp16 to offer on most CPUs
