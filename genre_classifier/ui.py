@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import contextvars
 import logging
+import queue
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -85,12 +88,48 @@ def plot_data(webp: bytes | None) -> PlotData | None:
     return PlotData(type="matplotlib", plot="data:image/webp;base64," + base64.b64encode(webp).decode())
 
 
+class Ahead:
+    """The answers of `partials`, computed in a worker thread: the handler draws and sends one answer while the
+    next is computed (on a GPU the CPU would idle meanwhile; a CPU's forward leaves some of it free). An error of
+    the forward is raised where the answers are iterated; leaving the `with` block stops the forwards."""
+
+    def __init__(self, partials: Iterator[Prediction]) -> None:
+        self._answers: queue.SimpleQueue = queue.SimpleQueue()
+        self._left = False
+        # In this request's context: on ZeroGPU the forward's GPU call is this visitor's.
+        run = contextvars.copy_context().run
+        threading.Thread(target=run, args=(self._compute, partials), name="classify", daemon=True).start()
+
+    def _compute(self, partials: Iterator[Prediction]) -> None:
+        try:
+            for p in partials:
+                self._answers.put(p)
+                if self._left:  # the visitor left, or the request failed: no more forwards for it
+                    break
+        except BaseException as err:  # noqa: BLE001 (raised in the request's thread)
+            self._answers.put(err)
+        self._answers.put(None)
+
+    def __enter__(self) -> Ahead:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._left = True
+
+    def __iter__(self) -> Iterator[Prediction]:
+        while (p := self._answers.get()) is not None:
+            if isinstance(p, BaseException):
+                raise p
+            yield p
+
+
 def make_classify(classifier: Classifier):
     """The app's main event handler, bound to one loaded classifier shared by all requests.
 
-    A generator: after each window the label, summary, table and genre-over-time figure show the answer so
-    far, and the three plots come as soon as they are drawn; the last output is the whole clip's answer.
-    Bad input raises before anything is yielded.
+    A generator: the three plots are drawn while the first window is classified and come with its answer; after
+    each further batch of windows the label, summary, table and genre-over-time figure show the answer so far,
+    drawn while the next batch is classified; the last output is the whole clip's answer. Bad input raises before
+    anything is yielded.
     """
 
     # Not under @spaces.GPU: decoding, plots and messages need no GPU; on ZeroGPU only the model's forward borrows
@@ -114,22 +153,19 @@ def make_classify(classifier: Classifier):
             raise gr.Error(str(err), print_exception=False) from None
         for note in clip.notes:
             gr.Warning(note)
-        figures = None
-        for p in classifier.predictions(clip.samples):
-            progress(len(p.window_spans) / p.total_windows, desc="Classifying windows")
-            answer = (p.confidences(), _summary(p, clip, classifier.window_seconds))
-            pending = not p.complete
-            timeline = None if agent else plot_data(
-                genre_timeline_image(p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending)
-            )
-            so_far = timeline_rows(p), timeline
-            if figures is None:  # the first window's answer, before the plots are drawn (the last clip's cleared)
-                yield *answer, None, None, None, *so_far
-                figures = (None,) * 3 if agent else tuple(map(plot_data, clip_images(clip.samples, clip.sampling_rate)))
-            # The same figures with every window: Gradio sends a generator's outputs as differences from the last,
-            # so they travel once, and again in the final answer. (Not gr.skip(): in Gradio 6 each skip of an output
-            # that later gets a value adds a copy of that component to the session's state, three figures a request.)
-            yield *answer, *figures, *so_far
+        with Ahead(classifier.predictions(clip.samples)) as answers:  # the first window classified meanwhile:
+            figures = (None,) * 3 if agent else tuple(map(plot_data, clip_images(clip.samples, clip.sampling_rate)))
+            for p in answers:
+                progress(len(p.window_spans) / p.total_windows, desc="Classifying windows")
+                answer = (p.confidences(), _summary(p, clip, classifier.window_seconds))
+                pending = not p.complete
+                timeline = None if agent else plot_data(
+                    genre_timeline_image(p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending)
+                )
+                # The same figures with every answer: Gradio sends a generator's outputs as differences from the
+                # last, so they travel once, and again in the final answer. (Not gr.skip(): in Gradio 6 each skip of
+                # an output that later gets a value adds a copy of that component to the session's state.)
+                yield *answer, *figures, timeline_rows(p), timeline
         log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
 
     limit = _clock(config.max_seconds())[:-2]
