@@ -9,10 +9,14 @@ decoding, featurizing, the figures drawn and encoded, the summary and Gradio's o
   clip at 16 kHz, then three `librosa.display` plots), with the true-size DistilHuBERT (random weights);
 - the app's own `classify` handler on a real 30 s GTZAN clip and on ten minutes of GTZAN clips, each yield passed
   through Gradio's `Blocks.postprocess_data` exactly as the server does (that is where `gr.Plot` encodes a
-  figure), with `spaces.GPU` replaced by the tests' recorder, which times the forward. "outside" is the request's
-  time less the forward's. The forward is the true-size model's for the 30 s clip and a stand-in returning fixed
-  probabilities otherwise (the time outside does not depend on it; a 10-minute forward takes a minute here).
-  Both as a CPU serves them (window by window, the figures redrawn after each) and as on a GPU (one call);
+  figure), with `spaces.GPU` replaced by the tests' recorder, which times the forward (and pickles what crosses
+  ZeroGPU's boundary, except as a CPU serves). "outside" is the request's time less the forward's: the handler
+  draws while the forward runs in its worker thread, so this is the time no forward runs. As a CPU serves them:
+  the true-size model's forward on the app's runtime, window by window, and the same requests as an MCP agent
+  makes them (no figures). As a GPU serves them (one call a clip), and 30 s clips of lengths not seen before
+  (every time axis drawn afresh): a stand-in forward returning fixed probabilities at once, so that nothing is
+  drawn beside it; and as on a GPU whose call takes GPU_CALL_S (an assumption: ZeroGPU's own overhead cannot be
+  measured here), the CPU idle meanwhile;
 - each step alone: decoding, featurizing, the spectrograms, each figure drawn and encoded, and the genre-over-time
   figure of every partial answer.
 
@@ -31,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import soundfile as sf
@@ -43,6 +48,7 @@ from tests.helpers import GTZAN, GPURecorder, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "outside.json"
 CLIP = GTZAN / "jazz.00000.wav"
+GPU_CALL_S = 0.25  # an assumed ZeroGPU call (its scheduling, the worker's transfer, the forward), not a measured one
 
 
 def median_time(fn, runs: int) -> float:
@@ -77,27 +83,33 @@ class Request:
         self.block_fn = next(fn for fn in demo.fns.values() if fn.api_name == "classify")
         self.state = SessionState(demo)  # the server keeps one per visitor
 
-    def __call__(self, path: Path) -> dict:
+    def __call__(self, path: Path, agent: bool = False) -> dict:
+        """One request; `agent`: as an MCP agent asks, the same answers without figures."""
         self.recorder.calls.clear()
         started = time.perf_counter()
-        postprocess = 0.0
-        for outputs in self.classify(str(path)):
+        postprocess, first, yields = 0.0, None, 0
+        for outputs in self.classify(str(path), request=AGENT if agent else None):
             begun = time.perf_counter()
+            first = first or begun - started
             asyncio.run(self.demo.postprocess_data(self.block_fn, list(outputs), self.state))
             postprocess += time.perf_counter() - begun
+            yields += 1
         request = time.perf_counter() - started
         forward = sum(call["seconds"] for call in self.recorder.calls)
-        return {"request_s": request, "forward_s": forward, "outside_s": request - forward, "gradio_s": postprocess}
+        return {"request_s": request, "forward_s": forward, "outside_s": request - forward, "gradio_s": postprocess,
+                "first_answer_s": first, "yields": yields}  # fmt: skip
 
 
-def requests(classifier, recorder, clips: dict[str, Path], runs: int) -> dict:
+AGENT = SimpleNamespace(headers={"x-gradio-user": "mcp"})  # the header Gradio's MCP server sends
+
+
+def requests(classifier, recorder, clips: dict[str, Path], runs: int, agent: bool = False) -> dict:
     request = Request(classifier, recorder)
     out = {}
     for name, path in clips.items():
-        request(path)  # first-call costs out of the way
-        rows = [request(path) for _ in range(runs)]
+        request(path, agent)  # first-call costs out of the way
+        rows = [request(path, agent) for _ in range(runs)]
         out[name] = {key: round(statistics.median(row[key] for row in rows), 3) for key in rows[0]}
-        out[name]["yields"] = sum(1 for _ in request.classify(str(path)))
     return out
 
 
@@ -206,27 +218,43 @@ def main() -> None:
         print(f"naive recipe (30 s clip): {naive:.2f} s", flush=True)
         long = ten_minutes(tmp / "ten-minutes.wav")
         classifier = TransformerClassifier.from_pretrained(str(model_dir), device="cpu")
+        switching = classifier.switch_runtime()  # the app's forward on a CPU (OpenVINO, where it applies)
+        if switching is not None:
+            switching.join()
         results["served"] = classifier.description
-        results["true_forward"] = requests(classifier, recorder, {"30 s": CLIP}, min(args.runs, 3))
-        # A stand-in forward: fixed probabilities, still featurized and pickled across the recorder's boundary.
+        clips = {"30 s": CLIP, "10 min": long}
+        # As a CPU serves: the true forward, window by window, each answer drawn while the next window is classified;
+        # and the same requests as an agent makes them (no figure drawn), which is what the figures add to.
+        recorder.crossing = False  # a CPU Space calls its forward directly
+        results["cpu_streaming"] = requests(classifier, recorder, clips, args.runs)
+        results["cpu_streaming_no_figures"] = requests(classifier, recorder, clips, args.runs, agent=True)
+        recorder.crossing = True
+        # A stand-in forward: fixed probabilities at once, still featurized and pickled across the recorder's
+        # boundary; as on a GPU, whose forward takes milliseconds, nothing is drawn beside it.
         fixed = np.random.default_rng(0).dirichlet(np.ones(len(classifier.labels)))
 
         def stand_in(inputs: dict[str, np.ndarray]) -> np.ndarray:
             return np.tile(fixed, (len(next(iter(inputs.values()))), 1))
 
         classifier.forward = recorder(stand_in, duration=lambda inputs: 0)
-        clips = {"30 s": CLIP, "10 min": long}
-        results["cpu_streaming"] = requests(classifier, recorder, clips, args.runs)
-        results["cpu_streaming"]["30 s, each a new length"] = new_lengths(classifier, recorder, tmp, args.runs)
+        results["new_lengths"] = {"30 s": new_lengths(classifier, recorder, tmp, args.runs)}
         classifier.batch_size, classifier.step_windows = GPU_BATCH, 4 * GPU_BATCH  # as on a GPU: one call a clip
         results["gpu_layout"] = requests(classifier, recorder, clips, args.runs)
+
+        def waiting(inputs: dict[str, np.ndarray]) -> np.ndarray:  # the CPU idle while a GPU computes
+            time.sleep(GPU_CALL_S)
+            return stand_in(inputs)
+
+        classifier.forward = recorder(waiting, duration=lambda inputs: 0)
+        results["gpu_layout_waiting"] = requests(classifier, recorder, clips, args.runs)
+        results["gpu_call_s"] = GPU_CALL_S
         classifier.batch_size, classifier.step_windows = 1, 1
         results["steps"] = {name: steps(classifier, path, args.runs) for name, path in clips.items()}
         results["webp_bytes_30s"] = webp_bytes(classifier, CLIP)
         if args.png:
             args.png.mkdir(parents=True, exist_ok=True)
             save_png(classifier, CLIP, args.png)
-    for mode in ("true_forward", "cpu_streaming", "gpu_layout"):
+    for mode in ("cpu_streaming", "cpu_streaming_no_figures", "new_lengths", "gpu_layout", "gpu_layout_waiting"):
         for name, row in results[mode].items():
             row["outside_x_naive"] = round(row["outside_s"] / naive, 3)
             print(f"{mode} {name}: {row}")
