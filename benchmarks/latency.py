@@ -1,6 +1,7 @@
 """Speed on the machine it runs on: the app against the naive recipe, both precisions, and the CPU's own ceiling.
 
     python benchmarks/latency.py [--runs 5] [--clip PATH] [--alternatives]
+    python benchmarks/latency.py --goals [--runs 3]   # only the goals' figures, into latency_goals.json
 
 Models are the true-size architectures with random weights (no Hub here): DistilHuBERT from
 `../shared/models/distilhubert/config.json` and AST from `ASTConfig()`. It measures, on this machine:
@@ -42,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import GTZAN, ServedApp, classify_file, save_ast, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "latency.json"
+GOALS = RESULTS.with_name("latency_goals.json")  # --goals: another CPU kind's answer to the goals, beside RESULTS
 median = statistics.median
 
 
@@ -78,13 +80,14 @@ def machine() -> dict:
     }
 
 
-def ceiling(runs: int) -> dict:
+def ceiling(runs: int, precisions: tuple[str, ...] = ("fp32", "bf16")) -> dict:
     """The machine's own matmul throughput (GFLOP/s) for 4096 x 4096 matrices, in fp32 and bf16."""
     import torch
 
     n = 4096
     out = {}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+    for name in precisions:
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
         a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         out[name] = 2 * n**3 / timed(lambda a=a, b=b: a @ b, runs) / 1e9
     return out
@@ -101,7 +104,7 @@ def flops(model, inputs) -> float:
 
 
 def forward(classifier, samples, runs: int, ceilings: dict) -> dict:
-    """One window through the model alone, per precision: seconds, GFLOP/s, and the share of the ceiling."""
+    """One window through the model alone, per precision of `ceilings`: seconds, GFLOP/s, the share of the ceiling."""
     import torch
 
     from genre_classifier.model import featurize
@@ -110,6 +113,8 @@ def forward(classifier, samples, runs: int, ceilings: dict) -> dict:
     work = flops(classifier.model, inputs)
     out = {"gflop": work / 1e9}
     for precision, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
+        if precision not in ceilings:
+            continue
         with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
             seconds = timed(lambda: classifier.model(**inputs), runs)
         rate = work / seconds / 1e9
@@ -277,12 +282,42 @@ def alternatives(classifier, samples, runs: int) -> dict:
     return out
 
 
+def goals(args) -> None:
+    """The CPU goals alone: the ceiling, each model's forward on PyTorch, the naive recipe, and the app's warm
+    answer to the 30 s clip over HTTP at `PRECISION=auto` (on its runtime once settled)."""
+    from genre_classifier.config import native_bf16
+    from genre_classifier.model import load_classifier
+
+    results: dict = {"machine": machine(), "clip": args.clip.name, "runs": args.runs}
+    print(json.dumps(results["machine"]), flush=True)
+    # bf16 where the CPU computes it: elsewhere oneDNN emulates it, a 4096² matmul taking minutes, and the app
+    # stays in fp32
+    ceilings = results["ceiling_gflops"] = ceiling(args.runs, ("fp32", "bf16") if native_bf16("cpu") else ("fp32",))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        models = {"distilhubert": save_distilhubert(tmp / "distilhubert"), "ast": save_ast(tmp / "ast")}
+        naive = results["naive_distilhubert_s"] = naive_seconds(models["distilhubert"], args.clip, args.runs)
+        for name, folder in models.items():
+            classifier, _ = load_classifier(str(folder))
+            samples = classifier.load(args.clip).samples
+            window = samples[: int(round(classifier.window_seconds * classifier.sampling_rate))]
+            results[f"forward_{name}"] = forward(classifier, window, args.runs, ceilings)
+            app = results[f"app_{name}_auto"] = app_seconds(str(folder), {"30s": args.clip}, args.runs, tmp)
+            app["x_naive"] = app["30s"] / naive
+            print(f"{name}: forward {json.dumps(results[f'forward_{name}'])}; app {json.dumps(app)}", flush=True)
+    GOALS.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--clip", type=Path, default=GTZAN / "jazz.00000.wav")
     parser.add_argument("--alternatives", action="store_true", help="also measure torch.compile and OpenVINO")
+    parser.add_argument("--goals", action="store_true",
+                        help=f"only what the CPU goals compare, in a few minutes, into {GOALS.name}")  # fmt: skip
     args = parser.parse_args()
+    if args.goals:
+        return goals(args)
 
     from genre_classifier.model import load_classifier
 

@@ -71,6 +71,17 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
         ["the naive recipe, `pipeline(\"audio-classification\")` and three `librosa.display` plots",
          "{d[naive_distilhubert_s]:.2f} s", ""],
     ]),  # fmt: skip
+    "goals": ("latency_goals.json", "python benchmarks/latency.py --goals --runs 3",
+              ["a 30 s clip", "DistilHuBERT", "AST"], [
+        ["the app over HTTP, warm, `PRECISION=auto`", "{d[app_distilhubert_auto][30s]:.2f} s = "
+         "{d[app_distilhubert_auto][x_naive]:.2f} × the naive time", "{d[app_ast_auto][30s]:.2f} s = "
+         "{d[app_ast_auto][x_naive]:.2f} ×"],
+        ["its forward", "{d[app_distilhubert_auto][runtime]}", "{d[app_ast_auto][runtime]}"],
+        ["PyTorch's fp32 forward of one window, of a {d[ceiling_gflops][fp32]:.0f} GFLOP/s ceiling",
+         "{d[forward_distilhubert][fp32][s]:.2f} s = {d[forward_distilhubert][fp32][of_ceiling]:.0%}",
+         "{d[forward_ast][fp32][s]:.2f} s = {d[forward_ast][fp32][of_ceiling]:.0%}"],
+        ["the naive recipe", "{d[naive_distilhubert_s]:.2f} s", ""],
+    ]),  # fmt: skip
     "app": ("latency.json", "python benchmarks/latency.py --alternatives --runs 3",
             ["the app over HTTP", "30 s", "1 min", "2.5 min", "5 min", "first answer after a start",
              "server up after", "peak memory"], [
