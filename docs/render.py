@@ -36,9 +36,9 @@ def tag_row(label: str, key: str) -> list:
             f"{{d[{key}_30s_clips][peak_rss_mb]}} MB"]  # fmt: skip
 
 
-def runtime_rows() -> list[list[str]]:
+def runtime_rows(file: str) -> list[list[str]]:
     """The rows runtimes.py measured (bf16 ones only where the CPU has the units): conversion, speed, agreement."""
-    data = json.loads((RESULTS / "runtimes.json").read_text())
+    data = json.loads((RESULTS / file).read_text())
     rows = []
     for name, model in (("DistilHuBERT, 30 s", "distilhubert"), ("AST, 10.24 s", "ast")):
         for key, row in data.get(model, {}).items():
@@ -53,6 +53,12 @@ def runtime_rows() -> list[list[str]]:
                 f"same top genre {{{d}[same_top]}}/{{{d}[clips]}}, max Δp {{{d}[max_abs_dp]:.0e}}",
             ])  # fmt: skip
     return rows
+
+
+def runtimes_table(file: str, command: str) -> tuple[str, str, list[str], list[list[str]]]:
+    header = ["model, runtime, precision", "conversion", "warm forward", "speed-up", "share of the ceiling",
+              "agreement with PyTorch fp32"]  # fmt: skip
+    return file, command, header, runtime_rows(file)
 
 
 # name: (results file, command, header, rows); a row is its cells.
@@ -157,9 +163,10 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
          f"({{d[{key}][{clip}][share]:.0%}})", f"{{d[{key}][{clip}][gpu_calls]}}"]
         for name, key in (("DistilHuBERT", "distilhubert"), ("AST", "ast")) for clip in ("30 s", "5 min")
     ]),  # fmt: skip
-    "runtimes": ("runtimes.json", "python benchmarks/runtimes.py --runs 5", ["model, runtime, precision",
-                 "conversion", "warm forward", "speed-up", "share of the ceiling", "agreement with PyTorch fp32"],
-                 runtime_rows()),
+    "runtimes": runtimes_table("runtimes.json", "python benchmarks/runtimes.py --runs 5"),
+    "runtimes-avx2": runtimes_table(
+        "runtimes_avx2.json", "python benchmarks/runtimes.py --runs 5 --out benchmarks/results/runtimes_avx2.json"
+    ),
 }
 
 
