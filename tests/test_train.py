@@ -112,13 +112,21 @@ def test_push_uploads_the_finished_folder_and_never_the_token(learned, synthetic
 
 
 @pytest.fixture(scope="module")
-def finetuned_distilhubert(real_clips, tmp_path_factory):
-    """One step of fine-tuning from the true DistilHuBERT config.json (random init) on the real clips."""
+def finetuned_distilhubert(tmp_path_factory):
+    """One step of fine-tuning from the true DistilHuBERT config.json (random init) on the real clips, each cut to
+    its first 5 s: the same true-size step at about a sixth of its cost on the full 30 s."""
+    import soundfile as sf
+
+    clips = tmp_path_factory.mktemp("gtzan14-5s")
+    for clip in GTZAN.glob("*.wav"):
+        audio, sr = sf.read(clip, dtype="float32")
+        (clips / clip.name.split(".")[0]).mkdir(exist_ok=True)
+        sf.write(clips / clip.name.split(".")[0] / clip.name, audio[: 5 * sr], sr)
     config_only = tmp_path_factory.mktemp("distilhubert_config")
     (config_only / "config.json").write_text((DISTILHUBERT_CONFIG / "config.json").read_text())
     out = tmp_path_factory.mktemp("finetuned") / "distilhubert-gtzan"
     with pytest.MonkeyPatch.context() as monkeypatch:
-        run_here(finetune, monkeypatch, "--model", str(config_only), "--data", str(real_clips), "--output-dir",
+        run_here(finetune, monkeypatch, "--model", str(config_only), "--data", str(clips), "--output-dir",
                  str(out), "--max-steps", "1", "--batch-size", "1", "--max-eval-samples", "1")  # fmt: skip
     return out
 
