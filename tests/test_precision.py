@@ -5,9 +5,8 @@ the true-size AST on every seventh of them (4, GTZAN clips and recordings: its f
 Runs on any CPU: where there are no bf16 units, PyTorch emulates bf16 (same numerics, about twenty times slower
 than fp32, and `PRECISION=auto` never picks it there), so such a CPU compares every seventh clip (4), on 1 s of
 DistilHuBERT and on the learned model's 30 s windows, and leaves AST, whose fixed 10 s windows would take minutes,
-to CPUs that have the units. Each clip's
-first window is compared (DistilHuBERT: its first 5 s, which run the same layers as 30 s at a sixth of the
-cost); the 22 kHz copies of the music recordings stand for their 44.1 kHz twins.
+to CPUs that have the units. Each clip's first window is compared (DistilHuBERT: its first 5 s, which run the same
+layers as 30 s at a sixth of the cost); the 22 kHz copies of the music recordings stand for their 44.1 kHz twins.
 """
 
 from __future__ import annotations
