@@ -80,6 +80,14 @@ def machine() -> dict:
     }
 
 
+def native_precisions() -> tuple[str, ...]:
+    """fp32, and bf16 where the CPU computes it: elsewhere oneDNN emulates bf16 (a 4096² matmul takes minutes) and
+    `PRECISION=auto` stays in fp32."""
+    from genre_classifier.config import native_bf16
+
+    return ("fp32", "bf16") if native_bf16("cpu") else ("fp32",)
+
+
 def ceiling(runs: int, precisions: tuple[str, ...] = ("fp32", "bf16")) -> dict:
     """The machine's own matmul throughput (GFLOP/s) for 4096 x 4096 matrices, in fp32 and bf16."""
     import torch
@@ -285,14 +293,11 @@ def alternatives(classifier, samples, runs: int) -> dict:
 def goals(args) -> None:
     """The CPU goals alone: the ceiling, each model's forward on PyTorch, the naive recipe, and the app's warm
     answer to the 30 s clip over HTTP at `PRECISION=auto` (on its runtime once settled)."""
-    from genre_classifier.config import native_bf16
     from genre_classifier.model import load_classifier
 
     results: dict = {"machine": machine(), "clip": args.clip.name, "runs": args.runs}
     print(json.dumps(results["machine"]), flush=True)
-    # bf16 where the CPU computes it: elsewhere oneDNN emulates it, a 4096² matmul taking minutes, and the app
-    # stays in fp32
-    ceilings = results["ceiling_gflops"] = ceiling(args.runs, ("fp32", "bf16") if native_bf16("cpu") else ("fp32",))
+    ceilings = results["ceiling_gflops"] = ceiling(args.runs, native_precisions())
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         models = {"distilhubert": save_distilhubert(tmp / "distilhubert"), "ast": save_ast(tmp / "ast")}

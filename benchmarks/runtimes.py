@@ -39,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.latency import ceiling, flops, machine  # noqa: E402
+from benchmarks.latency import ceiling, flops, machine, native_precisions  # noqa: E402
 from tests.helpers import GTZAN, MUSIC, save_ast, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "runtimes.json"
@@ -106,7 +106,6 @@ def openvino_runner(classifier, example: dict[str, np.ndarray], precision: str):
 
 
 def measure(name: str, folder: Path, runs: int, clips: list[Path], ceilings: dict[str, float], tmp: Path) -> dict:
-    from genre_classifier import config
     from genre_classifier.audio import split_windows
     from genre_classifier.model import featurize, load_classifier
 
@@ -132,9 +131,8 @@ def measure(name: str, folder: Path, runs: int, clips: list[Path], ceilings: dic
         run, convert_s, notes = onnxruntime_runner(classifier.model, feed["input_values"], tmp)
         return (lambda batch: softmax(run(batch["input_values"]))), convert_s, notes
 
-    precisions = ["fp32", "bf16"] if config.native_bf16("cpu") else ["fp32"]  # emulated bf16: 20 x slower, never used
     runners = {}
-    for precision in precisions:
+    for precision in native_precisions():
         makers = {"torch": lambda p: (torch_at(p), 0.0, {}), "onnxruntime": onnxruntime_at,
                   "openvino": lambda p: openvino_runner(classifier, feed, p)}  # fmt: skip
         if precision != "fp32":
@@ -191,11 +189,7 @@ def main() -> None:
     results: dict = {"machine": machine(), "runs": args.runs, "command": "python benchmarks/runtimes.py " +
                      " ".join(sys.argv[1:])}  # fmt: skip
     print(json.dumps(results["machine"]))
-    from genre_classifier.config import native_bf16
-
-    # bf16 only where the CPU computes it: elsewhere oneDNN emulates it, and a 4096² matmul takes minutes
-    kinds = ("fp32", "bf16") if native_bf16("cpu") else ("fp32",)
-    ceilings = [ceiling(args.runs, kinds)]  # before and after each model; the best one seen is used
+    ceilings = [ceiling(args.runs, native_precisions())]  # before and after each model; the best one seen is used
     clips = CLIPS[: args.clips]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -204,7 +198,7 @@ def main() -> None:
             folder = (save_distilhubert if name == "distilhubert" else save_ast)(tmp / name)
             best = {p: max(c[p] for c in ceilings) for p in ceilings[0]}
             results[name] = measure(name, folder, args.runs, clips, best, tmp)
-            ceilings.append(ceiling(args.runs, kinds))
+            ceilings.append(ceiling(args.runs, native_precisions()))
     best = {p: max(c[p] for c in ceilings) for p in ceilings[0]}
     for name in args.models:  # shares against the best ceiling seen in the run
         for key, row in results[name].items():
