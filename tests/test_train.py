@@ -34,14 +34,25 @@ def run_here(script, monkeypatch, *args: str) -> None:
     script.main()
 
 
+def gtzan_folder(root: Path, seconds: int | None = None) -> Path:
+    """A local GTZAN-layout folder root/<genre>/*.wav of the 14 real clips: links to them, or copies cut to their
+    first `seconds`."""
+    import soundfile as sf
+
+    for clip in GTZAN.glob("*.wav"):
+        genre = root / clip.name.split(".")[0]
+        genre.mkdir(exist_ok=True)
+        if seconds is None:
+            (genre / clip.name).symlink_to(clip)
+        else:
+            audio, sr = sf.read(clip, dtype="float32")
+            sf.write(genre / clip.name, audio[: seconds * sr], sr)
+    return root
+
+
 @pytest.fixture(scope="module")
 def real_clips(tmp_path_factory):
-    """A local GTZAN-layout folder D/<genre>/*.wav of the 14 real clips."""
-    root = tmp_path_factory.mktemp("gtzan14")
-    for clip in GTZAN.glob("*.wav"):
-        (root / clip.name.split(".")[0]).mkdir(exist_ok=True)
-        (root / clip.name.split(".")[0] / clip.name).symlink_to(clip)
-    return root
+    return gtzan_folder(tmp_path_factory.mktemp("gtzan14"))
 
 
 def test_tiny_model_learns_a_synthetic_ten_class_audio_task(learned):
@@ -115,13 +126,7 @@ def test_push_uploads_the_finished_folder_and_never_the_token(learned, synthetic
 def finetuned_distilhubert(tmp_path_factory):
     """One step of fine-tuning from the true DistilHuBERT config.json (random init) on the real clips, each cut to
     its first 5 s: the same true-size step at about a sixth of its cost on the full 30 s."""
-    import soundfile as sf
-
-    clips = tmp_path_factory.mktemp("gtzan14-5s")
-    for clip in GTZAN.glob("*.wav"):
-        audio, sr = sf.read(clip, dtype="float32")
-        (clips / clip.name.split(".")[0]).mkdir(exist_ok=True)
-        sf.write(clips / clip.name.split(".")[0] / clip.name, audio[: 5 * sr], sr)
+    clips = gtzan_folder(tmp_path_factory.mktemp("gtzan14-5s"), seconds=5)
     config_only = tmp_path_factory.mktemp("distilhubert_config")
     (config_only / "config.json").write_text((DISTILHUBERT_CONFIG / "config.json").read_text())
     out = tmp_path_factory.mktemp("finetuned") / "distilhubert-gtzan"

@@ -109,7 +109,6 @@ def test_a_zerogpu_space_on_the_embedded_model_still_declares_a_gpu_function(rec
     assert recorder.registered and not recorder.calls
 
 
-
 @dataclass
 class OneVisitor(GPURecorder):
     """ZeroGPU as one visitor's calls meet it. Each call notes the request it is made for (ZeroGPU reads it from
