@@ -3,8 +3,9 @@
 Each item is decoded and classified exactly as `python -m genre_classifier tag` does it (the same `MODEL_ID`,
 `DEVICE`, `PRECISION` and `MAX_DURATION_S`, through tag.py's own functions). The top genre goes into `genres`
 (`genre` before beets 2.7) as people write it ("Hip-Hop"), unless the item has a genre already (`-f` replaces
-it) or the answer is unsure (`-u` writes it anyway); the confidence and the ten probabilities become typed
-flexible attributes (`beet ls genre_confidence:0.8..`). Load it with, in beets' config.yaml:
+it), the music gate does not take it for music (`-n` writes it anyway) or the answer is unsure (`-u` writes it
+anyway); the confidence, the gate's music score and the ten probabilities become typed flexible attributes
+(`beet ls genre_confidence:0.8..`, `beet ls genre_music_score:..0.5`). Load it with, in beets' config.yaml:
 
     pluginpath: [/path/to/this/repository/beetsplug]
     plugins: genreclassifier
@@ -23,10 +24,10 @@ from beets.plugins import BeetsPlugin
 from beets.util import displayable_path
 
 try:
-    from genre_classifier import GENRES, config, filetags, tag
+    from genre_classifier import GENRES, answer, config, filetags, tag
 except ImportError:  # a checkout, not installed: the package sits beside this folder
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from genre_classifier import GENRES, config, filetags, tag
+    from genre_classifier import GENRES, answer, config, filetags, tag
 
 GENRE_FIELD = "genres" if "genres" in Item._fields else "genre"  # beets 2.7 made the genre a list
 PROBABILITY = {genre: f"genre_{genre}" for genre in GENRES}  # genre_blues ... genre_rock
@@ -35,6 +36,7 @@ PROBABILITY = {genre: f"genre_{genre}" for genre in GENRES}  # genre_blues ... g
 class GenreClassifierPlugin(BeetsPlugin):
     item_types = {  # typed, so that queries compare numbers: genre_confidence:0.8..
         "genre_confidence": types.Float(3),  # three decimals shown, as the tag command's summary gives them
+        "genre_music_score": types.Float(3),  # the music gate's score: below its threshold, not music
         **dict.fromkeys(PROBABILITY.values(), types.Float(3)),
         "genre_model": types.STRING,  # the MODEL_ID that answered: items it answered are skipped next time
         "genre_written": types.STRING,  # the genre this plugin set, so a later run knows it is not the owner's
@@ -54,6 +56,13 @@ class GenreClassifierPlugin(BeetsPlugin):
         )
         cmd.parser.add_option(
             "-u", "--unsure", action="store_true", default=False, help="set the top genre of an unsure answer too"
+        )
+        cmd.parser.add_option(
+            "-n",
+            "--not-music",
+            action="store_true",
+            default=False,
+            help="set the top genre of an item the music gate does not take for music (speech, noise) too",
         )
         cmd.parser.add_option(
             "-w",
@@ -101,10 +110,12 @@ class GenreClassifierPlugin(BeetsPlugin):
     def update(self, item: Item, row: dict, model_id: str, opts) -> str:
         """Set the item's fields from one answer (in memory); returns what happened to its genre, in words."""
         genre = filetags.display_name(row["genre"])
-        answer = tag.verdict(GENRES, [row[g] for g in GENRES])
+        said = answer.verdict(GENRES, [row[g] for g in GENRES])
         now = _genres(item)
         ours = bool(item.get("genre_written")) and now == [item.get("genre_written")]
         item["genre_confidence"] = row["confidence"]
+        if row["music_score"] != "":  # "": not gated
+            item["genre_music_score"] = row["music_score"]
         item["genre_model"] = model_id
         for g, name in PROBABILITY.items():
             item[name] = row[g]
@@ -112,8 +123,10 @@ class GenreClassifierPlugin(BeetsPlugin):
             return f"{genre} ({row['confidence']:.2f}), already set"
         if now and not ours and not opts.force:
             return f"{genre} ({row['confidence']:.2f}); kept its genre {' / '.join(now)} (-f replaces it)"
-        if not answer.clear and not opts.unsure:
-            return f"{answer.text} ({row['confidence']:.2f}); genre not set (-u sets {genre})"
+        if row["music"] == "no" and not opts.not_music:
+            return f"not music ({row['music_score']:.2f}); genre not set (-n sets {genre})"
+        if not said.clear and not opts.unsure:
+            return f"{said.text} ({row['confidence']:.2f}); genre not set (-u sets {genre})"
         item[GENRE_FIELD] = [genre] if GENRE_FIELD == "genres" else genre
         item["genre_written"] = genre
         return f"{genre} ({row['confidence']:.2f})"

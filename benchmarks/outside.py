@@ -17,8 +17,8 @@ decoding, featurizing, the figures drawn and encoded, the summary and Gradio's o
   (every time axis drawn afresh): a stand-in forward returning fixed probabilities at once, so that nothing is
   drawn beside it; and as on a GPU whose call takes GPU_CALL_S (an assumption: ZeroGPU's own overhead cannot be
   measured here), the CPU idle meanwhile;
-- each step alone: decoding, featurizing, the spectrograms, each figure drawn and encoded, and the genre-over-time
-  figure of every partial answer.
+- each step alone: decoding, featurizing, the music gate, the spectrograms, each figure drawn and encoded, and the
+  genre-over-time figure of every partial answer.
 
 Medians of `runs`; the load average is recorded (the host is shared). Writes benchmarks/results/outside.json.
 """
@@ -128,13 +128,14 @@ def steps(classifier, path: Path, runs: int) -> dict:
     """Each step of the request alone, as the handler runs it."""
     from gradio.components import Plot
 
-    from genre_classifier import plots
+    from genre_classifier import gate, plots
     from genre_classifier.audio import split_windows
     from genre_classifier.model import featurize
 
     encode = Plot(format="webp").postprocess  # what the server does with each figure
     sr = classifier.sampling_rate
-    samples = classifier.load(path).samples
+    clip = classifier.load(path)
+    samples = clip.samples
     duration = len(samples) / sr
     windows, starts = split_windows(samples, int(round(classifier.window_seconds * sr)))
     spans = [(s / sr, (s + windows.shape[1]) / sr) for s in starts]
@@ -151,6 +152,7 @@ def steps(classifier, path: Path, runs: int) -> dict:
     out = {
         "decode": lambda: classifier.load(path),
         "featurize": lambda: [featurize(classifier.feature_extractor, w[None], sr, tensors="np") for w in windows],
+        "music_gate": lambda: gate.listen(clip.gate_audio, spans),  # on the CPU, in the forward's worker thread
         "spectrograms": lambda: plots.spectrograms(samples, sr),
         # what the app draws: the kept figures, encoded
         "clip_images": lambda: plots.clip_images(samples, sr),

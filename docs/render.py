@@ -61,6 +61,19 @@ def runtimes_table(file: str, command: str) -> tuple[str, str, list[str], list[l
     return file, command, header, runtime_rows(file)
 
 
+def gate_rows() -> list[list[str]]:
+    """One row per clip music_gate.py measured: what each model's page said, and the gate's music probability."""
+    clips = json.loads((RESULTS / "music_gate.json").read_text())["clips"]
+    rows = []
+    for i, clip in enumerate(clips):
+        d = f"d[clips][{i}]"
+        rows.append([clip["group"], clip["name"].replace("_", " ").replace("|", "/"), "music" if clip["music"] else
+                     "not music", f"{{{d}[embedded][verdict]}}", f"{{{d}[distilhubert_random][verdict]}}",
+                     f"{{{d}[embedded][music_score]:.3f}}",
+                     f"{{{d}[embedded][windows_not_music]}} of {{{d}[embedded][windows]}}"])  # fmt: skip
+    return rows
+
+
 # name: (results file, command, header, rows); a row is its cells.
 TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
     "forward": ("latency.json", "python benchmarks/latency.py --alternatives --runs 3", ["", "fp32", "bf16"], [
@@ -164,6 +177,18 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
         for name, key in (("DistilHuBERT", "distilhubert"), ("AST", "ast")) for clip in ("30 s", "5 min")
     ]),  # fmt: skip
     "runtimes": runtimes_table("runtimes.json", "python benchmarks/runtimes.py --runs 5"),
+    "music-gate-summary": ("music_gate.json", "python benchmarks/music_gate.py", ["", "embedded model",
+                           "DistilHuBERT, random weights"], [
+        [label, f"{{d[embedded][{key}]}}", f"{{d[distilhubert_random][{key}]}}"] for label, key in (
+            ("not music answered \"not music\" (real and made)", "not_music_caught"),
+            ("of which the six real recordings", "real_not_music_caught"),
+            ("GTZAN clips called \"not music\"", "gtzan_called_not_music"),
+            ("other real music called \"not music\" (CC recordings and examples)", "other_music_called_not_music"),
+        )
+    ] + [["the gate on one 30 s window / the naive recipe for 30 s", "{d[gate_30s_window_s]:.3f} s / "
+          "{d[naive_s]:.2f} s = {d[gate_x_naive]:.3f} ×", "the same gate"]]),  # fmt: skip
+    "music-gate": ("music_gate.json", "python benchmarks/music_gate.py", ["group", "clip", "is", "embedded model says",
+                   "DistilHuBERT (random) says", "music probability", "windows not music"], gate_rows()),
     "runtimes-avx2": runtimes_table(
         "runtimes_avx2.json", "python benchmarks/runtimes.py --runs 5 --out benchmarks/results/runtimes_avx2.json"
     ),

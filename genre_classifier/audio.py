@@ -23,6 +23,7 @@ from . import ffmpeg
 log = logging.getLogger(__name__)
 
 MIN_SECONDS = 0.5
+GATE_RATE = 22050  # the music gate's rate (`gate.py`): the GTZAN table's features are defined at it
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this there is nothing to hear, let alone classify
 MIN_RATE, MAX_RATE = 1_000, 384_000
 BLOCK_SECONDS = 10  # decode in blocks so only the analysed part (mixed to mono) is ever held
@@ -47,6 +48,16 @@ class Clip:
     sampling_rate: int
     source_seconds: float  # length of what was given (inf: unknown, past the cut), or what decoded if cut short
     notes: tuple[str, ...] = ()
+    gate_samples: np.ndarray | None = None  # the same audio at GATE_RATE, where `samples` are at another rate
+
+    @property
+    def gate_audio(self) -> np.ndarray:
+        """The clip at GATE_RATE, for the music gate: its full band where it was decoded with `gate=True`."""
+        if self.gate_samples is not None:
+            return self.gate_samples
+        if self.sampling_rate == GATE_RATE:
+            return self.samples
+        return resample(self.samples, self.sampling_rate, GATE_RATE)
 
     @property
     def seconds(self) -> float:
@@ -158,10 +169,11 @@ def _read_with_ffmpeg(path: Path, name: str, max_seconds: float) -> tuple[np.nda
     return np.concatenate(blocks), sr, total, broke_off
 
 
-def load_audio(source: AudioInput, sampling_rate: int, max_seconds: float = 600.0) -> Clip:
+def load_audio(source: AudioInput, sampling_rate: int, max_seconds: float = 600.0, gate: bool = False) -> Clip:
     """Decode a path, raw bytes or a `(rate, samples)` pair into a checked mono clip at `sampling_rate`.
 
-    Only the first `max_seconds` are decoded; raises `AudioError` for input nobody could classify.
+    Only the first `max_seconds` are decoded; raises `AudioError` for input nobody could classify. With `gate`, the
+    clip also keeps its full band at GATE_RATE for the music gate, when `sampling_rate` is another rate.
     """
     notes: list[str] = []
     if isinstance(source, tuple):
@@ -192,9 +204,12 @@ def load_audio(source: AudioInput, sampling_rate: int, max_seconds: float = 600.
         notes.append(f"The clip is longer than {_fmt(max_seconds)}: only the first {_fmt(max_seconds)} were analysed.")
     elif total > max_seconds:
         notes.append(f"The clip is {_fmt(total)} long: only the first {_fmt(max_seconds)} were analysed.")
+    gate_samples = None
+    if gate and sampling_rate != GATE_RATE:
+        gate_samples = samples if sr == GATE_RATE else resample(samples, sr, GATE_RATE)
     if sr != sampling_rate:
         samples = resample(samples, sr, sampling_rate)
-    return Clip(np.ascontiguousarray(samples, dtype=np.float32), sampling_rate, total, tuple(notes))
+    return Clip(np.ascontiguousarray(samples, dtype=np.float32), sampling_rate, total, tuple(notes), gate_samples)
 
 
 def resample(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

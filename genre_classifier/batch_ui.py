@@ -52,7 +52,7 @@ def make_tag(classifier: Classifier):
                     raise AudioError(limits.EXPIRED)
                 clip = classifier.load(path)
                 # The model's forward borrows the GPU on a ZeroGPU Space (inside the classifier), as for /classify.
-                rows.append(result_row(name, classifier.classify(clip.samples), clip.seconds, clip.notes))
+                rows.append(result_row(name, classifier.classify(clip), clip.seconds, clip.notes))
             except AudioError as err:
                 rows.append(error_row(name, str(err)))
             except gr.Error:
@@ -81,7 +81,7 @@ def make_tag(classifier: Classifier):
         "",
         "Returns:",
         "    a table, a row per file: file, top genre, confidence, seconds analysed, windows and a note (\"unsure: "
-        "blues or rock\", or why the file could not be read)",
+        "blues or rock\", \"not music\" for speech or noise, or why the file could not be read)",
         "    a CSV file with the ten genre probabilities of every file",
     ])  # fmt: skip
     return tag

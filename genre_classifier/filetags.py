@@ -23,6 +23,7 @@ from pathlib import Path
 
 from . import GENRES
 from .answer import verdict
+from .gate import NOT_MUSIC
 
 DISPLAY_NAMES = {
     "blues": "Blues", "classical": "Classical", "country": "Country", "disco": "Disco", "hiphop": "Hip-Hop",
@@ -183,7 +184,7 @@ class Change:
     """What `--write-tags` or `--undo` does to one file, and what its row records afterwards."""
 
     path: Path
-    action: str  # "write", "same" (holds it already), "keep" (the owner's genre), "unsure", or "error"
+    action: str  # "write", "same" (holds it already), "keep" (the owner's genre), "not music", "unsure", "error"
     now: list[str]  # the genres the file holds before this step
     new: list[str]  # what it holds after (`now` unless written)
     before: list[str]  # the owner's genres, before this command first wrote: what --undo puts back
@@ -206,9 +207,13 @@ class Change:
                 else ""}  # fmt: skip
 
 
-def plan(path: Path, row: dict, previous: dict | None, overwrite: bool, write_unsure: bool) -> Change:
+def plan(
+    path: Path, row: dict, previous: dict | None, overwrite: bool, write_unsure: bool, write_not_music: bool = False
+) -> Change:
     """What writing `row`'s answer into `path` would do. `previous` is the row of an earlier run for the same file:
-    when the file still holds the genre that run wrote, the genre is this command's, not the owner's."""
+    when the file still holds the genre that run wrote, the genre is this command's, not the owner's. A file the
+    music gate took for something else gets no genre unless `write_not_music` (rows of an output written before the
+    gate have `music` "": music)."""
     written = decode((previous or {}).get("genre_written"))
     previous_before = decode((previous or {}).get("genre_before"))
     try:
@@ -223,6 +228,9 @@ def plan(path: Path, row: dict, previous: dict | None, overwrite: bool, write_un
         return Change(path, "same", now, now, before, ours, "already holds it")
     if now and not ours and not overwrite:
         return Change(path, "keep", now, now, now, False, f"kept: the owner's genre (--overwrite writes {want[0]})")
+    if row.get("music") == "no" and not write_not_music:
+        note = f"not written: {NOT_MUSIC} (--write-not-music writes {want[0]})"
+        return Change(path, "not music", now, now, before, ours, note)
     if not answer.clear and not write_unsure:
         note = f"not written: {answer.text} (--write-unsure writes {want[0]})"
         return Change(path, "unsure", now, now, before, ours, note)
@@ -261,7 +269,8 @@ def apply(change: Change, row: dict) -> dict:
 
 
 def summary(changes: list[Change], dry_run: bool, undo: bool = False) -> list[str]:
-    """The end of a run in lines: how many files changed, and the files kept, unsure or not writable, by name."""
+    """The end of a run in lines: how many files changed, and the files kept, not music, unsure or not writable,
+    by name."""
     count = Counter(change.action for change in changes)
     if undo:
         lines = [f"Genres {'to put back' if dry_run else 'put back'}: {count['write']}; kept because changed since: "
@@ -269,9 +278,10 @@ def summary(changes: list[Change], dry_run: bool, undo: bool = False) -> list[st
         groups = {"keep": "Kept, changed since this command wrote them:"}
     else:
         lines = [f"Genres {'to write' if dry_run else 'written'}: {count['write']}; already there: {count['same']}; "
-                 f"the owner's kept: {count['keep']}; unsure, not written: {count['unsure']}; could not be read or "
-                 f"written: {count['error']}."]  # fmt: skip
+                 f"the owner's kept: {count['keep']}; not music, not written: {count['not music']}; unsure, not "
+                 f"written: {count['unsure']}; could not be read or written: {count['error']}."]  # fmt: skip
         groups = {"keep": "Kept the owner's genre (--overwrite replaces it):",
+                  "not music": "Not music, not written (--write-not-music writes the top genre):",
                   "unsure": "Unsure, not written (--write-unsure writes the top genre):"}  # fmt: skip
     groups["error"] = "Could not read or write the tags of:"
     for action, title in groups.items():

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import config
+from . import config, gate
 from .audio import AudioError
 from .model import Classifier
 from .plots import genre_timeline_image
@@ -57,8 +57,8 @@ class LiveSession:
     interval: float = MIN_INTERVAL
     gpu_used: float = 0.0  # seconds spent in GPU calls (ZeroGPU), measured around each call
     last_call: float = 0.0  # the last answer's compute time
-    fastest_call: float = 0.0  # the quickest answer so far: what the next one is expected to cost
-    history: list[tuple[float, float, np.ndarray]] = field(default_factory=list)  # (start, end, probabilities)
+    fastest_call: float = 0.0  # the quickest forward so far: what the next GPU call is expected to cost
+    history: list[tuple[float, float, np.ndarray, bool]] = field(default_factory=list)  # (start, end, probs, music)
     answer: Future | None = None  # the answer being computed beside the stream
     label: dict[str, float] | str = LISTENING  # the last answer, shown until the next one
     strip: bytes | None = None  # the last rolling strip (webp)
@@ -101,11 +101,13 @@ def gpu_budget(classifier: Classifier) -> float | None:
     return GPU_SECONDS_PER_MINUTE if config.zero_gpu() and classifier.on_gpu else None
 
 
-def _windows(samples: np.ndarray, sampling_rate: int, count: int) -> np.ndarray:
-    """`count` windows of LIVE_SECONDS (or what there is) ending one second apart, the latest last."""
+def _windows(samples: np.ndarray, sampling_rate: int, count: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """`count` windows of LIVE_SECONDS (or what there is) ending one second apart, the latest last, and their
+    (start, end) in seconds."""
     length, step = min(len(samples), int(LIVE_SECONDS * sampling_rate)), sampling_rate
-    ends = [len(samples) - k * step for k in range(count) if len(samples) - k * step >= length]
-    return np.stack([samples[end - length : end] for end in reversed(ends)])
+    ends = [len(samples) - k * step for k in range(count) if len(samples) - k * step >= length][::-1]
+    spans = [((end - length) / sampling_rate, end / sampling_rate) for end in ends]
+    return np.stack([samples[end - length : end] for end in ends]), spans
 
 
 def listen_step(classifier: Classifier, session: LiveSession) -> tuple[dict[str, float] | str, bytes | None]:
@@ -117,16 +119,20 @@ def listen_step(classifier: Classifier, session: LiveSession) -> tuple[dict[str,
         session.answered_at = session.listened
         return LISTENING, None
     pending = int(session.listened - session.answered_at) if session.gpu_budget else 1
-    windows = _windows(clip.samples, clip.sampling_rate, max(1, min(MAX_BATCH, pending)))
+    windows, spans = _windows(clip.samples, clip.sampling_rate, max(1, min(MAX_BATCH, pending)))
+    forward_started = time.perf_counter()
     probs = classifier.predict_windows(windows)  # one call, so one GPU borrow on ZeroGPU
+    forward = time.perf_counter() - forward_started
+    music = gate.is_music(gate.listen(clip.gate_audio, spans).music)  # on the CPU: no GPU time, no quota
     session.last_call = time.perf_counter() - started
-    session.fastest_call = min(session.fastest_call or session.last_call, session.last_call)
+    session.fastest_call = min(session.fastest_call or forward, forward)
     if session.gpu_budget is not None:
-        session.gpu_used += session.last_call
+        session.gpu_used += forward
     heard = min(clip.seconds, LIVE_SECONDS)
     previous = session.history[-1][1] if session.history else max(0.0, session.listened - heard)
     edges = np.linspace(previous, session.listened, len(probs) + 1)
-    session.history += [(float(a), float(b), p) for a, b, p in zip(edges[:-1], edges[1:], probs, strict=True)]
+    session.history += [(float(a), float(b), p, bool(m)) for a, b, p, m in zip(edges[:-1], edges[1:], probs, music,
+                                                                                 strict=True)]  # fmt: skip
     session.history = [h for h in session.history if h[1] > session.listened - HISTORY_SECONDS]
     session.answered_at = session.listened
     session.interval = max(MIN_INTERVAL, SLOWDOWN * session.last_call)
@@ -138,5 +144,8 @@ def listen_step(classifier: Classifier, session: LiveSession) -> tuple[dict[str,
         start=max(0.0, session.listened - HISTORY_SECONDS),
         title=LIVE_TITLE,
         caption=LIVE_CAPTION,
+        music=np.array([h[3] for h in session.history]),
     )
+    if not music[-1]:  # someone talking, a dog: no genre until music starts
+        return gate.NOT_MUSIC, strip
     return dict(zip(classifier.labels, map(float, probs[-1]), strict=True)), strip

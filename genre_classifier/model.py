@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from . import GENRES, config
+from . import GENRES, config, gate
 from .audio import AudioInput, Clip, load_audio, split_windows
 from .baseline import BaselineModel
 from .features import SAMPLING_RATE as FEATURE_RATE
@@ -35,19 +35,53 @@ AST_FRAME_SECONDS = 0.01  # AST's filterbank hop: max_length frames of 10 ms
 
 @dataclass(frozen=True)
 class Prediction:
-    """Per-window probabilities of one clip; the clip's answer is their mean."""
+    """Per-window probabilities of one clip, and what the music gate heard in each window (`gate.py`).
+
+    The clip is music when at least half its windows are; its answer is then the mean of its music windows (a
+    podcast's music intro is classified without the talk after it), else the mean of all windows.
+    """
 
     labels: list[str]
     window_probs: np.ndarray  # (n_windows, n_labels)
     window_spans: list[tuple[float, float]]  # (start, end) in seconds
     total_windows: int | None = None  # windows of the whole clip, while an answer is still partial
+    window_music: np.ndarray | None = None  # the gate's music probability per window (None: not gated)
+    window_sounds: tuple[str, ...] = ()  # the likeliest other sound per window ("voice", "noise", "tone")
 
     @property
     def complete(self) -> bool:
         return self.total_windows is None or len(self.window_spans) >= self.total_windows
 
     @property
+    def music_windows(self) -> np.ndarray:
+        """Whether each window passes the music gate (all of them when the clip was not gated)."""
+        if self.window_music is None:
+            return np.ones(len(self.window_probs), dtype=bool)
+        return gate.is_music(self.window_music)
+
+    @property
+    def is_music(self) -> bool:
+        return bool(self.music_windows.mean() >= 0.5) if len(self.window_probs) else True
+
+    @property
+    def music_score(self) -> float | None:
+        """The gate's music probability for the clip: the mean of its windows' (None: not gated)."""
+        return None if self.window_music is None else float(np.mean(self.window_music))
+
+    @property
+    def sounds_like(self) -> str | None:
+        """What the windows that are not music sound like, when most of them agree; else None."""
+        other = [s for s, music in zip(self.window_sounds, self.music_windows, strict=False) if not music]
+        if not other:
+            return None
+        sound = max(set(other), key=other.count)
+        return sound if other.count(sound) > len(other) / 2 else None
+
+    @property
     def probs(self) -> np.ndarray:
+        music = self.music_windows
+        if self.is_music and not music.all():
+            return self.window_probs[music].mean(axis=0)
         return self.window_probs.mean(axis=0)
 
     @property
@@ -79,21 +113,33 @@ class Classifier(ABC):
         return None
 
     def load(self, source: AudioInput, max_seconds: float | None = None) -> Clip:
-        """Decode any input at this model's rate (see `audio.load_audio`)."""
-        return load_audio(source, self.sampling_rate, config.max_seconds() if max_seconds is None else max_seconds)
+        """Decode any input at this model's rate, keeping its full band for the music gate (`audio.load_audio`)."""
+        max_seconds = config.max_seconds() if max_seconds is None else max_seconds
+        return load_audio(source, self.sampling_rate, max_seconds, gate=True)
 
-    def predictions(self, samples: np.ndarray) -> Iterator[Prediction]:
-        """The answer so far after each batch of windows (at `sampling_rate`); the last one is the clip's."""
+    def spans(self, samples: np.ndarray) -> tuple[np.ndarray, list[tuple[float, float]]]:
+        """The clip's windows (at `sampling_rate`) and their (start, end) in seconds."""
         windows, starts = split_windows(samples, int(round(self.window_seconds * self.sampling_rate)))
-        spans = [(s / self.sampling_rate, (s + windows.shape[1]) / self.sampling_rate) for s in starts]
+        return windows, [(s / self.sampling_rate, (s + windows.shape[1]) / self.sampling_rate) for s in starts]
+
+    def predictions(self, clip: Clip | np.ndarray) -> Iterator[Prediction]:
+        """The answer so far after each batch of windows; the last one is the clip's. A `Clip` goes through the
+        music gate too (on the CPU, beside the forward); bare samples (at `sampling_rate`) are not gated."""
+        samples = clip.samples if isinstance(clip, Clip) else clip
+        windows, spans = self.spans(samples)
         probs, step = np.empty((0, len(self.labels))), self.step_windows or self.batch_size
+        music, sounds = (np.empty(0), ()) if isinstance(clip, Clip) else (None, ())
+        full_band = clip.gate_audio if music is not None else None
         for i in range(0, len(windows), step):
             probs = np.concatenate([probs, self.predict_windows(windows[i : i + step])])
-            yield Prediction(self.labels, probs, spans[: len(probs)], len(spans))
+            if music is not None:
+                heard = gate.listen(full_band, spans[i : i + step])
+                music, sounds = np.concatenate([music, heard.music]), (*sounds, *heard.sounds)
+            yield Prediction(self.labels, probs, spans[: len(probs)], len(spans), music, sounds)
 
-    def classify(self, samples: np.ndarray) -> Prediction:
-        """Classify every window of a clip (at `sampling_rate`), batched, and average them."""
-        *_, prediction = self.predictions(samples)
+    def classify(self, clip: Clip | np.ndarray) -> Prediction:
+        """Classify every window of a clip, batched, and average them (see `predictions`)."""
+        *_, prediction = self.predictions(clip)
         return prediction
 
 

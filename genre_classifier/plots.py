@@ -385,6 +385,10 @@ class _Timeline(_Plot):
         ]
         if duration - answer.covered > UNCOVERED:
             artists.append(self.ax.axvspan(answer.covered, duration, color="0.85"))
+        for begin, end in answer.not_music:  # faded, and named: a client needs no colour to see it
+            artists.append(self.ax.add_patch(Rectangle((begin, -0.5), end - begin, n, color="white", alpha=0.45, lw=0)))
+            artists.append(self.ax.text((begin + end) / 2, (n - 1) / 2, "not music", ha="center", va="center",
+                                        rotation=90 if (end - begin) < 0.08 * (duration - start) else 0))  # fmt: skip
         if answer.top is not None:
             outline = Rectangle((start, answer.top - 0.5), duration - start, 1, fill=False, edgecolor="#ff2d55", lw=1.5)
             artists.append(self.ax.add_patch(outline))
@@ -397,9 +401,13 @@ class _Timeline(_Plot):
 class _Answer:
     """What the genre-over-time figure says about an answer: its marks, title and caption, in lines."""
 
-    def __init__(self, labels, window_probs, spans, duration, start, title, pending, caption) -> None:
+    def __init__(self, labels, window_probs, spans, duration, start, title, pending, caption, music=None) -> None:
         self.probs, self.spans, self.duration, self.start = window_probs, list(spans), duration, start
+        music = np.ones(len(self.spans), bool) if music is None else np.asarray(music, bool)
+        self.not_music = [span for span, heard in zip(self.spans, music, strict=True) if not heard]
         notes = [caption] if caption else []
+        if self.not_music:
+            notes.append("Faded, marked \"not music\": windows that do not sound like music.")
         if len(self.spans) > 1:
             notes.append("White lines: window edges.")
         self.overlaps, covered = [], None  # (start, end of the windows before, end) of each window that overlaps
@@ -417,8 +425,10 @@ class _Answer:
             why = "still being classified…" if pending else "too short for a window of its own, not classified."
             notes.append(f"Grey, {self.covered:.1f}–{duration:.1f} s: {why}")
         self.top = None
-        if len(window_probs):
-            overall = np.asarray(window_probs).mean(axis=0)
+        if len(window_probs) and music.mean() < 0.5:
+            title += ": not music overall"
+        elif len(window_probs):  # the answer of the music windows, as `Prediction.probs`
+            overall = np.asarray(window_probs)[music].mean(axis=0)
             self.top = int(overall.argmax())
             title += f": {labels[self.top]} overall ({overall[self.top]:.0%}, outlined)"
         self.title_lines = _wrap(title, TITLE_PT, WIDTH - 2 * PAD)
@@ -435,6 +445,7 @@ def genre_timeline_figure(
     title: str = "Genre over time",
     pending: bool = False,
     caption: str = "",
+    music: np.ndarray | None = None,
 ) -> Figure:
     """Probability of every genre over time, one row per genre and one column per window.
 
@@ -443,7 +454,7 @@ def genre_timeline_figure(
     afterwards only a tail too short for a window of its own is left). A caption under the axes says what each
     of these marks means, after `caption`.
     """
-    answer = _Answer(labels, window_probs, spans, duration, start, title, pending, caption)
+    answer = _Answer(labels, window_probs, spans, duration, start, title, pending, caption, music)
     return _Timeline(*answer.layout).update(answer).fig
 
 
@@ -456,8 +467,9 @@ def genre_timeline_image(
     title: str = "Genre over time",
     pending: bool = False,
     caption: str = "",
+    music: np.ndarray | None = None,
 ) -> bytes:
     """`genre_timeline_figure` as the page shows it, encoded (webp), from the kept figure of its layout."""
-    answer = _Answer(labels, window_probs, spans, duration, start, title, pending, caption)
+    answer = _Answer(labels, window_probs, spans, duration, start, title, pending, caption, music)
     with _DRAWING:
         return _kept(_Timeline, *answer.layout).update(answer).webp()

@@ -20,7 +20,7 @@ from starlette.middleware import Middleware
 from . import config
 from .limits import Guard, Limits, upload_budget, upload_ttl
 from .model import Classifier, load_classifier
-from .ui import EXAMPLES_DIR, build_demo, warm_up
+from .ui import CSS, EXAMPLES_DIR, build_demo, warm_up
 
 log = logging.getLogger("app")
 
@@ -82,6 +82,7 @@ def launch(demo: gr.Blocks, limits: Limits, classifier: Classifier, block: bool 
         app_kwargs={"middleware": [Middleware(Guard, limits=limits)], "lifespan": limits.lifespan},
         state_session_capacity=limits.sessions,
         prevent_thread_lock=not block,
+        css=CSS,
     )
 
 

@@ -11,8 +11,10 @@ path hashes to its rank, writes its own part (`genres.csv.part-0-of-2`, ...), an
 into the output once every process has finished (a gloo barrier). The inputs and the output must be on storage
 every process sees at the same paths, as they must be for the files to be read at all.
 
-With `--write-tags` each genre also goes into the file's own tags (`filetags`: the owner's genre is kept, the
-write is atomic, `--dry-run` previews it), and the output records what was there before, for `--undo`.
+Each file also goes through the music gate (`gate.py`): the `music` column says whether it sounds like music,
+and the note says "not music" where it does not. With `--write-tags` each genre also goes into the file's own tags
+(`filetags`: the owner's genre is kept, a file that is not music gets none, the write is atomic, `--dry-run`
+previews it), and the output records what was there before, for `--undo`.
 """
 
 from __future__ import annotations
@@ -36,20 +38,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import GENRES, config, filetags
-from .answer import verdict
-from .audio import AUDIO_SUFFIXES, AudioError, split_windows
+from . import GENRES, answer, config, filetags, gate
+from .audio import AUDIO_SUFFIXES, AudioError
 
 if TYPE_CHECKING:
     from .model import Classifier, Prediction
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["path", "genre", "confidence", *GENRES, "seconds", "windows", "note"]
+COLUMNS = ["path", "genre", "confidence", "music", "music_score", *GENRES, "seconds", "windows", "note"]
 # What later runs need: the file's size and time (to skip it), which model answered, and what --write-tags
-# changed (for --undo). An output of the version before the tag columns still resumes: it is read, then upgraded.
+# changed (for --undo). Outputs of earlier versions (before the tag columns; before the music columns) still
+# resume: they are read, then upgraded, their rows' new columns empty (`music` "": taken for music).
 RESUME_COLUMNS = ["size", "mtime", "model", *filetags.TAG_COLUMNS]
-OLDER_COLUMNS = [COLUMNS + ["size", "mtime", "model"]]
+_BEFORE_GATE = [column for column in COLUMNS if column not in ("music", "music_score")]
+OLDER_COLUMNS = [_BEFORE_GATE + ["size", "mtime", "model"], _BEFORE_GATE + RESUME_COLUMNS]
 BARRIER_TIMEOUT = timedelta(days=7)  # a process that finishes its share early waits this long for the others
 
 
@@ -57,10 +60,14 @@ def result_row(name: str, prediction: Prediction, seconds: float, notes: Iterabl
     """One file's answer as a row of `COLUMNS`: the genres in GTZAN order, whatever the model's label order."""
     probs = {label.lower(): float(p) for label, p in zip(prediction.labels, prediction.probs, strict=True)}
     top = max(probs, key=probs.get)
-    answer = verdict(prediction.labels, prediction.probs)
-    note = [] if answer.clear else [answer.text]  # "unsure: blues or rock", as the page says it
+    said = answer.of(prediction)
+    text = f"{said.text}: sounds like {gate.DESCRIBED[said.sounds_like]}" if said.sounds_like else said.text
+    note = [] if said.clear else [text]  # "unsure: blues or rock", "not music: sounds like noise", as the page
+    score = prediction.music_score
     return {
         "path": name, "genre": top, "confidence": round(probs[top], 6),
+        "music": "" if score is None else "yes" if said.music else "no",
+        "music_score": "" if score is None else round(score, 3),
         **{genre: round(probs[genre], 6) for genre in GENRES},
         "seconds": round(seconds, 2), "windows": len(prediction.window_spans), "note": "; ".join([*note, *notes]),
     }  # fmt: skip
@@ -112,19 +119,39 @@ class Tagged:
     error: str | None = None
 
 
-def _decode(classifier, path: Path):
+@dataclass(frozen=True)
+class _Gated:
+    """A decoded file cut into the model's windows, with what the music gate heard in each: all a file's entry
+    keeps until its windows are classified (the clip's full-band audio goes once the gate has heard it)."""
+
+    windows: np.ndarray  # (n_windows, samples) at the model's rate
+    spans: list[tuple[float, float]]
+    seconds: float
+    notes: tuple[str, ...]
+    heard: gate.Heard
+
+
+def _decode(classifier: Classifier, path: Path) -> _Gated | str:
+    """One file decoded, windowed and gated, or the reason it cannot be."""
     try:
-        return classifier.load(path)
+        clip = classifier.load(path)
     except AudioError as err:
         return str(err)
     except Exception as err:  # one odd file must not end a night-long run; the log keeps the traceback
         log.debug("Decoding %s failed", path, exc_info=True)
         return f"it could not be decoded ({type(err).__name__}: {err})"
+    windows, spans = classifier.spans(clip.samples)
+    try:
+        heard = gate.listen(clip.gate_audio, spans)  # here, in the decoding thread: on the CPU, beside the model
+    except Exception as err:
+        log.debug("The music gate failed on %s", path, exc_info=True)
+        return f"the music gate could not hear it ({type(err).__name__}: {err})"
+    return _Gated(windows, spans, clip.seconds, clip.notes, heard)
 
 
-def _decoded(classifier, paths: list[Path], workers: int) -> Iterator[tuple[Path, object]]:
-    """(path, Clip or the reason it cannot be read), in order; a few files are decoded ahead in threads, so reading
-    and FFmpeg overlap the model (numpy, soxr and the FFmpeg pipe release the GIL)."""
+def _decoded(classifier: Classifier, paths: list[Path], workers: int) -> Iterator[tuple[Path, _Gated | str]]:
+    """(path, its windows or the reason it cannot be read), in order; a few files are decoded and gated ahead in
+    threads, so reading, FFmpeg and the gate overlap the model (numpy, soxr and the FFmpeg pipe release the GIL)."""
     pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
     ahead: deque = deque()
     try:
@@ -145,13 +172,12 @@ def tag(classifier: Classifier, paths: list[Path], workers: int = 1) -> Iterator
 
     Full-length windows of consecutive files share batches of the classifier's `batch_size`. The one shorter window
     of a clip shorter than the model's window goes alone, at once: padding it to its batch-mates' length would
-    change its answer. Each file gets what `Classifier.classify` would give it alone.
+    change its answer. Each file gets what `Classifier.classify` would give its `Clip` alone, music gate included.
     """
     from .model import Prediction
 
     batch_size = classifier.batch_size
-    rate = classifier.sampling_rate
-    window = int(round(classifier.window_seconds * rate))
+    window = int(round(classifier.window_seconds * classifier.sampling_rate))
     queue: list[tuple[dict, int, np.ndarray]] = []  # (file's entry, window index, samples), all of `window` length
 
     def run(batch: list[tuple[dict, int, np.ndarray]]) -> Iterator[Tagged]:
@@ -160,17 +186,19 @@ def tag(classifier: Classifier, paths: list[Path], workers: int = 1) -> Iterator
             entry["probs"][index] = probs
             entry["left"] -= 1
             if entry["left"] == 0:
-                prediction = Prediction(classifier.labels, entry["probs"], entry["spans"])
+                heard = entry["heard"]
+                prediction = Prediction(classifier.labels, entry["probs"], entry["spans"], window_music=heard.music,
+                                        window_sounds=tuple(heard.sounds))  # fmt: skip
                 yield Tagged(entry["path"], prediction, entry["seconds"], entry["notes"])
 
-    for path, clip in _decoded(classifier, paths, workers):
-        if isinstance(clip, str):
-            yield Tagged(path, error=clip)
+    for path, gated in _decoded(classifier, paths, workers):
+        if isinstance(gated, str):
+            yield Tagged(path, error=gated)
             continue
-        windows, starts = split_windows(clip.samples, window)
-        spans = [(s / rate, (s + windows.shape[1]) / rate) for s in starts]
-        # The entry keeps the clip's length and notes only: its samples go once they are cut into windows.
-        entry = {"path": path, "seconds": clip.seconds, "notes": clip.notes, "spans": spans, "left": len(windows),
+        windows = gated.windows
+        # The entry keeps the clip's length, notes and gate's answers only: its samples go with its last window.
+        entry = {"path": path, "seconds": gated.seconds, "notes": gated.notes, "spans": gated.spans,
+                 "heard": gated.heard, "left": len(windows),
                  "probs": np.empty((len(windows), len(classifier.labels)))}  # fmt: skip
         if windows.shape[1] < window:
             yield from run([(entry, 0, windows[0])])
@@ -349,6 +377,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tags.add_argument("--overwrite", action="store_true", help="with --write-tags: replace a genre already there")
     tags.add_argument("--write-unsure", action="store_true", help="with --write-tags: write the top genre of an "
                       "unsure answer too")  # fmt: skip
+    tags.add_argument("--write-not-music", action="store_true", help="with --write-tags: write the top genre of a "
+                      "file the music gate does not take for music (speech, noise) too")  # fmt: skip
     tags.add_argument("--undo", action="store_true", help="put back the genres --write-tags replaced, from the same "
                       "--output, where the files still hold what it wrote")  # fmt: skip
 
@@ -360,7 +390,7 @@ def _check_tag_flags(args: argparse.Namespace, world: int) -> None:
         raise TagError("--write-tags and --undo go one at a time.")
     if getattr(args, "dry_run", False) and not (write or undo):
         raise TagError("--dry-run previews --write-tags or --undo: add one of them.")
-    for flag in ("overwrite", "write_unsure"):
+    for flag in ("overwrite", "write_unsure", "write_not_music"):
         if getattr(args, flag, False) and not write:
             raise TagError(f"--{flag.replace('_', '-')} goes with --write-tags.")
     if undo and world > 1:
@@ -446,7 +476,8 @@ class _TagWriter:
 
         previous = self.done.get(str(path))
         row = {**row, **_tag_record(previous)}
-        change = filetags.plan(path, row, previous, self.args.overwrite, self.args.write_unsure)
+        change = filetags.plan(path, row, previous, self.args.overwrite, self.args.write_unsure,
+                               getattr(self.args, "write_not_music", False))  # fmt: skip
         self.changes.append(change)
         if self.args.dry_run:
             if change.action != "same":

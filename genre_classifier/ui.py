@@ -15,8 +15,9 @@ import gradio as gr
 import numpy as np
 from gradio.components.plot import PlotData
 
-from . import config, limits
-from .answer import CLEAR_MARGIN, verdict
+from . import answer as verdicts
+from . import config, gate, limits
+from .answer import CLEAR_MARGIN
 from .audio import ACCEPTED, AudioError, Clip
 from .batch_ui import many_files_tab
 from .live import ANSWERS, LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LIVE_TITLE, LiveSession, gpu_budget, listen_step
@@ -34,6 +35,8 @@ EXAMPLES = [
     ("trumpet_loop.ogg", "Trumpet loop (5 s)"),
 ]
 TIMELINE_HEADERS = ["Start", "End", "Top genre", "Confidence", "Note"]
+CSS = "#genre-label.not-music { opacity: 0.45; }"  # the genres of a sound that is not music: shown, but faded
+NOT_MUSIC_HEADLINE = "This doesn't sound like music"
 PLOT_MIN_WIDTH = 480  # px: two figures side by side from a laptop's width up, stacked on a phone or a narrow window
 
 
@@ -43,27 +46,39 @@ def _clock(seconds: float) -> str:
 
 
 def timeline_rows(prediction: Prediction) -> list[list]:
-    """One row per window; a window that overlaps the one before it (the clip's last) says by how much."""
+    """One row per window; a window that is not music says so in place of its genre; one that overlaps the one
+    before it (the clip's last) says by how much."""
     rows, previous_end = [], 0.0
-    for (start, end), p in zip(prediction.window_spans, prediction.window_probs, strict=True):
+    for (start, end), p, music in zip(prediction.window_spans, prediction.window_probs, prediction.music_windows,
+                                      strict=True):  # fmt: skip
         overlap = previous_end - start
         note = f"overlaps the previous window by {overlap:.1f} s (covers the clip's end)" if overlap > 0 else ""
-        rows.append([_clock(start), _clock(end), prediction.labels[int(p.argmax())], round(float(p.max()), 3), note])
+        genre = prediction.labels[int(p.argmax())] if music else verdicts.NOT_MUSIC
+        rows.append([_clock(start), _clock(end), genre, round(float(p.max()), 3), note])
         previous_end = end
     return rows
 
 
 def _summary(prediction: Prediction, clip: Clip, window_seconds: float) -> str:
-    """The answer in words, headed by the verdict: the genre when it is clearly ahead, else the close contenders."""
-    answer = verdict(prediction.labels, prediction.probs)
+    """The answer in words, headed by the verdict: the genre when it is clearly ahead, else the close contenders; a
+    sound the music gate does not take for music is headed so, its genres named as an afterthought."""
+    answer = verdicts.of(prediction)
     share = dict(zip(prediction.labels, prediction.probs, strict=True))
     top = answer.contenders[0]
-    if answer.clear:
+    music = prediction.music_windows
+    if not answer.music:
+        headline = NOT_MUSIC_HEADLINE
+        sounds = f"It sounds like {gate.DESCRIBED[answer.sounds_like]}." if answer.sounds_like else ""
+        why = f"The verdict: not music. {sounds} The genres below are only what the model would say if it were: "
+        why += f"{top} at {share[top]:.0%}, which means little here."
+    elif answer.clear:
         runner_up = max((g for g in prediction.labels if g != top), key=share.get)
         headline, why = top, f"Clearly ahead: {share[top]:.0%}, the next is {runner_up} at {share[runner_up]:.0%}."
     else:
         close = ", ".join(f"{genre} {share[genre]:.0%}" for genre in answer.contenders)
         headline, why = answer.text[0].upper() + answer.text[1:], f"No genre is clearly ahead: {close}."
+    if answer.music and not music.all():  # a podcast's music intro: the genre is the music's
+        why += f" {(~music).sum()} of {len(music)} windows are not music; the genres are those of the others."
     done = len(prediction.window_spans)
     if not prediction.complete:  # an answer so far, refined as the other windows finish
         heard = prediction.window_spans[-1][1]
@@ -78,6 +93,12 @@ def _summary(prediction: Prediction, clip: Clip, window_seconds: float) -> str:
         *clip.notes,
     ]
     return "\n\n".join(lines)
+
+
+def fade(summary: str | None) -> dict:
+    """The bars' look for a summary: faded when it says the sound is not music (a page-only event, after the
+    summary changes, so that the API's outputs stay the label and its confidences)."""
+    return gr.update(elem_classes=["not-music"] if (summary or "").startswith(f"## {NOT_MUSIC_HEADLINE}") else [])
 
 
 def plot_data(webp: bytes | None) -> PlotData | None:
@@ -153,15 +174,15 @@ def make_classify(classifier: Classifier):
             raise gr.Error(str(err), print_exception=False) from None
         for note in clip.notes:
             gr.Warning(note)
-        with Ahead(classifier.predictions(clip.samples)) as answers:  # the first window classified meanwhile:
+        with Ahead(classifier.predictions(clip)) as answers:  # the first window classified meanwhile:
             figures = (None,) * 3 if agent else tuple(map(plot_data, clip_images(clip.samples, clip.sampling_rate)))
             for p in answers:
                 progress(len(p.window_spans) / p.total_windows, desc="Classifying windows")
                 answer = (p.confidences(), _summary(p, clip, classifier.window_seconds))
                 pending = not p.complete
-                timeline = None if agent else plot_data(
-                    genre_timeline_image(p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending)
-                )
+                timeline = None if agent else plot_data(genre_timeline_image(
+                    p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending, music=p.music_windows
+                ))  # fmt: skip
                 # The same figures with every answer: Gradio sends a generator's outputs as differences from the
                 # last, so they travel once, and again in the final answer. (Not gr.skip(): in Gradio 6 each skip of
                 # an output that later gets a value adds a copy of that component to the session's state.)
@@ -187,9 +208,10 @@ CLASSIFY_DOC = "\n".join([
     "Returns:",
     "    the ten genre probabilities (a label and its confidences)",
     "    the answer in words, headed by the verdict (the genre when it leads the second by {margin:g} or more, else "
-    "\"Unsure: blues or rock\" naming the close contenders), with the seconds and windows classified",
+    "\"Unsure: blues or rock\" naming the close contenders, or \"This doesn't sound like music\" for speech, noise "
+    "or tones, whose probabilities then mean little), with the seconds and windows classified",
     "    three figures: waveform, spectrogram and mel spectrogram (empty over MCP)",
-    "    the genre of each window (start, end, top genre, confidence)",
+    "    the genre of each window (start, end, top genre or \"not music\", confidence)",
     "    a figure of the genre over time (empty over MCP)",
 ])  # fmt: skip
 
@@ -288,6 +310,8 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
                 [button.click, audio.upload, audio.stop_recording], classify, inputs=audio, outputs=outputs,
                 api_name="classify", show_progress="minimal", show_progress_on=[label],
             )  # fmt: skip
+            details.change(fade, inputs=details, outputs=label, api_visibility="private", queue=False,
+                           show_progress="hidden")  # fmt: skip
             classified.failure(
                 lambda shown: shown, inputs=label, outputs=label, show_progress="hidden", api_visibility="private",
                 queue=False,

@@ -86,3 +86,17 @@ def learned(synthetic, tiny_config, tmp_path_factory) -> Path:
                                           "--learning-rate", "3e-3"])  # fmt: skip
         finetune.main()
     return out
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory) -> Path:
+    """15 s of synthetic speech from espeak-ng (a voice and sentences the music gate was not fitted on)."""
+    import soundfile as sf
+
+    from train import sounds
+
+    if not sounds.espeak_available():
+        pytest.skip("speech is made with espeak-ng: apt install espeak-ng")
+    path = tmp_path_factory.mktemp("speech") / "voice-memo.wav"
+    sf.write(path, sounds.make("speech", 1000, "eval", seconds=15), sounds.RATE)
+    return path

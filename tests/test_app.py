@@ -40,8 +40,8 @@ def check_answer(result, expected_windows: int | None = None) -> dict[str, float
     assert timeline["headers"] == ["Start", "End", "Top genre", "Confidence", "Note"]
     if expected_windows is not None:
         assert len(timeline["data"]) == expected_windows
-    assert all(row[2] in GENRES for row in timeline["data"])
-    assert label["label"] in details
+    assert all(row[2] in [*GENRES, "not music"] for row in timeline["data"])  # a test tone is not music
+    assert label["label"] in details or "The verdict: not music." in details
     return confidences
 
 
@@ -161,3 +161,12 @@ def test_every_output_of_the_api_has_a_human_name(served_baseline):
     api = served_baseline.client().view_api(print_info=False, return_format="dict")
     names = [r["label"] for r in api["named_endpoints"]["/classify"]["returns"]]
     assert names[0] == "Genre probabilities" and not [n for n in names if not n or n.startswith("value_")], names
+
+
+def test_speech_is_answered_not_music_over_the_api(served_tiny, speech_wav):
+    """A voice memo: the summary and every window say "not music"; the ten probabilities are still there."""
+    label, details, *plots, timeline, genre_plot = classify_file(served_tiny.client(), speech_wav)
+    assert details.startswith("## This doesn't sound like music") and "The verdict: not music." in details
+    assert [row[2] for row in timeline["data"]] == ["not music"]
+    assert sorted(c["label"] for c in label["confidences"]) == sorted(GENRES)
+    assert coloured_fraction(genre_plot["plot"]) > 0.05  # drawn, the window faded and marked

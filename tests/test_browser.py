@@ -16,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from genre_classifier import GENRES, config, plots
+from genre_classifier.ui import EXAMPLES_DIR
 
 from .helpers import GTZAN, ROOT, coloured_fraction
 
@@ -105,6 +106,23 @@ def test_clicking_an_example_classifies_it_and_a_second_click_is_instant(page, s
     # The first click computed the answer; the second came from the example cache, with no model run.
     assert served_distilhubert.log.count("Classified 5.3 s of audio") == computed + 1, timings
     print(f"example clicks: first {timings[0]:.2f} s, second {timings[1]:.2f} s")
+
+
+def test_speech_shows_the_not_music_heading_and_music_a_genre(page, speech_wav):
+    """A voice memo, then a song, in the same page: the heading says it is not music, the bars are still there but
+    faded; the song gets its genre back and the bars their full colour."""
+    page.locator("input[type=file]").first.set_input_files(str(speech_wav))
+    wait_for_result(page)
+    heading = page.locator("#details h2")
+    assert heading.inner_text() == "This doesn't sound like music"
+    assert "not music" in page.locator("#details").inner_text()
+    page.wait_for_function("() => getComputedStyle(document.querySelector('#genre-label')).opacity < 0.6")
+    page.screenshot(path=ARTIFACTS / "browser-not-music.png", full_page=True)
+    page.reload(wait_until="load")
+    page.locator("input[type=file]").first.set_input_files(str(EXAMPLES_DIR / "sugar_plum_fairy.ogg"))
+    wait_for_result(page)
+    assert heading.inner_text().split(" (")[0].lower().removeprefix("unsure: ").split(",")[0].split(" or ")[0] in GENRES
+    page.wait_for_function("() => getComputedStyle(document.querySelector('#genre-label')).opacity == 1")
 
 
 def test_recording_from_the_microphone(page):

@@ -71,3 +71,10 @@ def test_a_url_of_a_loopback_address_is_refused_and_never_fetched(served_tiny):
     finally:
         decoy.shutdown()
     assert result.isError and not fetched
+
+
+def test_an_agent_hears_that_speech_is_not_music(served_tiny, speech_wav):
+    data = "data:audio/wav;base64," + base64.b64encode(speech_wav.read_bytes()).decode()
+    _, result = call(served_tiny.url, "classify", {"audio_path": data})
+    text = " ".join(c.text for c in result.content if c.type == "text")
+    assert not result.isError and "This doesn't sound like music" in text and "'not music'" in text

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genre_classifier import GENRES, tag
+from genre_classifier import GENRES, gate, tag
 from genre_classifier.model import Prediction
 
 from .helpers import GTZAN, MUSIC, ROOT, classify_file
@@ -243,6 +243,34 @@ def test_a_row_says_unsure_and_names_the_contenders_when_the_top_genre_is_not_cl
 
     assert row(blues=0.40, rock=0.35, jazz=0.25)["note"] == "unsure: blues, rock or jazz; truncated"
     assert row(blues=0.60, rock=0.30, jazz=0.10)["note"] == "truncated"
+    assert (row(blues=1.0)["music"], row(blues=1.0)["music_score"]) == ("", "")  # not gated: nothing to say
+
+
+def test_a_row_says_not_music_where_the_gate_hears_something_else_whatever_the_genres():
+    def row(music: float) -> dict:
+        window = np.array([[0.9 if genre == "blues" else 0.1 / 9 for genre in GENRES]])
+        heard = Prediction(GENRES, window, [(0.0, 30.0)], window_music=np.array([music]), window_sounds=("voice",))
+        return tag.result_row("memo.mp3", heard, 30.0, ["truncated"])
+
+    speech = row(0.1234)
+    assert (speech["genre"], speech["music"], speech["music_score"]) == ("blues", "no", 0.123)
+    assert speech["note"] == "not music: sounds like a voice, speaking or calling; truncated"
+    assert list(speech) == tag.COLUMNS and tag.COLUMNS[2:5] == ["confidence", "music", "music_score"]
+    music = row(0.9876)
+    assert (music["music"], music["music_score"], music["note"]) == ("yes", 0.988, "truncated")
+
+
+def test_speech_is_not_music_in_the_output_and_the_packages_example_music_is(speech_wav, tmp_path):
+    trumpet = ROOT / "genre_classifier" / "examples" / "trumpet_loop.ogg"  # CC BY 3.0, shipped with the package
+    output = tmp_path / "genres.csv"
+    status, printed = run_here("baseline", [str(speech_wav), str(trumpet), "--output", str(output)])
+    assert status == 0, printed
+    rows = read_rows(output)
+    speech, music = rows[str(speech_wav)], rows[str(trumpet)]
+    assert speech["music"] == "no" and float(speech["music_score"]) < gate.gate().min_music, speech
+    assert "not music" in speech["note"] and "unsure" not in speech["note"]
+    assert music["music"] == "yes" and float(music["music_score"]) >= gate.gate().min_music, music
+    assert "not music" not in music["note"]
 
 
 def test_many_files_tab_over_http_fills_in_file_by_file_and_gives_a_csv(served_tiny, single_run, library):

@@ -28,6 +28,8 @@ from .test_formats import ffmpeg
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="FFmpeg is not "
                                 "installed: the test files are made and read back with ffmpeg and ffprobe")  # fmt: skip
 SOURCE = GTZAN / "classical.00000.wav"  # the embedded model calls its first 4 s classical (0.97-0.99)
+EXAMPLES = ROOT / "genre_classifier" / "examples"  # CC-licensed music shipped with the package (ATTRIBUTION.md)
+BEFORE_GATE = ["path", "genre", "confidence", *GENRES, "seconds", "windows", "note"]  # before the music columns
 # name -> FFmpeg options. The WAV has no RIFF INFO list (no -metadata, -bitexact): FFmpeg reads that list instead of
 # the ID3 chunk where one is there, so ffprobe would not show the genre of such a file (players read ID3).
 FORMATS = {
@@ -253,7 +255,7 @@ def test_an_output_of_the_version_before_the_tag_columns_resumes_and_is_upgraded
     row = {**answer(disco=0.9, pop=0.1), "path": str(song), "seconds": 4.0, "windows": 1, "note": "",
            "size": stat.st_size, "mtime": stat.st_mtime}  # fmt: skip
     with open(output, "w", newline="") as f:  # the columns the command wrote before --write-tags existed
-        writer = csv.DictWriter(f, tag.COLUMNS + ["size", "mtime", "model"])
+        writer = csv.DictWriter(f, BEFORE_GATE + ["size", "mtime", "model"])
         writer.writeheader()
         writer.writerow(row)
     with pytest.MonkeyPatch.context() as env:
@@ -264,6 +266,78 @@ def test_an_output_of_the_version_before_the_tag_columns_resumes_and_is_upgraded
         reader = csv.DictReader(f)
         (upgraded,) = list(reader)
     assert reader.fieldnames == tag.COLUMNS + tag.RESUME_COLUMNS and upgraded["genre_written"] == "Disco"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_output_of_the_version_before_the_music_columns_resumes_and_is_upgraded(fmt, tmp_path, capsys):
+    """Its rows are kept, not classified again; their `music` is empty, which is taken for music."""
+    song = tmp_path / "song.ogg"
+    shutil.copy(EXAMPLES / "trumpet_loop.ogg", song)
+    output = tmp_path / f"genres.{fmt}"
+    stat = song.stat()
+    row = {**answer(disco=0.9, pop=0.1), "path": str(song), "seconds": 5.33, "windows": 1, "note": "",
+           "size": stat.st_size, "mtime": stat.st_mtime, "genre_before": "", "genre_written": ""}  # fmt: skip
+    old = BEFORE_GATE + tag.RESUME_COLUMNS
+    with open(output, "w", newline="") as f:
+        if fmt == "csv":
+            writer = csv.DictWriter(f, old)
+            writer.writeheader()
+            writer.writerow(row)
+        else:
+            f.write(json.dumps({column: row[column] for column in old}) + "\n")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MODEL_ID", "baseline")
+        assert tag.main([str(song), "--output", str(output), "--write-tags"]) == 0
+    assert "Tagged 0 file(s)" in capsys.readouterr().out and mutagen_genre(song) == ["Disco"]
+    if fmt == "csv":
+        with open(output, newline="") as f:
+            reader = csv.DictReader(f)
+            (upgraded,) = list(reader)
+        assert reader.fieldnames == tag.COLUMNS + tag.RESUME_COLUMNS
+    else:
+        (upgraded,) = [json.loads(line) for line in output.read_text().splitlines()]
+        assert list(upgraded) == tag.COLUMNS + tag.RESUME_COLUMNS
+    assert (upgraded["music"], upgraded["music_score"], upgraded["genre_written"]) == ("", "", "Disco")
+
+
+def test_an_answer_that_is_not_music_is_written_only_when_asked(tmp_path):
+    path = tmp_path / "song.ogg"
+    shutil.copy(EXAMPLES / "trumpet_loop.ogg", path)
+    speech = {**answer(jazz=0.8, blues=0.2), "music": "no", "music_score": 0.1}
+    change = filetags.plan(path, speech, None, False, False)
+    assert (change.action, change.note) == ("not music", "not written: not music (--write-not-music writes Jazz)")
+    assert filetags.plan(path, speech, None, False, True).action == "not music"  # --write-unsure is another matter
+    assert filetags.plan(path, speech, None, False, False, write_not_music=True).new == ["Jazz"]
+    assert filetags.plan(path, {**speech, "music": ""}, None, False, False).new == ["Jazz"]  # an older output's row
+    filetags.write_genres(path, ["Spoken Word"], None)
+    assert filetags.plan(path, speech, None, False, False).action == "keep"  # the owner's genre is kept anyway
+    assert filetags.plan(path, speech, None, True, False).action == "not music"  # --overwrite does not write it
+
+
+def test_speech_keeps_its_tags_byte_for_byte_unless_write_not_music_is_given(speech_wav, tmp_path, capsys):
+    memo = tmp_path / "Memos" / "voice memo.mp3"
+    memo.parent.mkdir()
+    ffmpeg("-i", str(speech_wav), "-metadata", "title=Voice memo", "-c:a", "libmp3lame", str(memo))
+    output = tmp_path / "genres.csv"
+    before = sha(memo)
+    # --write-unsure in both runs: the top genre of speech may well be unsure, which is not what is tested here.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MODEL_ID", "baseline")
+        assert tag.main([str(memo.parent), "--output", str(output), "--write-tags", "--write-unsure"]) == 0
+        printed = capsys.readouterr().out
+        assert sha(memo) == before  # no genre, no field saying what wrote it: not one byte
+        with open(output, newline="") as f:
+            (row,) = list(csv.DictReader(f))
+        genre = filetags.display_name(row["genre"])
+        assert (row["music"], row["genre_written"]) == ("no", "") and "not music" in row["note"], row
+        assert "not music, not written: 1;" in printed, printed
+        assert f"  {memo}: not written: not music (--write-not-music writes {genre})" in printed
+
+        args = [str(memo.parent), "--output", str(output), "--write-tags", "--write-unsure", "--write-not-music"]
+        assert tag.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "Tagged 0 file(s)" in printed and "Genres written: 1;" in printed, printed  # its row's answer, no model
+    assert mutagen_genre(memo) == [genre]
 
 
 def test_a_new_file_is_classified_and_written_in_one_run(clips, tmp_path, capsys):
@@ -285,6 +359,8 @@ def test_flags_that_do_not_go_together_are_refused_in_a_sentence(clips, capsys):
     assert "--dry-run previews --write-tags or --undo" in capsys.readouterr().err
     assert tag.main([str(clips["song.mp3"]), "--undo", "--overwrite"]) == 1
     assert "--overwrite goes with --write-tags" in capsys.readouterr().err
+    assert tag.main([str(clips["song.mp3"]), "--write-not-music"]) == 1
+    assert "--write-not-music goes with --write-tags" in capsys.readouterr().err
 
 
 KILLED_WRITER = """

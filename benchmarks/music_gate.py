@@ -1,0 +1,106 @@
+"""The music gate measured: which real and made sounds the app calls "not music", and what the gate costs.
+
+    python benchmarks/music_gate.py        (needs ../shared/data and Debian's espeak-ng)
+
+Every clip goes through the app's own path (`Classifier.load` then `Classifier.classify`, gate included) with two
+models: the embedded offline model, and a true-size DistilHuBERT with random weights (a checkpoint with nothing of
+its own to say about music). Not music: the six real recordings of ../shared/data/music (three LibriSpeech
+readings, a humpback whale, a robin, a dog) and sounds made by `train/sounds.py` from its evaluation seeds and
+voices, none of which the gate was fitted on. Music: the 14 GTZAN clips, the eight CC recordings of
+../shared/data/music and the five examples. The cost: the gate on one 30 s window against the naive recipe's
+time for a 30 s clip (`benchmarks/latency.py`), in the same run. Writes benchmarks/results/music_gate.json.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.latency import machine, naive_seconds  # noqa: E402
+from genre_classifier import answer, gate  # noqa: E402
+from genre_classifier.model import BaselineClassifier, TransformerClassifier  # noqa: E402
+from genre_classifier.ui import EXAMPLES, EXAMPLES_DIR  # noqa: E402
+from tests.helpers import GTZAN, MUSIC, save_distilhubert  # noqa: E402
+from train import sounds  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "music_gate.json"
+NOT_MUSIC = {"5703-47212-0000": "speech (LibriSpeech 5703)", "3436-172162-0000": "speech (LibriSpeech 3436)",
+             "198-209-0000": "speech (LibriSpeech 198)", "glacier-bay-humpback": "humpback whale",
+             "456440__inspectorj__bird-whistling-robin-single-13": "robin", "pibble": "dog"}  # fmt: skip
+PER_KIND = 4  # made sounds of each kind
+
+
+def clips(made: Path) -> list[tuple[str, str, bool, Path]]:
+    """(group, name, is music, path) of every clip measured."""
+    rows = [("real, not music", what, False, MUSIC / f"{stem}.ogg") for stem, what in NOT_MUSIC.items()]
+    for kind, seed, samples in sounds.corpus("eval", PER_KIND):
+        path = made / f"{kind.replace(' ', '_')}-{seed}.wav"
+        sf.write(path, samples, sounds.RATE)
+        rows.append(("made, not music", f"{kind} #{seed}", False, path))
+    rows += [("GTZAN", path.stem, True, path) for path in sorted(GTZAN.glob("*.wav"))]
+    cc = [p for p in sorted(MUSIC.glob("*.ogg")) if ".hq." not in p.name and p.stem not in NOT_MUSIC]
+    rows += [("CC music", path.stem, True, path) for path in cc]
+    rows += [("examples", text, True, EXAMPLES_DIR / name) for name, text in EXAMPLES]
+    return rows
+
+
+def gate_cost(runs: int = 7) -> float:
+    """Median seconds of the gate on one 30 s window of a real clip, at 22050 Hz."""
+    clip = BaselineClassifier().load(GTZAN / "jazz.00000.wav")
+    gate.listen(clip.gate_audio, [(0.0, 30.0)])
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        gate.listen(clip.gate_audio, [(0.0, 30.0)])
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    results: dict = {"machine": machine(), "command": "python benchmarks/music_gate.py", "min_music":
+                     round(gate.gate().min_music, 4), "clips": []}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        hubert_dir = save_distilhubert(tmp / "distilhubert")
+        models = {"embedded": BaselineClassifier(), "distilhubert_random": TransformerClassifier.from_pretrained(
+            str(hubert_dir), device="cpu")}  # fmt: skip
+        (tmp / "made").mkdir()
+        for group, name, music, path in clips(tmp / "made"):
+            row = {"group": group, "name": name, "music": music}
+            for key, classifier in models.items():
+                prediction = classifier.classify(classifier.load(path))
+                said = answer.of(prediction)
+                row[key] = {"verdict": said.text, "music_score": round(prediction.music_score, 3),
+                            "windows_not_music": int((~prediction.music_windows).sum()),
+                            "windows": len(prediction.window_spans), "sounds_like": said.sounds_like}  # fmt: skip
+            results["clips"].append(row)
+            print(group, name, {k: row[k]["verdict"] for k in models}, row["embedded"]["music_score"], flush=True)
+        results["gate_30s_window_s"] = round(gate_cost(), 4)
+        results["naive_s"] = round(naive_seconds(hubert_dir, GTZAN / "jazz.00000.wav", runs=3), 3)
+    results["gate_x_naive"] = round(results["gate_30s_window_s"] / results["naive_s"], 4)
+    for key in ("embedded", "distilhubert_random"):
+        said = {group: [row[key]["verdict"] == "not music" for row in results["clips"] if row["group"] == group]
+                for group in dict.fromkeys(row["group"] for row in results["clips"])}  # fmt: skip
+        not_music = said["real, not music"] + said["made, not music"]
+        other_music = said["CC music"] + said["examples"]
+        results[key] = {
+            "not_music_caught": f"{sum(not_music)}/{len(not_music)}",
+            "real_not_music_caught": f"{sum(said['real, not music'])}/{len(said['real, not music'])}",
+            "gtzan_called_not_music": f"{sum(said['GTZAN'])}/{len(said['GTZAN'])}",
+            "other_music_called_not_music": f"{sum(other_music)}/{len(other_music)}",
+        }
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if k != "clips"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

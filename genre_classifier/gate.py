@@ -1,0 +1,159 @@
+"""The music gate: whether a window sounds like music of the kind the genres describe, whatever model answers.
+
+A ten-genre classifier names a genre for anything, speech and barking included. The gate is a small model of its
+own, beside the genre model: 52 of the GTZAN table's features (all but HPSS's four and the tempo; about 0.1 s for
+30 s of audio) into a multinomial logistic regression over music (the 986 rows of the GTZAN
+feature table), voice, noise and tone (speech, noise, applause, tones, hum and ringing made by `train/sounds.py`).
+It needs nothing from the genre model, so it works the same for the embedded model, a Hub checkpoint, or a folder
+that brings only its weights. A window is music when its music probability is at least `MusicGate.min_music`,
+chosen by `train/music_gate.py` so that at most 0.5 % of GTZAN's own clips fall below it in cross-validation. The
+features are defined on the full band at 22050 Hz, so the gate hears the clip at that rate (`Clip.gate_samples`),
+not at the model's 16 kHz, which would take away what cymbals and guitars put above 8 kHz. Results:
+docs/music-gate.md.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.fft import dct
+from transformers import audio_utils
+
+from .baseline import LOG_SCALED
+from .features import FEATURE_NAMES
+from .features import SAMPLING_RATE as RATE
+
+GATE_PATH = Path(__file__).with_name("music_gate.npz")
+# The table's features but HPSS's four (80 % of their time) and the tempo (a beat tracker's worth of code)
+GATE_FEATURE_NAMES = [name for name in FEATURE_NAMES if not name.startswith(("harmony", "perceptr", "tempo"))]
+NOT_MUSIC = "not music"
+# What a sound that is not music sounds like, by the gate's class: its voices were speech, but a dog's bark and a
+# bird's call land there too (docs/music-gate.md).
+DESCRIBED = {"voice": "a voice, speaking or calling", "noise": "noise", "tone": "a tone or a hum"}
+_LOG = LOG_SCALED[[FEATURE_NAMES.index(name) for name in GATE_FEATURE_NAMES]]
+
+
+N_FFT, HOP = 2048, 512
+
+
+@functools.cache
+def _filters() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The Hann window, the bins' frequencies, librosa's default mel bank (Slaney) and its chroma bank (tuning 0)."""
+    window = audio_utils.window_function(N_FFT, "hann").astype(np.float32)  # float32, as librosa's STFT
+    freqs = np.linspace(0, RATE / 2, N_FFT // 2 + 1)
+    mel = audio_utils.mel_filter_bank(num_frequency_bins=N_FFT // 2 + 1, num_mel_filters=128, min_frequency=0.0,
+                                      max_frequency=RATE / 2, sampling_rate=RATE, norm="slaney", mel_scale="slaney")
+    chroma = audio_utils.chroma_filter_bank(num_frequency_bins=N_FFT, num_chroma=12, sampling_rate=RATE)
+    return window, freqs, mel.T.astype(np.float32), chroma.astype(np.float32)  # fmt: skip
+
+
+def _per_frame(values: np.ndarray) -> np.ndarray:
+    """Sums of `values` over each frame of N_FFT samples, HOP apart (librosa's `util.frame` framing)."""
+    sums = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
+    starts = np.arange(0, len(values) - N_FFT + 1, HOP)
+    return sums[starts + N_FFT] - sums[starts]
+
+
+def _stats(series: np.ndarray) -> list[float]:
+    return [float(np.mean(series)), float(np.var(series))]
+
+
+def gate_features(y: np.ndarray) -> np.ndarray:
+    """The gate's 52 features (`GATE_FEATURE_NAMES`) of a mono window at 22050 Hz, as `features.extract_features`
+    computes them (chroma untuned), with numpy and `transformers.audio_utils` in place of librosa's functions: those
+    compile numba kernels on first use, 20 s on a fresh start of a Space, which its first visitor would wait for.
+    These compile nothing; tests/test_gate.py checks that they give librosa's values."""
+    window, freqs, mel_bank, chroma_bank = _filters()
+    y = np.asarray(y, dtype=np.float32)
+    reflected = np.pad(y, N_FFT // 2, mode="reflect")  # the table's librosa padded the STFT and RMS by reflection
+    frames = np.lib.stride_tricks.sliding_window_view(reflected, N_FFT)[::HOP]
+    mag = np.abs(np.fft.rfft(frames * window, axis=1)).T  # (1025, n_frames), as librosa.stft
+    power = mag**2
+    mel_db = audio_utils.power_to_db(mel_bank @ power, reference=1.0, min_value=1e-10, db_range=80.0)
+    chroma = chroma_bank @ power
+    chroma /= np.where(chroma.max(axis=0) > np.finfo(chroma.dtype).tiny, chroma.max(axis=0), 1.0)
+    rms = np.sqrt(_per_frame(reflected.astype(np.float64) ** 2) / N_FFT)
+    total = mag.sum(axis=0)
+    shares = mag / np.where(total > np.finfo(mag.dtype).tiny, total, 1.0)
+    centroid = freqs @ shares
+    bandwidth = np.sqrt(np.sum(shares * (freqs[:, None] - centroid) ** 2, axis=0))
+    cumulative = np.cumsum(mag, axis=0)
+    rolloff = freqs[np.argmax(cumulative >= 0.85 * cumulative[-1], axis=0)]
+    edged = np.pad(y, N_FFT // 2, mode="edge")  # zero_crossing_rate pads with the edge values
+    signs = np.signbit(np.where(np.abs(edged) <= 1e-10, 0.0, edged))
+    crossings = np.concatenate([[False], signs[1:] != signs[:-1]])
+    # A frame's first sample never counts as a crossing (librosa frames first, then compares within the frame).
+    zcr = (_per_frame(crossings) - crossings[: len(crossings) - N_FFT + 1 : HOP]) / N_FFT
+    mfcc = dct(mel_db, type=2, axis=0, norm="ortho")[:20]
+    values = [*_stats(chroma), *_stats(rms), *_stats(centroid), *_stats(bandwidth), *_stats(rolloff), *_stats(zcr)]
+    return np.asarray(values + [v for row in mfcc for v in _stats(row)], dtype=np.float64)
+
+
+def prepare(features: np.ndarray) -> np.ndarray:
+    """Log-scale the variance columns of gate features (rows of `GATE_FEATURE_NAMES`), as the embedded model does."""
+    features = np.array(features, dtype=np.float64, ndmin=2)
+    features[:, _LOG] = np.log(np.maximum(features[:, _LOG], 0) + 1e-12)
+    return features
+
+
+@dataclass(frozen=True)
+class MusicGate:
+    """Standardiser + multinomial logistic regression; `classes[0]` is music."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (n_classes, n_features)
+    intercept: np.ndarray  # (n_classes,)
+    classes: list[str]  # "music", then what else it can tell: "voice", "noise", "tone"
+    min_music: float  # a window whose music probability is below this is not music
+
+    def class_probs(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities (n, n_classes) for raw gate feature rows (n, 52)."""
+        logits = ((prepare(features) - self.mean) / self.scale) @ self.coef.T + self.intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def save(self, path: Path = GATE_PATH) -> None:
+        np.savez(path, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept,
+                 classes=np.array(self.classes), feature_names=np.array(GATE_FEATURE_NAMES),
+                 min_music=self.min_music)  # fmt: skip
+
+    @classmethod
+    def load(cls, path: Path = GATE_PATH) -> MusicGate:
+        with np.load(path) as data:
+            if list(data["feature_names"]) != GATE_FEATURE_NAMES:
+                raise ValueError(f"{path} was fitted on other features than gate_features computes")
+            arrays = {k: data[k].astype(np.float64) for k in ("mean", "scale", "coef", "intercept")}
+            return cls(**arrays, classes=[str(c) for c in data["classes"]], min_music=float(data["min_music"]))
+
+
+@functools.cache
+def gate() -> MusicGate:
+    """The gate shipped with the package, loaded once."""
+    return MusicGate.load()
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What the gate heard in each window of a clip."""
+
+    music: np.ndarray  # (n_windows,) music probability
+    sounds: list[str]  # the likeliest other sound of each window ("voice", "noise", "tone")
+
+
+def listen(samples: np.ndarray, spans: list[tuple[float, float]]) -> Heard:
+    """The gate's view of the windows `spans` (seconds) of a clip at 22050 Hz (`Clip.gate_samples`)."""
+    model = gate()
+    windows = [samples[int(begin * RATE) : max(int(end * RATE), int(begin * RATE) + 1)] for begin, end in spans]
+    probs = model.class_probs(np.stack([gate_features(w) for w in windows]))
+    others = probs[:, 1:].argmax(axis=1) + 1
+    return Heard(probs[:, 0], [model.classes[i] for i in others])
+
+
+def is_music(music: np.ndarray | float) -> np.ndarray:
+    """Whether each music probability passes the gate."""
+    return np.asarray(music) >= gate().min_music
