@@ -9,14 +9,16 @@ anyone, with no request behind them. Here:
 - one visitor has at most `MAX_REQUESTS` requests queued or running at once, and visitors take turns in the
   queue, so one who has several waiting does not hold up the others.
 `Guard` (an ASGI middleware in front of Gradio's routes) makes the checks; `sweep_forever` (on the server's event
-loop, beside Gradio's queue) deletes what is no longer needed. A visitor is the address Spaces' proxy forwards
-(`X-Forwarded-For`, trusted only where `SPACE_ID` says the app runs behind it), else the socket's.
+loop, beside Gradio's queue) deletes what is no longer needed. A visitor is the address Spaces' proxy added to
+`X-Forwarded-For` (its right-most public one; trusted only where `SPACE_ID` says the app runs behind it), else the
+socket's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -74,9 +76,31 @@ def upload_ttl() -> float:
 
 
 def client_id(headers: Headers, peer: str | None) -> str:
-    """Who is asking: the first address of `X-Forwarded-For` behind Spaces' proxy, else the socket's address."""
-    forwarded = headers.get("x-forwarded-for", "") if os.environ.get("SPACE_ID") else ""
-    return forwarded.split(",")[0].strip() or peer or "unknown"
+    """Who is asking: the address Spaces' proxy added to `X-Forwarded-For`, else the socket's address."""
+    if not os.environ.get("SPACE_ID"):
+        return peer or "unknown"
+    lines = headers.getlist("x-forwarded-for") if hasattr(headers, "getlist") else [headers.get("x-forwarded-for", "")]
+    return forwarded_client(",".join(lines)) or peer or "unknown"
+
+
+def forwarded_client(forwarded: str) -> str | None:
+    """The visitor's address in an `X-Forwarded-For` value: the right-most public one.
+
+    A proxy appends the address it was reached from to whatever the client sent (or overwrites the header with it),
+    so only the right end is the proxy's word; what lies left of it is the client's to make up, a new visitor with
+    every request. Right of it may come the proxy's own internal hops (private, loopback, shared or reserved
+    addresses): those are skipped. With no public address (a private network, a test on one machine), the
+    right-most valid one.
+    """
+    valid = []
+    for entry in forwarded.split(","):
+        with contextlib.suppress(ValueError):
+            valid.append(ipaddress.ip_address(entry.strip()))
+    for address in reversed(valid):
+        address = getattr(address, "ipv4_mapped", None) or address  # ::ffff:8.8.4.4 is 8.8.4.4
+        if address.is_global:
+            return str(address)
+    return str(valid[-1]) if valid else None
 
 
 def _megabytes(n: float) -> str:

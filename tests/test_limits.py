@@ -1,4 +1,5 @@
-"""Limits and safety of the served app: long and huge uploads, upload size, who picks the model, binding."""
+"""Limits and safety of the served app: long and huge uploads, upload size, who picks the model, binding, who a
+visitor is."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import re
 import numpy as np
 import pytest
 import soundfile as sf
+from starlette.datastructures import Headers
+
+from genre_classifier.limits import client_id, forwarded_client
 
 from .helpers import ROOT, classify_file
 
@@ -71,3 +75,35 @@ def test_local_runs_listen_on_loopback_only(served_tiny):
 def test_no_remote_code_is_ever_trusted():
     sources = [*ROOT.glob("genre_classifier/*.py"), *ROOT.glob("train/*.py"), ROOT / "app.py"]
     assert not [p.name for p in sources if "trust_remote_code" in p.read_text()]
+
+
+@pytest.mark.parametrize(
+    "forwarded, visitor",
+    [
+        ("8.8.4.4", "8.8.4.4"),  # a proxy that overwrites the header
+        ("1.2.3.4, 8.8.4.4", "8.8.4.4"),  # one that appends to what the client made up
+        ("1.2.3.4, 5.6.7.8,8.8.4.4", "8.8.4.4"),
+        ("1.2.3.4, 8.8.4.4, 10.0.0.5, 127.0.0.1", "8.8.4.4"),  # the proxy's own internal hops after it
+        ("1.2.3.4, 8.8.4.4, 100.64.1.2, 169.254.0.1, 192.168.1.1", "8.8.4.4"),
+        ("1.2.3.4, 8.8.4.4, not-an-address, 999.1.1.1, , unknown", "8.8.4.4"),  # garbage is skipped
+        ("1.2.3.4, 2001:4860:4860::8888, fd00::1, ::1", "2001:4860:4860::8888"),  # IPv6
+        ("2001:db8::1, 2001:4860:4860::8888", "2001:4860:4860::8888"),
+        ("1.2.3.4, ::ffff:8.8.4.4, 10.0.0.5", "8.8.4.4"),  # IPv4 written as IPv6
+        ("203.0.113.1, 10.0.0.5", "10.0.0.5"),  # nothing public (one machine's tests): the right-most valid one
+        ("garbage", None),
+        ("", None),
+    ],
+)
+def test_the_visitor_is_the_address_the_proxy_added(forwarded, visitor):
+    assert forwarded_client(forwarded) == visitor
+
+
+def test_the_forwarded_address_is_trusted_only_behind_spaces_proxy(monkeypatch):
+    headers = Headers(raw=[(b"x-forwarded-for", b"1.2.3.4"), (b"x-forwarded-for", b"5.6.7.8, 8.8.4.4")])
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert client_id(headers, "127.0.0.1") == "127.0.0.1"
+    monkeypatch.setenv("SPACE_ID", "someone/genre-classifier")
+    assert client_id(headers, "127.0.0.1") == "8.8.4.4"  # the header written more than once: its last address
+    assert client_id({"x-forwarded-for": "1.2.3.4, 8.8.4.4"}, None) == "8.8.4.4"  # as a queued request has it
+    assert client_id(Headers(), "127.0.0.1") == "127.0.0.1"
+    assert client_id(Headers(), None) == "unknown"

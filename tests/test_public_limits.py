@@ -1,13 +1,15 @@
 """A public Space that no visitor can take down: uploads deleted once answered or unused, a disk budget, fair shares.
 
 The app is served as `python app.py` with a small budget (8 MB: a visitor's share is 2 MB) and a short TTL. As
-behind Spaces' proxy (SPACE_ID set), each `X-Forwarded-For` is a visitor of its own.
+behind Spaces' proxy (SPACE_ID set), each address a test puts at the end of `X-Forwarded-For` is a visitor of its own.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import random
 import shutil
 import subprocess
 import threading
@@ -168,6 +170,32 @@ def test_one_visitor_flooding_takes_only_its_share(app, clip, tmp_path):
     # What it may hold is what it holds now, not its history: once its uploads expire it may upload again.
     assert wait_until(lambda: not uploads(app), timeout=TTL + 3)
     assert upload(app, "203.0.113.99").status_code == 200
+
+
+def made_up() -> str:
+    """A public address, new each time, as a client may write in front of what its proxy appends."""
+    while not (address := ipaddress.IPv4Address(random.getrandbits(32))).is_global:
+        pass
+    return str(address)
+
+
+@pytest.mark.parametrize(
+    "forwarded",
+    [
+        lambda real: f"{made_up()}, {real}",  # a proxy that appends its peer to what the client sent
+        lambda real: f"{made_up()}, {made_up()}, {real}, 10.0.0.5",  # the same, then an internal hop
+        lambda real: real,  # one that overwrites the header
+    ],
+    ids=["appending-proxy", "appending-proxy-then-internal-hop", "overwriting-proxy"],
+)
+def test_a_visitor_making_up_addresses_still_gets_only_its_share(app, forwarded):
+    """A new made-up address with every upload is no new share: the visitor is the address the proxy added."""
+    assert wait_until(lambda: not uploads(app), timeout=TTL + 3)
+    flood = [upload(app, forwarded("8.8.4.4")) for _ in range(4)]  # 1 MB each, a share is 2 MB
+    assert [r.status_code for r in flood] == [200, 200, 429, 429]
+    assert all("more than one visitor may hold at once" in r.text for r in flood[2:])
+    assert upload(app, forwarded("9.9.9.9")).status_code == 200  # another visitor is still served
+    assert wait_until(lambda: not uploads(app), timeout=TTL + 3)  # the next test finds the disk empty
 
 
 def test_settings_that_mean_nothing_stop_the_app_with_one_sentence(monkeypatch):
