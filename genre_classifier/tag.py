@@ -534,10 +534,16 @@ def _undo(output: Rows, files: list[Path], done: dict[str, dict], dry_run: bool)
 
 
 def _join_process_group():
+    import atexit
+
     import torch
     import torch.distributed as dist
 
     dist.init_process_group("gloo", timeout=BARRIER_TIMEOUT)  # gloo: the one barrier runs on CPUs and GPUs alike
+    # `run` leaves the group after its barrier; on any other way out (an error) it is left here, before the
+    # interpreter tears down: a process that exits still in its gloo group can abort ("terminate called without an
+    # active exception") and make torchrun report a failure.
+    atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))  # "cuda" is then this process's own GPU
     return dist

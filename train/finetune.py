@@ -467,6 +467,22 @@ def main() -> None:
         train(args)
     except DataError as err:
         sys.exit(f"error: {err}")
+    finally:
+        leave_process_group(wait_for_the_others=False)  # also on an error: no rank may exit still in its group
+
+
+def leave_process_group(wait_for_the_others: bool) -> None:
+    """End this rank's part of a torchrun process group (Trainer's, through accelerate), if any. A rank that exits
+    with its gloo group still alive can abort as the interpreter tears it down ("terminate called without an active
+    exception"), and torchrun then reports a failed run after the model was saved. `wait_for_the_others`: a barrier
+    first, so that no rank tears down while another still takes part in a collective."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    try:
+        if wait_for_the_others:
+            torch.distributed.barrier()
+    finally:
+        torch.distributed.destroy_process_group()
 
 
 def train(args: Arguments) -> None:
@@ -506,6 +522,10 @@ def train(args: Arguments) -> None:
     )
     result = trainer.train(resume_from_checkpoint=resume_from)
     print(f"trained on {training_args.world_size} process(es) to step {trainer.state.global_step}")
+    # Every rank leaves the group together now: what follows is rank 0's alone (saving, scoring the test clips) and
+    # needs no collective, and a barrier at the very end would make the others wait through it (past the group's
+    # timeout on a long test set).
+    leave_process_group(wait_for_the_others=True)
     if not trainer.is_world_process_zero():
         return
 
