@@ -34,3 +34,12 @@ def test_the_readme_is_short_and_keeps_the_spaces_header_and_the_two_commands():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install -q -r requirements-dev.txt && ruff check . && python -m pytest" in ci
 
+
+def test_the_gradio_requirement_is_the_release_line_the_space_header_names():
+    """`pip install -r requirements.txt` next year gets the Gradio the Space runs and the tests ran."""
+    header = (ROOT / "README.md").read_text().split("---")[1]
+    sdk = next(line.split(":", 1)[1].strip() for line in header.splitlines() if line.startswith("sdk_version:"))
+    major, minor, _ = sdk.split(".")
+    pins = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+            if line.startswith("gradio")]  # fmt: skip
+    assert pins == [f"gradio[mcp]~={major}.{minor}.0"], pins
