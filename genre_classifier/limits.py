@@ -31,8 +31,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from gradio.utils import _parse_file_size, get_upload_folder
+from gradio.utils import get_upload_folder
 from starlette.datastructures import Headers
+
+from . import gradio_internals as internals
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ def upload_budget() -> int:
     """`UPLOAD_BUDGET` in bytes, written as `MAX_FILE_SIZE` is ("200mb", "5gb")."""
     text = os.environ.get("UPLOAD_BUDGET", DEFAULT_BUDGET).strip() or DEFAULT_BUDGET
     try:
-        return _parse_file_size(text.lower())
+        return internals.parse_size(text.lower())
     except ValueError:
         raise ValueError(f"UPLOAD_BUDGET must be a size such as 200mb or 5gb, not {text!r}") from None
 
@@ -209,7 +211,7 @@ class Limits:
 
     def live_events(self) -> list:
         """Gradio's queued and running events (its queue keeps each one there until it has been answered)."""
-        return list(self.demo._queue.event_ids_to_events.values())
+        return internals.events(self.demo)
 
     def requests_of(self, client: str) -> int:
         """Requests of `client` queued, running, or on their way into the queue."""
@@ -220,16 +222,16 @@ class Limits:
         """Reorder the waiting requests so that visitors take turns: each one's k-th request (counting those it has
         running) goes before anyone's (k+1)-th, first come first served among equals. Gradio's queue takes the
         first of its list, so a visitor with requests waiting ahead waits for one of them at most."""
-        running = Counter(self._visitor(event) for job in self.demo._queue.active_jobs if job for event in job)
-        for group in self.demo._queue.event_queue_per_concurrency_id.values():
+        running = Counter(self._visitor(event) for event in internals.running(self.demo))
+        for line in internals.waiting_lines(self.demo):
             seen = running.copy()
             turns = []
-            for event in group.queue:
+            for event in line:
                 visitor = self._visitor(event)
                 turns.append(seen[visitor])
                 seen[visitor] += 1
-            order = sorted(range(len(group.queue)), key=lambda i: turns[i])  # stable: arrival order among equals
-            group.queue[:] = [group.queue[i] for i in order]
+            order = sorted(range(len(line)), key=lambda i: turns[i])  # stable: arrival order among equals
+            line[:] = [line[i] for i in order]
 
     @staticmethod
     def _visitor(event) -> str:
@@ -243,7 +245,7 @@ class Limits:
         and the temporary files of uploads abandoned half way; never the examples' copies."""
         in_use = self.in_use()
         for path in self.ledger.expired(in_use):
-            self.demo.upload_file_set.discard(path)  # Gradio's record of it goes with the file
+            internals.forget_upload(self.demo, path)  # Gradio's record of it goes with the file
             if path not in self.kept:  # someone uploaded an example's bytes: the same path
                 shutil.rmtree(Path(path).parent, ignore_errors=True)  # Gradio's folder of one upload: <sha256>/<name>
         now = time.time()

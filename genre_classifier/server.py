@@ -17,7 +17,7 @@ import threading
 import gradio as gr
 from starlette.middleware import Middleware
 
-from . import config
+from . import config, gradio_internals
 from .limits import Guard, Limits, upload_budget, upload_ttl
 from .model import Classifier, load_classifier
 from .ui import CSS, EXAMPLES_DIR, build_demo, warm_up
@@ -74,6 +74,10 @@ def launch(demo: gr.Blocks, limits: Limits, classifier: Classifier, block: bool 
     # requests wait their turn (up to max_size, a few per visitor: see limits.py). No route skips the queue (Gradio
     # leaves them open off Spaces).
     demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("QUEUE_SIZE", 64)), api_open=False)
+    try:
+        gradio_internals.check(demo)
+    except gradio_internals.GradioMismatch as err:
+        sys.exit(f"Cannot start: {err}")
     demo.launch(
         # An MCP server at /gradio_api/mcp/ (tools: classify and tag) unless GRADIO_MCP_SERVER says otherwise.
         mcp_server=None if "GRADIO_MCP_SERVER" in os.environ else True,
