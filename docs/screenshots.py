@@ -52,7 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         microphone = tmp / "microphone.wav"
-        samples, _ = librosa.load(ROOT / "genre_classifier" / "examples" / "hungarian_dance_5.ogg", sr=48000)
+        samples, _ = librosa.load(ROOT / "examples" / "hungarian_dance_5.ogg", sr=48000)
         sf.write(microphone, samples, 48000, subtype="PCM_16")
         app = ServedApp({"MODEL_ID": args.model}, tmp / "app.log")
         try:

@@ -9,14 +9,13 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
 from gradio.components.plot import PlotData
 
 from . import answer as verdicts
-from . import config, gate, limits
+from . import config, examples_dir, gate, limits
 from .answer import CLEAR_MARGIN
 from .audio import ACCEPTED, AudioError, Clip
 from .batch_ui import many_files_tab
@@ -26,7 +25,7 @@ from .plots import clip_images, genre_timeline_image
 
 log = logging.getLogger(__name__)
 
-EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"  # package data: `genre-classifier serve` has them too
+EXAMPLES_DIR = examples_dir()
 EXAMPLES = [
     ("vibe_ace.ogg", "Vibe Ace (jazz)"),
     ("sugar_plum_fairy.ogg", "Sugar Plum Fairy (classical)"),

@@ -15,6 +15,16 @@ from .synthetic import write_dataset
 # test, in this process or an app's (which inherit this environment).
 os.environ.setdefault("RUNTIME", "torch")
 
+# Fixtures that start an app or train a model: a test that uses one is slow (`python -m pytest -m "not slow"` runs
+# the unit tests alone). Tests that start a browser, pip, torchrun or an app themselves say so with the mark.
+SLOW_FIXTURES = {"served_distilhubert", "served_baseline", "served_tiny", "served_small_server", "learned"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def distilhubert_dir(tmp_path_factory) -> Path:

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from genre_classifier.audio import AudioError, load_audio, split_windows, window_starts
 
-from .helpers import GTZAN, MUSIC, write_tone
+from .helpers import CLIPS, DATA, write_tone
 
 
 def dominant_hz(samples: np.ndarray, sr: int) -> float:
@@ -19,15 +19,15 @@ def dominant_hz(samples: np.ndarray, sr: int) -> float:
 
 
 def test_real_gtzan_clip_is_decoded_and_resampled():
-    clip = load_audio(GTZAN / "jazz.00000.wav", 16000)
+    clip = load_audio(CLIPS / "jazz.00000.wav", 16000)
     assert clip.sampling_rate == 16000 and clip.samples.dtype == np.float32 and clip.samples.ndim == 1
     assert clip.seconds == pytest.approx(30.0, abs=0.05) and clip.notes == ()
     assert 0.01 < np.abs(clip.samples).max() <= 1.0
 
 
 def test_stereo_44k_ogg_is_mixed_to_mono():
-    clip = load_audio(MUSIC / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg", 22050)
-    reference = sf.info(MUSIC / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg")
+    clip = load_audio(DATA / "vibe_ace.hq.ogg", 22050)
+    reference = sf.info(DATA / "vibe_ace.hq.ogg")
     assert reference.channels == 2 and reference.samplerate == 44100
     assert clip.samples.ndim == 1 and clip.seconds == pytest.approx(reference.duration, abs=0.01)
 
@@ -82,8 +82,8 @@ def test_one_second_clip_is_accepted(tmp_path):
     [
         (lambda p: p.write_bytes(b""), "is empty (0 bytes)"),
         (lambda p: p.write_bytes(b"This is a text file, not audio.\n" * 10), "not an audio or video format"),
-        (lambda p: p.write_bytes((GTZAN / "blues.00000.wav").read_bytes()[:44]), "has no audio: it is 0 seconds"),
-        (lambda p: p.write_bytes((GTZAN / "blues.00000.wav").read_bytes()[:30]), "not an audio or video format"),
+        (lambda p: p.write_bytes((CLIPS / "blues.00000.wav").read_bytes()[:44]), "has no audio: it is 0 seconds"),
+        (lambda p: p.write_bytes((CLIPS / "blues.00000.wav").read_bytes()[:30]), "not an audio or video format"),
         (lambda p: sf.write(p, np.zeros(22050 * 3), 22050), "silent"),
         (lambda p: write_tone(p, seconds=0.1), "only 100 ms long"),
         (lambda p: sf.write(p, np.full(22050, np.nan), 22050, subtype="FLOAT"), "NaN or infinity"),
@@ -114,7 +114,7 @@ def test_bad_microphone_arrays(data, message):
 
 def test_truncated_file_is_analysed_as_far_as_it_goes_and_says_so(tmp_path):
     path = tmp_path / "cut.wav"
-    path.write_bytes((GTZAN / "blues.00000.wav").read_bytes()[:300_000])
+    path.write_bytes((CLIPS / "blues.00000.wav").read_bytes()[:300_000])
     clip = load_audio(path, 16000)
     assert clip.seconds == pytest.approx(6.8, abs=0.05)
     assert any("truncated" in note for note in clip.notes)

@@ -18,11 +18,14 @@ import soundfile as sf
 from genre_classifier import GENRES, config, plots
 from genre_classifier.ui import EXAMPLES_DIR
 
-from .helpers import GTZAN, ROOT, coloured_fraction
+from .helpers import CLIPS, ROOT, coloured_fraction
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
+]
 ARTIFACTS = ROOT / "artifacts"
 RESULT_TIMEOUT_MS = 90_000
 
@@ -30,7 +33,7 @@ RESULT_TIMEOUT_MS = 90_000
 @pytest.fixture(scope="module")
 def microphone_clip(tmp_path_factory):
     """A real clip as 48 kHz 16-bit WAV, the format Chromium's fake capture device reads."""
-    samples, _ = librosa.load(GTZAN / "jazz.00000.wav", sr=48000)
+    samples, _ = librosa.load(CLIPS / "jazz.00000.wav", sr=48000)
     path = tmp_path_factory.mktemp("mic") / "jazz-48k.wav"
     sf.write(path, samples, 48000, subtype="PCM_16")
     return path
@@ -86,7 +89,7 @@ def test_page_loads_and_names_the_model(page):
 
 
 def test_uploading_a_real_clip_shows_genres_and_plots(page):
-    page.locator("input[type=file]").first.set_input_files(str(GTZAN / "pop.00000.wav"))
+    page.locator("input[type=file]").first.set_input_files(str(CLIPS / "pop.00000.wav"))
     wait_for_result(page)
     assert "from 30.0 s of audio, 1 window" in page.locator("#details").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -157,7 +160,7 @@ def test_a_bad_file_shows_one_message_on_the_page(page, tmp_path):
 @pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed")
 def test_uploading_a_phone_recording_m4a(page, tmp_path):
     memo = tmp_path / "Voice Memo.m4a"  # what an iPhone shares: AAC in an MP4 container
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(GTZAN / "rock.00000.wav"), "-c:a", "aac", str(memo)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(CLIPS / "rock.00000.wav"), "-c:a", "aac", str(memo)], check=True)
     page.locator("input[type=file]").first.set_input_files(str(memo))
     wait_for_result(page)
     assert "from 30.0 s of audio, 1 window" in page.locator("#details").inner_text()
@@ -224,7 +227,7 @@ def test_the_page_at_a_laptops_and_a_phones_width(browser, served_baseline, widt
         # Real clips on both sides of the thresholds: pop.00000 leads by 0.95; the jazz example (Vibe Ace, 61.5 s)
         # by 0.03, its answer cached after the first width.
         for give, headline, wording in [
-            (lambda: page.locator("input[type=file]").first.set_input_files(str(GTZAN / "pop.00000.wav")), "pop",
+            (lambda: page.locator("input[type=file]").first.set_input_files(str(CLIPS / "pop.00000.wav")), "pop",
              "Clearly ahead: 96%, the next is"),
             (page.get_by_role("button", name="Vibe Ace (jazz)").click, "Unsure: blues, rock or jazz",
              "No genre is clearly ahead: blues 30%, rock 28%, jazz 13%."),

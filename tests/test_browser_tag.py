@@ -10,10 +10,13 @@ import pytest
 
 from genre_classifier import GENRES
 
-from .helpers import GTZAN, MUSIC, ROOT
+from .helpers import CLIPS, EXAMPLES, ROOT
 
 sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
+]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "artifacts"
 
@@ -31,7 +34,7 @@ def page(served_tiny):
 
 def test_dropping_files_fills_the_table_file_by_file_and_the_csv_downloads(page, tmp_path):
     trumpet = tmp_path / "solo trumpet.ogg"
-    shutil.copy(MUSIC / "sorohanro_-_solo-trumpet-06.hq.ogg", trumpet)
+    shutil.copy(EXAMPLES / "trumpet_loop.ogg", trumpet)
     bad = tmp_path / "holiday-notes.wav"
     bad.write_text("Not audio at all.\n" * 50)
     page.get_by_role("tab", name="Many files").click()
@@ -40,7 +43,7 @@ def test_dropping_files_fills_the_table_file_by_file_and_the_csv_downloads(page,
     page.evaluate("""() => { window.rowCounts = [];
         setInterval(() => { const n = document.querySelectorAll('#tag-table [role=row][data-index]').length;
                             if (window.rowCounts.at(-1) !== n) window.rowCounts.push(n); }, 20); }""")
-    page.locator("#tag-files input[type=file]").set_input_files([str(bad), str(trumpet), str(GTZAN / "pop.00000.wav")])
+    page.locator("#tag-files input[type=file]").set_input_files([str(bad), str(trumpet), str(CLIPS / "pop.00000.wav")])
     link = page.locator("#tag-csv a").first
     link.wait_for(timeout=90_000)  # the CSV comes once the last file is done
 

@@ -11,7 +11,9 @@ import os
 import subprocess
 import sys
 
-from .helpers import MUSIC, ROOT
+import pytest
+
+from .helpers import DATA, ROOT
 
 # Runs one request through the app's own handler in a fresh process and lists every numba compilation.
 PROBE = """
@@ -34,9 +36,10 @@ print(json.dumps({"compiled": compiled, "top": outputs[0] and max(outputs[0], ke
 """
 
 
+@pytest.mark.slow
 def test_a_request_for_a_transformer_checkpoint_compiles_nothing(tiny_hubert_dir, tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}  # an empty cache, as after a Space's restart
-    clip = MUSIC / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"  # 44.1 kHz stereo: decoded, mixed, resampled, 2 windows
+    clip = DATA / "vibe_ace.hq.ogg"  # 44.1 kHz stereo: decoded, mixed, resampled, 2 windows
     result = subprocess.run(
         [sys.executable, "-c", PROBE, str(tiny_hubert_dir), str(clip)], cwd=ROOT, env=env, capture_output=True,
         text=True, timeout=300,

@@ -30,6 +30,8 @@ def test_the_readme_is_short_and_keeps_the_spaces_header_and_the_two_commands():
     assert "sdk: gradio" in header and "python_version:" in header and "app_file: app.py" in header
     assert "pip install -r requirements.txt && python app.py" in readme
     assert "pip install -r requirements-dev.txt && ruff check . && python -m pytest" in readme
+    cpu_torch = readme.index("pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu")
+    assert cpu_torch < readme.index("pip install -r requirements.txt && python app.py")  # a copier reads it first
     assert "this session" not in readme.lower() and "last run" not in readme.lower()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install -q -r requirements-dev.txt && ruff check . && python -m pytest" in ci

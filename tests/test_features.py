@@ -8,9 +8,9 @@ import pytest
 
 from genre_classifier.features import FEATURE_NAMES, extract_features
 
-from .helpers import GTZAN, ROOT
+from .helpers import GTZAN, ROOT, needs_gtzan
 
-CLIPS = sorted(p.stem for p in GTZAN.glob("*.wav"))
+CLIPS = sorted(p.stem for p in GTZAN.glob("*.wav")) or ["blues.00000"]  # without GTZAN_DIR: one skipped
 NEAR_ZERO = {"harmony_mean", "perceptr_mean"}  # means of zero-mean signals: compared absolutely
 
 
@@ -24,10 +24,12 @@ def test_feature_names_follow_the_table_columns(table):
     assert list(next(iter(table.values())))[2:-1] == FEATURE_NAMES
 
 
+@needs_gtzan
 def test_all_fourteen_real_clips_are_there():
     assert len(CLIPS) == 14
 
 
+@needs_gtzan
 @pytest.mark.parametrize("clip", CLIPS)
 def test_features_match_the_table(table, clip):
     y, sr = librosa.load(GTZAN / f"{clip}.wav", sr=22050)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import GTZAN, classify_file
+from .helpers import CLIPS, classify_file
 from .test_app import check_answer
 
 pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed")
-SOURCE = GTZAN / "country.00000.wav"
+SOURCE = CLIPS / "country.00000.wav"
 
 # name -> ffmpeg output options: what an iPhone, a browser's MediaRecorder, an editor or a camera leaves
 FORMATS = {

@@ -14,12 +14,12 @@ from genre_classifier import GENRES
 from genre_classifier.live import HISTORY_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, listen_step
 from genre_classifier.model import Classifier, load_classifier
 
-from .helpers import GTZAN
+from .helpers import CLIPS
 
 
 def browser_chunks(seconds: float, silent: bool = False):
     """One-second int16 chunks at 48 kHz, as Chromium's microphone stream delivers them."""
-    samples, _ = librosa.load(GTZAN / "reggae.00000.wav", sr=48000)
+    samples, _ = librosa.load(CLIPS / "reggae.00000.wav", sr=48000)
     samples = np.tile(samples, int(seconds // 30) + 1)[: int(seconds * 48000)]  # longer sessions: it repeats
     pcm = np.zeros_like(samples, dtype=np.int16) if silent else (samples * 32767).astype(np.int16)
     for i in range(0, len(pcm), 48000):

@@ -11,7 +11,7 @@ import threading
 import httpx
 import soundfile as sf
 
-from .helpers import GTZAN
+from .helpers import CLIPS
 
 
 def call(url: str, tool: str, arguments: dict):
@@ -40,7 +40,7 @@ def test_the_tools_are_described_for_an_agent(served_tiny):
 
 def test_an_agent_classifies_a_recording_and_reads_text(served_tiny, tmp_path):
     clip = tmp_path / "rock-4s.wav"
-    samples, sr = sf.read(GTZAN / "rock.00000.wav", frames=4 * 22050)
+    samples, sr = sf.read(CLIPS / "rock.00000.wav", frames=4 * 22050)
     sf.write(clip, samples, sr)
     data = "data:audio/wav;base64," + base64.b64encode(clip.read_bytes()).decode()
     tools, result = call(served_tiny.url, "classify", {"audio_path": data})
@@ -59,7 +59,7 @@ def test_a_url_of_a_loopback_address_is_refused_and_never_fetched(served_tiny):
             fetched.append(self.path)
             self.send_response(200)
             self.end_headers()
-            self.wfile.write((GTZAN / "rock.00000.wav").read_bytes())
+            self.wfile.write((CLIPS / "rock.00000.wav").read_bytes())
 
         def log_message(self, *args):
             pass

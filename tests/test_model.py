@@ -14,7 +14,7 @@ from genre_classifier import GENRES
 from genre_classifier.audio import load_audio
 from genre_classifier.model import BaselineClassifier, Classifier, Prediction, TransformerClassifier, load_classifier
 
-from .helpers import DISTILHUBERT_CONFIG, GTZAN, MUSIC, ROOT, save_ast
+from .helpers import CLIPS, DISTILHUBERT_CONFIG, EXAMPLES, ROOT, save_ast
 
 
 class FixedClassifier(Classifier):
@@ -63,7 +63,7 @@ def test_true_size_distilhubert_loads_through_the_hub_code_path(distilhubert_dir
     assert reason is None and isinstance(classifier, TransformerClassifier)
     assert classifier.labels == GENRES and classifier.sampling_rate == 16000 and classifier.window_seconds == 30
     assert sum(p.numel() for p in classifier.model.parameters()) > 23_000_000  # the real size, ~23.5 M
-    clip = classifier.load(GTZAN / "metal.00000.wav")
+    clip = classifier.load(CLIPS / "metal.00000.wav")
     prediction = classifier.classify(clip.samples)
     assert len(prediction.window_spans) == 1
     assert prediction.probs.sum() == pytest.approx(1, abs=1e-5)
@@ -73,7 +73,7 @@ def test_ast_windows_follow_its_max_length(tmp_path):
     path = save_ast(tmp_path / "ast")
     classifier, reason = load_classifier(str(path))
     assert reason is None and classifier.window_seconds == pytest.approx(10.24)
-    clip = load_audio(MUSIC / "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).hq.ogg", 16000)
+    clip = load_audio(EXAMPLES / "hungarian_dance_5.ogg", 16000)
     prediction = classifier.classify(clip.samples[: 16000 * 21])  # 21 s: two 10.24 s windows (tail < 1/4)
     assert len(prediction.window_spans) == 2
     assert prediction.window_probs.shape == (2, 10)
@@ -82,7 +82,7 @@ def test_ast_windows_follow_its_max_length(tmp_path):
 
 def test_tiny_model_classifies_long_clip_window_by_window(tiny_hubert_dir):
     classifier, _ = load_classifier(str(tiny_hubert_dir))
-    clip = classifier.load(MUSIC / "Kevin_MacLeod_-_Vibe_Ace.ogg")  # 61.5 s
+    clip = classifier.load(EXAMPLES / "vibe_ace.ogg")  # 61.5 s
     prediction = classifier.classify(clip.samples)
     assert [round(s) for s, _ in prediction.window_spans] == [0, 30]
     np.testing.assert_allclose(prediction.probs, prediction.window_probs.mean(axis=0))

@@ -19,6 +19,8 @@ from genre_classifier.numba_cache import LOCK_NAME
 
 from .helpers import ROOT, ServedApp
 
+pytestmark = pytest.mark.slow  # starts processes and apps
+
 # The full features of 3 s of a tone, saved to argv[3]; argv[1] seconds after start, in dtype argv[2] (the app's
 # float32 and the training table's float64 compile different signatures).
 WORKER = """

@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 import soundfile as sf
 
-from .helpers import GTZAN, ROOT
+from .helpers import CLIPS, ROOT
 
 
+@pytest.mark.slow
 def test_the_installed_command_tags_from_any_folder(tmp_path):
     target = tmp_path / "site"  # the package alone; its dependencies are this environment's
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
@@ -20,7 +22,7 @@ def test_the_installed_command_tags_from_any_folder(tmp_path):
     assert (target / "beetsplug" / "genreclassifier.py").is_file()
     elsewhere = tmp_path / "music"
     elsewhere.mkdir()
-    samples, sr = sf.read(GTZAN / "jazz.00000.wav", frames=3 * 22050)
+    samples, sr = sf.read(CLIPS / "jazz.00000.wav", frames=3 * 22050)
     sf.write(elsewhere / "jazz.wav", samples, sr)
     env = {**os.environ, "PYTHONPATH": str(target), "MODEL_ID": "baseline"}
     command = [sys.executable, str(target / "bin" / "genre-classifier")]

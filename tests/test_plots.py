@@ -17,7 +17,7 @@ from genre_classifier.audio import window_starts
 from genre_classifier.live import LIVE_CAPTION, LIVE_TITLE
 from genre_classifier.plots import clip_figures, genre_timeline_figure
 
-from .helpers import GTZAN
+from .helpers import CLIPS
 
 
 def probs(*tops: int) -> np.ndarray:
@@ -117,7 +117,7 @@ def test_the_spectrograms_are_librosas_without_its_numba_kernels():
     from genre_classifier.audio import resample
     from genre_classifier.plots import N_FFT, N_MELS, mel_frequencies, spectrograms
 
-    clip, rate = sf.read(GTZAN / "jazz.00000.wav", dtype="float32")
+    clip, rate = sf.read(CLIPS / "jazz.00000.wav", dtype="float32")
     for sr, samples in [(rate, clip), (16000, resample(clip, rate, 16000)), (22050, clip[:20000])]:
         stft_db, mel_db = spectrograms(samples, sr)
         hop = max(N_FFT // 4, -(-len(samples) // 1000))

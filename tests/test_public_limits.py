@@ -25,7 +25,9 @@ from gradio_client import handle_file
 
 from genre_classifier import limits
 
-from .helpers import GTZAN, ServedApp, classify_file
+from .helpers import CLIPS, ServedApp, classify_file
+
+pytestmark = pytest.mark.slow  # starts apps, processes or pip
 
 BUDGET, TTL = 8_000_000, 2
 
@@ -44,7 +46,7 @@ def app(tiny_hubert_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     """4 s of a real clip: 176 kB."""
-    samples, sr = sf.read(GTZAN / "rock.00000.wav", frames=4 * 22050)
+    samples, sr = sf.read(CLIPS / "rock.00000.wav", frames=4 * 22050)
     path = tmp_path_factory.mktemp("clip") / "rock-4s.wav"
     sf.write(path, samples, sr)
     return path
@@ -212,7 +214,7 @@ def test_the_page_shows_a_refused_upload_as_a_toast(app, tmp_path):
     if not shutil.which("chromium"):
         pytest.skip("Debian's chromium is not installed")
     big = tmp_path / "three-megabytes.wav"
-    samples, sr = sf.read(GTZAN / "jazz.00000.wav", frames=30 * 22050)
+    samples, sr = sf.read(CLIPS / "jazz.00000.wav", frames=30 * 22050)
     sf.write(big, np.concatenate([samples, samples, samples]), sr)  # 90 s: 4 MB, over a visitor's 2 MB
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),

@@ -21,10 +21,11 @@ import pytest
 from genre_classifier import config, runtime
 from genre_classifier.model import TransformerClassifier, load_classifier
 
-from .helpers import GTZAN, ROOT, ServedApp, classify_file
+from .helpers import CLIPS as STAND_INS
+from .helpers import ROOT, ServedApp, classify_file
 from .test_precision import CLIPS, check
 
-pytestmark = pytest.mark.skipif(not runtime.available(), reason="OpenVINO is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not runtime.available(), reason="OpenVINO is not installed")]
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +68,14 @@ def test_the_app_answers_at_once_and_switches_when_converted(openvino, tiny_hube
     env = {"MODEL_ID": str(tiny_hubert_dir), "RUNTIME": "openvino", "OPENVINO_CACHE": str(openvino / "app")}
     app = ServedApp(env, tmp_path / "first.log")
     try:
-        first = classify_file(app.client(), GTZAN / "jazz.00000.wav")[0]
+        first = classify_file(app.client(), STAND_INS / "jazz.00000.wav")[0]
         assert "Forward on OpenVINO" not in app.log, "the first answer waited for the conversion"
         deadline = time.monotonic() + 180
         while "Forward on OpenVINO" not in app.log:
             assert time.monotonic() < deadline and "staying on PyTorch" not in app.log, app.log[-2000:]
             time.sleep(0.5)
         assert "converted in" in app.log
-        second = classify_file(app.client(), GTZAN / "jazz.00000.wav")[0]
+        second = classify_file(app.client(), STAND_INS / "jazz.00000.wav")[0]
     finally:
         app.stop()
     assert first["label"] == second["label"]
@@ -99,14 +100,14 @@ def test_a_restart_loads_the_conversion_and_a_damaged_one_is_redone(
     second = switched(tiny_hubert_dir)
     assert "unreadable" in caplog.text and second.runtime.how.startswith("converted in")
     assert (home / "intel" / "openvino_telemetry").read_text() == "0", "the conversion did not decline telemetry"
-    window = first.load(GTZAN / "blues.00000.wav").samples[None]
+    window = first.load(STAND_INS / "blues.00000.wav").samples[None]
     assert np.allclose(first.predict_windows(window), second.predict_windows(window), atol=1e-6)
 
 
 def test_tag_runs_wholly_on_openvino(openvino, tiny_hubert_dir, tmp_path):
     # Every row from one runtime: `tag` takes OpenVINO before its first file (the app's test converted the model).
     output = tmp_path / "genres.csv"
-    clips = [str(GTZAN / "blues.00000.wav"), str(GTZAN / "jazz.00000.wav")]
+    clips = [str(STAND_INS / "blues.00000.wav"), str(STAND_INS / "jazz.00000.wav")]
     env = {**os.environ, "MODEL_ID": str(tiny_hubert_dir), "OPENVINO_CACHE": str(openvino / "app")}
     result = subprocess.run([sys.executable, "-m", "genre_classifier", "tag", *clips, "--output", str(output)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip

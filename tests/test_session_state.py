@@ -18,7 +18,7 @@ from gradio_client import Client, handle_file
 from genre_classifier import server
 from genre_classifier.ui import make_listen
 
-from .helpers import GTZAN, write_tone
+from .helpers import CLIPS, write_tone
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +53,12 @@ def test_a_session_holds_the_page_whatever_it_asked(served, tmp_path):
     shown = failed.fn({"jazz": 0.9, "rock": 0.1})
     asyncio.run(demo.postprocess_data(failed, shown, state))  # one output: no list
     client.predict(handle_file(str(long)), api_name="/classify")
-    client.predict([handle_file(str(long)), handle_file(str(GTZAN / "jazz.00000.wav"))], api_name="/tag")
+    client.predict([handle_file(str(long)), handle_file(str(CLIPS / "jazz.00000.wav"))], api_name="/tag")
 
     # The Live tab: one-second chunks, each answered with the last answer until the next is ready; the page asks
     # for the strip's figure when it changes.
     listen, session, shown = make_listen(classifier), None, None
-    samples, _ = librosa.load(GTZAN / "reggae.00000.wav", sr=16000, duration=8.0)
+    samples, _ = librosa.load(CLIPS / "reggae.00000.wav", sr=16000, duration=8.0)
     stream, draw = event(demo, "listen"), event(demo, "plot_data")
     for second in range(8):
         chunk = (samples[second * 16000 : (second + 1) * 16000] * 32767).astype(np.int16)

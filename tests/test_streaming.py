@@ -9,10 +9,10 @@ import httpx
 import pytest
 from gradio_client import handle_file
 
-from .helpers import MUSIC, classify_event, classify_file, join_classify
+from .helpers import EXAMPLES, classify_event, classify_file, join_classify
 from .test_app import check_answer
 
-LONG_CLIP = MUSIC / "Karissa_Hobbs_-_Lets_Go_Fishin.ogg"  # 2:13, five 30 s windows (the last overlaps)
+LONG_CLIP = EXAMPLES / "lets_go_fishin.ogg"  # 2:13, five 30 s windows (the last overlaps)
 
 
 def test_a_long_clip_streams_an_update_per_window_then_the_final_answer(served_tiny):

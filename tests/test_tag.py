@@ -26,7 +26,7 @@ import soundfile as sf
 from genre_classifier import GENRES, gate, tag
 from genre_classifier.model import Prediction
 
-from .helpers import GTZAN, MUSIC, ROOT, classify_file
+from .helpers import CLIPS, DATA, EXAMPLES, ROOT, classify_file
 from .test_formats import ffmpeg
 
 pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed")
@@ -41,16 +41,16 @@ def library(tmp_path_factory) -> dict[str, Path]:
     for folder in ("Blues", "Brass", "Jazz", "Rock", "Videos"):
         (lib / folder).mkdir(parents=True)
     files = {"Blues/blues.00000.wav": lib / "Blues" / "blues.00000.wav"}
-    shutil.copy(GTZAN / "blues.00000.wav", files["Blues/blues.00000.wav"])
+    shutil.copy(CLIPS / "blues.00000.wav", files["Blues/blues.00000.wav"])
     files["Brass/solo trumpet.ogg"] = lib / "Brass" / "solo trumpet.ogg"  # stereo 44.1 kHz Vorbis, 5 s
-    shutil.copy(MUSIC / "sorohanro_-_solo-trumpet-06.hq.ogg", files["Brass/solo trumpet.ogg"])
+    shutil.copy(EXAMPLES / "trumpet_loop.ogg", files["Brass/solo trumpet.ogg"])
     m4a = files["Jazz/vibe ace.m4a"] = lib / "Jazz" / "vibe ace.m4a"  # 40 s of AAC: two windows
-    ffmpeg("-i", str(MUSIC / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"), "-vn", "-t", "40", "-c:a", "aac", str(m4a))
+    ffmpeg("-i", str(DATA / "vibe_ace.hq.ogg"), "-vn", "-t", "40", "-c:a", "aac", str(m4a))
     video = files["Videos/phone video.mp4"] = lib / "Videos" / "phone video.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=6", "-i", str(GTZAN / "country.00000.wav"),
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=6", "-i", str(CLIPS / "country.00000.wav"),
            "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(video))  # fmt: skip
     files["hiphop.flac"] = root / "hiphop.flac"  # named on the command line, outside the folder
-    samples, sr = sf.read(GTZAN / "hiphop.00000.wav", frames=8 * 22050)
+    samples, sr = sf.read(CLIPS / "hiphop.00000.wav", frames=8 * 22050)
     sf.write(files["hiphop.flac"], samples, sr)
     (lib / "Rock" / "cut short.m4a").write_bytes(files["Jazz/vibe ace.m4a"].read_bytes()[:20_000])
     (lib / "cover.mp3").write_text("This is not a song.\n" * 40)
@@ -146,7 +146,7 @@ def test_windows_of_several_files_share_a_batch_and_answer_as_each_file_alone(si
 def test_an_interrupted_run_resumes_without_repeating_rows(tiny_hubert_dir, tmp_path):
     songs = tmp_path / "songs"
     songs.mkdir()
-    sf.write(tmp_path / "clip.wav", sf.read(GTZAN / "disco.00000.wav", frames=2 * 22050)[0], 22050)
+    sf.write(tmp_path / "clip.wav", sf.read(CLIPS / "disco.00000.wav", frames=2 * 22050)[0], 22050)
     for i in range(12):  # hard links: twelve files, one clip's bytes
         os.link(tmp_path / "clip.wav", songs / f"song {i:02d}.wav")
     output = tmp_path / "genres.csv"
@@ -261,7 +261,7 @@ def test_a_row_says_not_music_where_the_gate_hears_something_else_whatever_the_g
 
 
 def test_speech_is_not_music_in_the_output_and_the_packages_example_music_is(speech_wav, tmp_path):
-    trumpet = ROOT / "genre_classifier" / "examples" / "trumpet_loop.ogg"  # CC BY 3.0, shipped with the package
+    trumpet = ROOT / "examples" / "trumpet_loop.ogg"  # CC BY 3.0, shipped with the package
     output = tmp_path / "genres.csv"
     status, printed = run_here("baseline", [str(speech_wav), str(trumpet), "--output", str(output)])
     assert status == 0, printed

@@ -22,13 +22,13 @@ import pytest
 
 from genre_classifier import GENRES, filetags, tag
 
-from .helpers import GTZAN, ROOT
+from .helpers import CLIPS, ROOT
 from .test_formats import ffmpeg
 
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="FFmpeg is not "
                                 "installed: the test files are made and read back with ffmpeg and ffprobe")  # fmt: skip
-SOURCE = GTZAN / "classical.00000.wav"  # the embedded model calls its first 4 s classical (0.97-0.99)
-EXAMPLES = ROOT / "genre_classifier" / "examples"  # CC-licensed music shipped with the package (ATTRIBUTION.md)
+SOURCE = CLIPS / "classical.00000.wav"  # the embedded model calls its first 4 s classical (0.95)
+EXAMPLES = ROOT / "examples"  # CC-licensed music shipped with the package (ATTRIBUTION.md)
 BEFORE_GATE = ["path", "genre", "confidence", *GENRES, "seconds", "windows", "note"]  # before the music columns
 # name -> FFmpeg options. The WAV has no RIFF INFO list (no -metadata, -bitexact): FFmpeg reads that list instead of
 # the ID3 chunk where one is there, so ffprobe would not show the genre of such a file (players read ID3).
@@ -385,7 +385,7 @@ while True:
 def test_a_kill_in_the_middle_of_a_save_leaves_the_old_file_or_the_new_one(clips, tmp_path):
     """SIGKILL while a process saves the genre, again and again: the file is always whole and readable."""
     path = tmp_path / "song.wav"
-    shutil.copyfile(GTZAN / "jazz.00000.wav", path)  # 30 s, 1.3 MB: a save takes long enough to be hit inside
+    shutil.copyfile(CLIPS / "jazz.00000.wav", path)  # 30 s, 1.3 MB: a save takes long enough to be hit inside
     samples = audio_md5(path, decoded=True)
     seen = set()
     for attempt in range(4):

@@ -17,7 +17,7 @@ from genre_classifier import GENRES
 from genre_classifier.model import TransformerClassifier, load_classifier
 from train import evaluate, finetune
 
-from .helpers import DISTILHUBERT_CONFIG, GTZAN, ROOT, ServedApp, classify_file, plant_in_hub_cache
+from .helpers import CLIPS, DISTILHUBERT_CONFIG, ROOT, ServedApp, classify_file, plant_in_hub_cache
 
 
 def run(*args: str, launcher: tuple[str, ...] = (sys.executable, "-m"), env: dict | None = None):
@@ -39,7 +39,7 @@ def gtzan_folder(root: Path, seconds: int | None = None) -> Path:
     first `seconds`."""
     import soundfile as sf
 
-    for clip in GTZAN.glob("*.wav"):
+    for clip in CLIPS.glob("*.wav"):
         genre = root / clip.name.split(".")[0]
         genre.mkdir(exist_ok=True)
         if seconds is None:
@@ -78,7 +78,7 @@ def test_a_pushed_checkpoint_served_by_its_hub_id_answers_as_evaluate_and_the_pi
     # A real clip of exactly 30 s at the model's rate: one window, the same samples for both decoders (the
     # pipeline resamples with FFmpeg, the app with soxr; that alone moves probabilities by about 1e-3).
     clip = tmp_path / "disco-30s-16k.wav"
-    sf.write(clip, load_classifier(str(learned))[0].load(GTZAN / "disco.00000.wav").samples[: 30 * 16000], 16000)
+    sf.write(clip, load_classifier(str(learned))[0].load(CLIPS / "disco.00000.wav").samples[: 30 * 16000], 16000)
     plant_in_hub_cache(tmp_path / "hf_home", "you/genre-model", {p.name: p for p in learned.iterdir() if p.is_file()})
     env = {"MODEL_ID": "you/genre-model", "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1", **fp32}
     app = ServedApp(env, tmp_path / "app.log")
@@ -88,7 +88,7 @@ def test_a_pushed_checkpoint_served_by_its_hub_id_answers_as_evaluate_and_the_pi
         assert "Model: you/genre-model (hubert, 30 s windows, cpu, fp32)" in texts
         assert "could not be loaded" not in texts
         for name, predicted in metrics["predictions"].items():
-            assert classify_file(client, GTZAN / name)[0]["label"] == predicted, name
+            assert classify_file(client, CLIPS / name)[0]["label"] == predicted, name
         label = classify_file(client, clip)[0]
     finally:
         app.stop()

@@ -30,7 +30,7 @@ from datasets import Audio, ClassLabel, Features, Value
 from genre_classifier import GENRES
 from train.data import DataError, load_gtzan, make_split
 
-from .helpers import GTZAN, ROOT, plant_in_hub_cache
+from .helpers import CLIPS, ROOT, plant_in_hub_cache
 
 GOOD_CLIPS = 28  # 14 real clips and an excerpt of each
 TEST_CLIPS = 3  # ceil(0.1 * 28)
@@ -39,14 +39,14 @@ TEST_CLIPS = 3  # ceil(0.1 * 28)
 def clip_files() -> dict[str, bytes]:
     """`<genre>/<name>` -> WAV bytes: the real clips, an excerpt of each, and the corrupt jazz.00054.wav."""
     files = {}
-    for path in sorted(GTZAN.glob("*.wav")):
+    for path in sorted(CLIPS.glob("*.wav")):
         genre, number, _ = path.name.split(".")
         files[f"{genre}/{path.name}"] = path.read_bytes()
         samples, sr = sf.read(path, frames=10 * 22050, start=10 * 22050, dtype="int16")
         excerpt = io.BytesIO()
         sf.write(excerpt, samples, sr, format="WAV", subtype="PCM_16")
         files[f"{genre}/{genre}.{int(number) + 50:05d}.wav"] = excerpt.getvalue()
-    real = (GTZAN / "jazz.00000.wav").read_bytes()
+    real = (CLIPS / "jazz.00000.wav").read_bytes()
     files["jazz/jazz.00054.wav"] = bytes(44) + real[44:]  # "file does not start with RIFF id"
     return files
 
@@ -154,7 +154,7 @@ def test_the_fault_filtered_split_finds_the_same_clips_in_each_form_named_as_gtz
 
 
 def test_string_labels_in_other_columns(tmp_path):
-    rows = {"song": [{"bytes": (GTZAN / f"{g}.00000.wav").read_bytes(), "path": f"{g}.wav"} for g in GENRES],
+    rows = {"song": [{"bytes": (CLIPS / f"{g}.00000.wav").read_bytes(), "path": f"{g}.wav"} for g in GENRES],
             "style": [g.capitalize() for g in GENRES]}  # fmt: skip
     (tmp_path / "data").mkdir()
     pq.write_table(pa.table(rows), tmp_path / "data" / "train-00000-of-00001.parquet")
@@ -167,7 +167,7 @@ def test_string_labels_in_other_columns(tmp_path):
 def test_class_labels_in_another_order_are_mapped_by_name(tmp_path):
     reversed_names = GENRES[::-1]
     features = Features({"audio": Audio(), "label": ClassLabel(names=reversed_names)})
-    rows = {"audio": [{"bytes": (GTZAN / "pop.00000.wav").read_bytes(), "path": "pop.00000.wav"}],
+    rows = {"audio": [{"bytes": (CLIPS / "pop.00000.wav").read_bytes(), "path": "pop.00000.wav"}],
             "label": [reversed_names.index("pop")]}  # fmt: skip
     schema = pa.schema(
         [("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])), ("label", pa.int64())],
@@ -211,7 +211,7 @@ def test_too_many_bad_clips_stop_the_run(tmp_path):
         (tmp_path / "rock").mkdir(exist_ok=True)
         (tmp_path / "rock" / f"rock.{i:05d}.wav").write_bytes(b"not audio" * 100)
     (tmp_path / "pop").mkdir()
-    (tmp_path / "pop" / "pop.00000.wav").write_bytes((GTZAN / "pop.00000.wav").read_bytes())
+    (tmp_path / "pop" / "pop.00000.wav").write_bytes((CLIPS / "pop.00000.wav").read_bytes())
     with pytest.raises(DataError, match="3 of 4 clips could not be decoded"):
         make_split(load_gtzan(str(tmp_path)), "all", 16000)
 

@@ -9,6 +9,7 @@ that is on no list; the other 897 listed clips are missing, as in a partial copy
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -24,10 +25,15 @@ from genre_classifier import GENRES
 from genre_classifier.audio import AudioError, load_audio
 from train import evaluate, finetune
 
-from .helpers import GTZAN, ROOT, SHARED
+from .helpers import CLIPS, ROOT
 
 SPLITS = ROOT / "train" / "splits"
 LISTS = {"train": "train_filtered.txt", "validation": "valid_filtered.txt", "test": "test_filtered.txt"}
+SOURCE_SHA256 = {
+    "test_filtered.txt": "09cafa6a89ce0a27f30ed250d56ecb4d03c22fffb5a693f96c7ae655ee02ac72",
+    "train_filtered.txt": "2b04966cef1486f1a7767b74271533fa23e220388db804a1937835e1fc4fa3fa",
+    "valid_filtered.txt": "f8fbee7c52397a0e0f3a91dc54fedecb2e27f5bdc9a9daeab8cb10d077e26956",
+}
 UNLISTED = "disco.00038.wav"  # one of the 70 GTZAN clips on no list
 
 
@@ -50,15 +56,15 @@ def replica(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
         (root / genre).mkdir(parents=True)
         for k, part in enumerate(LISTS):  # a different 3 s of the genre's real clip for each list
             name = next(n for n in listed(part) if n.startswith(f"{genre}.") and n != "jazz.00054.wav")
-            samples, sr = sf.read(GTZAN / f"{genre}.00000.wav", frames=3 * 22050, start=k * 3 * 22050, dtype="int16")
+            samples, sr = sf.read(CLIPS / f"{genre}.00000.wav", frames=3 * 22050, start=k * 3 * 22050, dtype="int16")
             sf.write(root / genre / name, samples, sr, subtype="PCM_16")
             written[part].append(name)
     for genre in ("blues", "classical"):  # two more validation clips, so that no two parts have the same size
         name = [n for n in listed("validation") if n.startswith(f"{genre}.")][1]
-        samples, sr = sf.read(GTZAN / f"{genre}.00000.wav", frames=3 * 22050, start=9 * 22050, dtype="int16")
+        samples, sr = sf.read(CLIPS / f"{genre}.00000.wav", frames=3 * 22050, start=9 * 22050, dtype="int16")
         sf.write(root / genre / name, samples, sr, subtype="PCM_16")
         written["validation"].append(name)
-    real = (GTZAN / "jazz.00000.wav").read_bytes()
+    real = (CLIPS / "jazz.00000.wav").read_bytes()
     (root / "jazz" / "jazz.00054.wav").write_bytes(bytes(44) + real[44:])  # no RIFF header, as in the corpus
     (root / "disco" / UNLISTED).write_bytes((root / "disco" / written["train"][3]).read_bytes())
     return root, written
@@ -79,8 +85,8 @@ def test_the_shipped_lists_are_the_papers_443_197_290(replica):
     names = {part: listed(part) for part in LISTS}
     assert {part: len(n) for part, n in names.items()} == {"train": 443, "validation": 197, "test": 290}
     assert len(set().union(*names.values())) == 930 and "jazz.00054.wav" in names["train"]
-    for file in LISTS.values():  # unchanged from their source
-        assert (SPLITS / file).read_bytes() == (SHARED / "data" / "gtzan-splits" / file).read_bytes()
+    for file, digest in SOURCE_SHA256.items():  # unchanged from their source (train/splits/README.md)
+        assert hashlib.sha256((SPLITS / file).read_bytes()).hexdigest() == digest, file
 
 
 def test_fault_filtered_trains_on_the_training_list_selects_on_validation_and_scores_the_test_list(replica, trained):
@@ -152,7 +158,7 @@ def test_the_embedded_model_on_the_test_list_is_said_not_to_be_held_out(replica,
 def test_a_folder_without_gtzan_names_gets_a_message(tiny_config, tmp_path, monkeypatch):
     for genre in ("rock", "pop"):
         (tmp_path / "songs" / genre).mkdir(parents=True)
-        (tmp_path / "songs" / genre / f"my {genre} song.wav").symlink_to(GTZAN / f"{genre}.00000.wav")
+        (tmp_path / "songs" / genre / f"my {genre} song.wav").symlink_to(CLIPS / f"{genre}.00000.wav")
     with pytest.raises(SystemExit, match=r"finds its clips by GTZAN's file names.*none of the 2 clips.*--split course"):
         run_here(finetune, monkeypatch, "--model", str(tiny_config), "--data", str(tmp_path / "songs"), "--split",
                  "fault-filtered", "--output-dir", str(tmp_path / "out"))  # fmt: skip
@@ -187,7 +193,7 @@ def test_evaluate_says_in_one_sentence_that_the_hub_cannot_be_reached(tmp_path, 
 
 def test_an_unreadable_wav_is_named_damaged_not_sent_to_ffmpeg(tmp_path, monkeypatch):
     clip = tmp_path / "jazz.00054.wav"
-    clip.write_bytes(bytes(44) + (GTZAN / "jazz.00000.wav").read_bytes()[44:])
+    clip.write_bytes(bytes(44) + (CLIPS / "jazz.00000.wav").read_bytes()[44:])
     monkeypatch.setenv("PATH", str(tmp_path))  # no FFmpeg
     with pytest.raises(AudioError, match=r"^The file jazz\.00054\.wav is damaged") as refused:
         load_audio(clip, 16000)

@@ -25,7 +25,7 @@ from genre_classifier import GENRES
 from genre_classifier.model import GPU_STARTUP_SECONDS, TransformerClassifier, gpu_seconds
 from genre_classifier.ui import make_classify, make_listen
 
-from .helpers import GTZAN, MUSIC, ROOT, GPURecorder
+from .helpers import CLIPS, DATA, EXAMPLES, ROOT, GPURecorder
 
 
 def _timed(fn) -> float:
@@ -55,7 +55,7 @@ def recorder(monkeypatch) -> GPURecorder:
 
 def test_only_the_forward_crosses_the_gpu_boundary_with_arrays_in_and_out(recorder, tiny_hubert_dir):
     classifier = TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu")
-    clip = MUSIC / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"  # 44.1 kHz stereo: decoded, resampled, 2 windows
+    clip = DATA / "vibe_ace.hq.ogg"  # 44.1 kHz stereo: decoded, resampled, 2 windows
     classify = make_classify(classifier)
     list(classify(str(clip)))  # first calls (torch kernels, fonts) out of the way
     recorder.calls.clear()
@@ -86,7 +86,7 @@ def test_a_live_answer_is_one_gpu_call_on_arrays(recorder, tiny_hubert_dir, monk
     classifier = TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu")
     classifier.on_gpu = True  # as on ZeroGPU, where the model sits on "cuda"
     listen = make_listen(classifier)
-    pcm, rate = sf.read(GTZAN / "rock.00000.wav", dtype="int16")
+    pcm, rate = sf.read(CLIPS / "rock.00000.wav", dtype="int16")
     session, statuses = None, []
     for second in range(5):
         *_, status, session = listen((rate, pcm[second * rate : (second + 1) * rate]), session)
@@ -137,7 +137,7 @@ def classify_for(visitor, classifier):
     """The handler's answers for a five-window clip, iterated in the context Gradio gives a visitor's event."""
     context = contextvars.copy_context()
     context.run(LocalContext.request.set, visitor)
-    answers = make_classify(classifier)(str(MUSIC / "Karissa_Hobbs_-_Lets_Go_Fishin.ogg"))
+    answers = make_classify(classifier)(str(EXAMPLES / "lets_go_fishin.ogg"))
     return lambda: context.run(next, answers), lambda: context.run(answers.close)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from genre_classifier.model import BaselineClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "train" / "data" / "features_30_sec.csv"
-HELDOUT_DIR = ROOT.parent / "shared" / "data" / "gtzan"
+HELDOUT_DIR = Path(os.environ.get("GTZAN_DIR") or ROOT / "GTZAN_DIR-is-not-set")  # a folder of GTZAN's clips
 # The 14 real clips the project has: never trained on, so they stay an honest test.
 HELDOUT = [f"{g}.00000" for g in GENRES] + ["blues.00001", "blues.00002", "classical.00001", "classical.00002"]
 RESULTS = ROOT / "train" / "results" / "baseline.json"
