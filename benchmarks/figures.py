@@ -23,10 +23,10 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import GTZAN  # noqa: E402
 from genre_classifier import GENRES  # noqa: E402
 from genre_classifier.audio import window_starts  # noqa: E402
 from genre_classifier.plots import clip_figures, genre_timeline_figure  # noqa: E402
-from tests.helpers import GTZAN  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "figures.json"
 

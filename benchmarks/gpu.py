@@ -34,30 +34,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results" / "gpu.json"
-DISTILHUBERT_CONFIG = ROOT.parent / "shared" / "models" / "distilhubert" / "config.json"
+DISTILHUBERT_CONFIG = ROOT / "tests" / "data" / "distilhubert"  # ntu-spml/distilhubert's architecture
 NO_GPU = "No CUDA GPU here (torch.cuda.is_available() is False), so the GPU benchmark was not run."
 APP_PACKAGES = ("gradio", "soundfile", "soxr", "spaces")
 GENRES = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
 FINETUNE_BATCH = 8  # train/finetune.py's presets for both models
-# ntu-spml/distilhubert's shape, for a machine without ../shared (the rest are HubertConfig's defaults)
-DISTILHUBERT = {
-    "num_hidden_layers": 2,
-    "conv_bias": False,
-    "feat_extract_norm": "group",
-    "classifier_proj_size": 256,
-    "feat_proj_layer_norm": False,
-    "apply_spec_augment": False,
-    "layerdrop": 0.0,
-    "final_dropout": 0.0,
-}
 
 
 def machine() -> dict:
-    """`benchmarks/latency.py`'s machine record, and the GPU's; the former needs the app's packages."""
+    """`benchmarks/common.py`'s machine record, and the GPU's; the former needs the app's packages."""
     import torch
 
     try:
-        from benchmarks.latency import machine as app_machine
+        from benchmarks.common import machine as app_machine
 
         out = app_machine()
     except ImportError as err:  # a GPU machine without soundfile: the essentials, without the helper
@@ -74,13 +63,10 @@ def machine() -> dict:
 def models() -> dict:
     """Each model's config and one window's inputs (random: the timing does not depend on the values)."""
     import torch
-    from transformers import ASTConfig, AutoConfig, HubertConfig
+    from transformers import ASTConfig, AutoConfig
 
     labels = {"id2label": dict(enumerate(GENRES)), "label2id": {g: i for i, g in enumerate(GENRES)}}
-    if DISTILHUBERT_CONFIG.exists():
-        hubert = AutoConfig.from_pretrained(DISTILHUBERT_CONFIG.parent, num_labels=len(GENRES), **labels)
-    else:
-        hubert = HubertConfig(**DISTILHUBERT, num_labels=len(GENRES), **labels)
+    hubert = AutoConfig.from_pretrained(DISTILHUBERT_CONFIG, num_labels=len(GENRES), **labels)
     ast = ASTConfig(num_labels=len(GENRES), **labels)
     return {
         "distilhubert": (hubert, lambda n: {"input_values": torch.randn(n, 30 * 16000)}),
@@ -143,7 +129,7 @@ def missing_app_packages() -> str | None:
     missing = [name for name in APP_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
         return f"Not run: the app's packages {', '.join(missing)} are not installed here."
-    from tests.helpers import GTZAN
+    from benchmarks.common import GTZAN
 
     if not GTZAN.is_dir():
         return f"Not run: the real recordings ({GTZAN}) are not here."
@@ -154,9 +140,9 @@ def classify(runs: int, tmp: Path) -> dict:
     """The app's handler with DEVICE=cuda, as `benchmarks/outside.py` measures it: outside the forward."""
     import spaces
 
+    from benchmarks.common import GPURecorder, save_ast, save_distilhubert
     from benchmarks.outside import CLIP, requests, ten_minutes
     from genre_classifier.model import TransformerClassifier
-    from tests.helpers import GPURecorder, save_ast, save_distilhubert
 
     recorder = GPURecorder()
     spaces.GPU = recorder  # before the model decorates its forward
@@ -171,10 +157,10 @@ def classify(runs: int, tmp: Path) -> dict:
 
 def tag(tmp: Path) -> dict:
     """`tag` (in process, as the command runs it) on every real recording, with DistilHuBERT on the GPU."""
+    from benchmarks.common import GTZAN, MUSIC, save_distilhubert
     from genre_classifier.model import TransformerClassifier
     from genre_classifier.tag import find_audio
     from genre_classifier.tag import tag as tag_files
-    from tests.helpers import GTZAN, MUSIC, save_distilhubert
 
     classifier = TransformerClassifier.from_pretrained(str(save_distilhubert(tmp / "tag-model")), device="cuda")
     paths, _ = find_audio([GTZAN, MUSIC])

@@ -27,8 +27,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.latency import machine  # noqa: E402
-from tests.helpers import GTZAN, GPURecorder, save_ast, save_distilhubert  # noqa: E402
+from benchmarks.common import GTZAN, GPURecorder, machine, save_ast, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "gpu_share.json"
 

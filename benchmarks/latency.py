@@ -4,7 +4,7 @@
     python benchmarks/latency.py --goals [--runs 3]   # only the goals' figures, into latency_goals.json
 
 Models are the true-size architectures with random weights (no Hub here): DistilHuBERT from
-`../shared/models/distilhubert/config.json` and AST from `ASTConfig()`. It measures, on this machine:
+`tests/data/distilhubert/config.json` and AST from `ASTConfig()`. It measures, on this machine:
 
 - the CPU, whether it has bf16 units, and its ceiling: fp32 and bf16 matrix-multiply throughput;
 - each model's forward pass alone on one window, fp32 and bf16 (autocast), its FLOPs, and the fraction of the
@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -40,75 +38,33 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import GTZAN, ServedApp, classify_file, save_ast, save_distilhubert  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    GTZAN,
+    ServedApp,
+    ceiling,
+    classify_file,
+    flops,
+    machine,
+    naive_seconds,
+    native_precisions,
+    save_ast,
+    save_distilhubert,
+    timed,
+)
 
 RESULTS = ROOT / "benchmarks" / "results" / "latency.json"
 GOALS = RESULTS.with_name("latency_goals.json")  # --goals: another CPU kind's answer to the goals, beside RESULTS
 median = statistics.median
 
 
-def timed(fn, runs: int = 1) -> float:
-    """Median seconds of `runs` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return median(times)
 
 
-def machine() -> dict:
-    """What every figure depends on: the CPU, its bf16 units, torch, and how busy the (shared) host was."""
-    import torch
-
-    from genre_classifier import config
-
-    cpuinfo = open("/proc/cpuinfo").read().splitlines()
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-    flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
-    return {
-        "cpu": names[0] if names else platform.processor(),
-        "cores": os.cpu_count(),
-        "avx512_bf16": "avx512_bf16" in flags,
-        "amx_bf16": "amx_bf16" in flags,
-        "native_bf16": config.native_bf16("cpu"),  # what PRECISION=auto goes by
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch": torch.__version__,
-        "load_average_at_start": os.getloadavg(),  # other work on the host slows every figure
-    }
 
 
-def native_precisions() -> tuple[str, ...]:
-    """fp32, and bf16 where the CPU computes it: elsewhere oneDNN emulates bf16 (a 4096² matmul takes minutes) and
-    `PRECISION=auto` stays in fp32."""
-    from genre_classifier.config import native_bf16
-
-    return ("fp32", "bf16") if native_bf16("cpu") else ("fp32",)
 
 
-def ceiling(runs: int, precisions: tuple[str, ...] = ("fp32", "bf16")) -> dict:
-    """The machine's own matmul throughput (GFLOP/s) for 4096 x 4096 matrices, in fp32 and bf16."""
-    import torch
-
-    n = 4096
-    out = {}
-    for name in precisions:
-        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
-        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-        out[name] = 2 * n**3 / timed(lambda a=a, b=b: a @ b, runs) / 1e9
-    return out
 
 
-def flops(model, inputs) -> float:
-    """FLOPs of one forward pass, as torch counts them."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:  # no_grad: the counter and inference_mode clash
-        model(**inputs)
-    return float(counter.get_total_flops())
 
 
 def forward(classifier, samples, runs: int, ceilings: dict) -> dict:
@@ -164,33 +120,6 @@ def ast_batching(classifier, samples, runs: int) -> dict:
     return out
 
 
-def naive_seconds(model_dir: Path, clip: Path, runs: int) -> float:
-    import librosa
-    import librosa.display
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from transformers import pipeline
-
-    classifier = pipeline("audio-classification", model=str(model_dir))
-    y, sr = librosa.load(clip, sr=16000)
-
-    def once() -> None:
-        classifier({"raw": y, "sampling_rate": sr}, top_k=10)
-        fig, ax = plt.subplots(figsize=(10, 3))
-        librosa.display.waveshow(y, sr=sr, ax=ax)
-        fig.savefig(tempfile.TemporaryFile(), format="png")
-        spec = librosa.amplitude_to_db(np.abs(librosa.stft(y)), ref=np.max)
-        mel = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_mels=128), ref=np.max)
-        for data, axis in ((spec, "hz"), (mel, "mel")):
-            fig, ax = plt.subplots(figsize=(10, 3))
-            image = librosa.display.specshow(data, sr=sr, x_axis="time", y_axis=axis, ax=ax)
-            fig.colorbar(image, ax=ax, format="%+2.0f dB")
-            fig.savefig(tempfile.TemporaryFile(), format="png")
-        plt.close("all")
-
-    return timed(once, runs)
 
 
 def stage_seconds(model_dir: Path, clip: Path, runs: int) -> dict[str, float]:

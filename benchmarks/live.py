@@ -26,8 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.latency import machine  # noqa: E402
-from tests.helpers import GTZAN, save_distilhubert  # noqa: E402
+from benchmarks.common import GTZAN, machine, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "live.json"
 

@@ -25,7 +25,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import GTZAN, MUSIC, ServedApp, classify_file, save_distilhubert  # noqa: E402
+from benchmarks.common import GTZAN, MUSIC, ServedApp, classify_file, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "load.json"
 

@@ -25,11 +25,10 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.latency import machine, naive_seconds  # noqa: E402
+from benchmarks.common import GTZAN, MUSIC, machine, naive_seconds, save_distilhubert  # noqa: E402
 from genre_classifier import answer, gate  # noqa: E402
 from genre_classifier.model import BaselineClassifier, TransformerClassifier  # noqa: E402
 from genre_classifier.ui import EXAMPLES, EXAMPLES_DIR  # noqa: E402
-from tests.helpers import GTZAN, MUSIC, save_distilhubert  # noqa: E402
 from train import sounds  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "music_gate.json"

@@ -43,8 +43,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.latency import machine, naive_seconds  # noqa: E402
-from tests.helpers import GTZAN, GPURecorder, save_distilhubert  # noqa: E402
+from benchmarks.common import GTZAN, GPURecorder, machine, naive_seconds, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "outside.json"
 CLIP = GTZAN / "jazz.00000.wav"

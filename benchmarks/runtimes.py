@@ -4,7 +4,7 @@
     python benchmarks/runtimes.py [--runs 5] [--models distilhubert ast] [--clips 28]
 
 For the true-size DistilHuBERT (one 30 s window) and AST (one 10.24 s window), random weights
-(`tests.helpers.save_distilhubert` / `save_ast`), in fp32 and, where the CPU has bf16 units, in bf16 (as
+(`benchmarks.common.save_distilhubert` / `save_ast`), in fp32 and, where the CPU has bf16 units, in bf16 (as
 `PRECISION=auto` serves), it measures on this machine:
 
 - each runtime's conversion, a one-off cost a cache on a persistent disk pays once: ONNX Runtime is
@@ -19,7 +19,7 @@ For the true-size DistilHuBERT (one 30 s window) and AST (one 10.24 s window), r
   the music recordings, not their .hq twins) decoded at the model's rate, its first window as the app cuts it
   and featurized as the app does: same top genre on all, and the largest |difference| in probability.
 
-Writes benchmarks/results/runtimes.json, or the file `--out` names (with `benchmarks.latency.machine()` and the
+Writes benchmarks/results/runtimes.json, or the file `--out` names (with `benchmarks.common.machine()` and the
 load averages at start and end), and prints a table.
 """
 
@@ -39,8 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.latency import ceiling, flops, machine, native_precisions  # noqa: E402
-from tests.helpers import GTZAN, MUSIC, save_ast, save_distilhubert  # noqa: E402
+from benchmarks.common import GTZAN, MUSIC, ceiling, flops, machine, native_precisions, save_ast, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "runtimes.json"
 CLIPS = [*sorted(GTZAN.glob("*.wav")), *sorted(p for p in MUSIC.glob("*.ogg") if not p.name.endswith(".hq.ogg"))]

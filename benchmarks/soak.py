@@ -38,14 +38,14 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.latency import machine  # noqa: E402
-from tests.helpers import (  # noqa: E402
+from benchmarks.common import (  # noqa: E402
     GTZAN,
     MUSIC,
     ServedApp,
     classify_event,
     hubert_extractor,
     join_classify,
+    machine,
     save_distilhubert,
     save_random_model,
     tiny_hubert_config,

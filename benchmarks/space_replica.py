@@ -43,8 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.latency import machine  # noqa: E402
-from tests.helpers import GTZAN, free_port  # noqa: E402
+from benchmarks.common import GTZAN, free_port, machine  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "space_replica.json"
 CLIP = GTZAN / "jazz.00000.wav"
@@ -126,7 +125,7 @@ def plant_default_model(venv: Path, home: Path, model_id: str) -> None:
     """A true-size DistilHuBERT (random weights) in HOME's Hub cache under the default MODEL_ID."""
     code = (
         "import sys, tempfile; from pathlib import Path; "
-        "from tests.helpers import save_distilhubert, plant_in_hub_cache; "
+        "from benchmarks.common import save_distilhubert, plant_in_hub_cache; "
         "out = save_distilhubert(Path(tempfile.mkdtemp())); "
         "plant_in_hub_cache(Path(sys.argv[1]), sys.argv[2], {p.name: p for p in out.iterdir() if p.is_file()})"
     )

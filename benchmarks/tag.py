@@ -37,8 +37,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.latency import machine  # noqa: E402
-from tests.helpers import GTZAN, MUSIC, save_distilhubert  # noqa: E402
+from benchmarks.common import GTZAN, MUSIC, machine, save_distilhubert  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "tag.json"
 RATE = 22050  # GTZAN's own rate: the songs are written at it

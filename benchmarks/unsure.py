@@ -22,10 +22,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import GTZAN, MUSIC  # noqa: E402
 from genre_classifier import GENRES  # noqa: E402
 from genre_classifier.answer import CLEAR_MARGIN, CONTENDER_GAP, verdict  # noqa: E402
 from genre_classifier.model import BaselineClassifier  # noqa: E402
-from tests.helpers import GTZAN, MUSIC  # noqa: E402
 from train.baseline import fit, load_table, stratified_folds  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "unsure.json"

@@ -1,30 +1,40 @@
-"""Helpers shared by the tests and the benchmarks: data paths, random-weight checkpoints, a served app."""
+"""The tests' data (shipped in the repository, GTZAN's own clips only where GTZAN_DIR names them) and helpers;
+the app served, the random-weight models and the GPU stand-in come from benchmarks/common.py, shared with the
+benchmarks."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from genre_classifier import GENRES
+from benchmarks.common import (  # noqa: F401  (the tests import them from here)
+    DISTILHUBERT_CONFIG,
+    LABELS,
+    GPURecorder,
+    ServedApp,
+    classify_event,
+    classify_file,
+    free_port,
+    hubert_extractor,
+    join_classify,
+    plant_in_hub_cache,
+    save_ast,
+    save_distilhubert,
+    save_random_model,
+    tiny_hubert_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"  # the app's CC music clips
 DATA = ROOT / "tests" / "data"  # CC recordings (speech, a whale, a bird, a 44.1 kHz stereo song): ATTRIBUTION.md
 RECORDINGS = [*sorted(EXAMPLES.glob("*.ogg")), *sorted(p for p in DATA.glob("*.ogg") if ".hq." not in p.name)]
-DISTILHUBERT_CONFIG = DATA / "distilhubert"  # ntu-spml/distilhubert's architecture, without weights
 
 # GTZAN's own clips are not ours to publish: the few tests that need them (the embedded model's held-out answers,
 # the features against GTZAN's table) read them from GTZAN_DIR, a folder of `<genre>.000NN.wav`, and skip without it.
@@ -66,180 +76,6 @@ def _stand_ins() -> Path:
 
 
 CLIPS = _stand_ins()
-LABELS = {"id2label": dict(enumerate(GENRES)), "label2id": {g: i for i, g in enumerate(GENRES)}}
-
-
-# A HuBERT of the same classes, small enough to train on a CPU in seconds (its windows are still 30 s).
-TINY_HUBERT = {
-    "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 128, "num_hidden_layers": 1,
-    "conv_dim": [64] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
-    "classifier_proj_size": 64,
-}  # fmt: skip
-
-
-def tiny_hubert_config():
-    from transformers import AutoConfig
-
-    return AutoConfig.from_pretrained(DISTILHUBERT_CONFIG, num_labels=len(GENRES), **TINY_HUBERT, **LABELS)
-
-
-def save_random_model(config, out: Path, feature_extractor) -> Path:
-    """Save a randomly initialised audio classifier of `config`'s architecture as a checkpoint folder."""
-    import torch
-    from transformers import AutoModelForAudioClassification
-
-    torch.manual_seed(0)
-    AutoModelForAudioClassification.from_config(config).save_pretrained(out)
-    feature_extractor.save_pretrained(out)
-    return out
-
-
-def hubert_extractor():
-    from transformers import Wav2Vec2FeatureExtractor
-
-    return Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True, return_attention_mask=False)
-
-
-def save_distilhubert(out: Path) -> Path:
-    """True-size DistilHuBERT (the config of ntu-spml/distilhubert), random weights, ten genres."""
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(DISTILHUBERT_CONFIG, num_labels=len(GENRES), **LABELS)
-    return save_random_model(config, out, hubert_extractor())
-
-
-def save_ast(out: Path) -> Path:
-    """True-size AST (`ASTConfig()` is MIT/ast-finetuned-audioset-10-10-0.4593's shape), random weights."""
-    from transformers import ASTConfig, ASTFeatureExtractor
-
-    return save_random_model(ASTConfig(num_labels=len(GENRES), **LABELS), out, ASTFeatureExtractor())
-
-
-def plant_in_hub_cache(hf_home: Path, repo_id: str, files: dict[str, Path], repo_type: str = "model") -> Path:
-    """Put files into `hf_home` in the layout `hf download` leaves (blobs, a snapshot of links, refs/main).
-
-    With `HF_HOME=hf_home HF_HUB_OFFLINE=1`, the real `hf_hub_download` / `from_pretrained` code then finds them.
-    Returns the snapshot folder.
-    """
-    repo = hf_home / "hub" / f"{repo_type}s--{repo_id.replace('/', '--')}"
-    commit = hashlib.sha1(repo_id.encode()).hexdigest()  # any 40-hex commit id
-    snapshot = repo / "snapshots" / commit
-    (repo / "blobs").mkdir(parents=True, exist_ok=True)
-    for name, source in files.items():
-        data = source.read_bytes()
-        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
-        blob.write_bytes(data)
-        link = snapshot / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(os.path.relpath(blob, link.parent))
-    (repo / "refs").mkdir(exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)
-    return snapshot
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServedApp:
-    """`python app.py` in a subprocess, as a user starts it."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, timeout: float = 120) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log_path = log_path
-        # SPACE_ID: as behind Spaces' proxy, the app trusts X-Forwarded-For, so one machine's clients can be different
-        # visitors (`client(visitor=...)`), each with its own share of the limits (genre_classifier/limits.py).
-        full_env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False",
-                    "SPACE_ID": "tests/genre-classifier", **env}  # fmt: skip
-        self.env = full_env
-        self.started = time.monotonic()
-        self.log_file = open(log_path, "w")  # closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=self.log_file, stderr=subprocess.STDOUT
-        )
-        while time.monotonic() - self.started < timeout:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"app exited early:\n{self.log}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            self.stop()
-            raise TimeoutError(f"app did not start within {timeout} s:\n{self.log}")
-        self.startup_seconds = time.monotonic() - self.started
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def wait_ready(self, timeout: float = 240) -> None:
-        """Wait for the warm-up that runs once the server is up (on a fresh install librosa compiles then)."""
-        deadline = time.monotonic() + timeout
-        while "; ready" not in self.log:
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise TimeoutError(f"the app did not finish its warm-up:\n{self.log[-3000:]}")
-            time.sleep(0.5)
-
-    def wait_runtime(self, timeout: float = 600) -> str:
-        """Wait until the app has settled on its forward's runtime (on a CPU, OpenVINO converts in the background at
-        the lowest priority); returns the log line's words that say which. Benchmarks measure what follows."""
-        markers = ("Forward on OpenVINO", "staying on PyTorch", "OpenVINO is not installed")
-        deadline = time.monotonic() + timeout
-        while not (lines := [line for line in self.log.splitlines() if any(m in line for m in markers)]):
-            if self.env.get("RUNTIME") == "torch" or "Serving Offline model" in self.log:  # nothing to switch
-                return "PyTorch"
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise TimeoutError(f"the app did not settle on a runtime:\n{self.log[-3000:]}")
-            time.sleep(0.5)
-        return lines[0].split(": ", 1)[-1]
-
-    def reset_peak_rss(self) -> None:
-        """Start the peak-memory count afresh, so `peak_rss_mb` measures what comes next (Linux clear_refs)."""
-        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
-
-    def peak_rss_mb(self) -> float:
-        """The server's peak resident memory since start or the last `reset_peak_rss` (Linux VmHWM)."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024
-
-    def client(self, visitor: str | None = None):
-        """A gradio_client session; `visitor` is the address Spaces' proxy would forward (default: this machine)."""
-        from gradio_client import Client
-
-        return Client(self.url, verbose=False, headers={"X-Forwarded-For": visitor} if visitor else None)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log_file.close()
-
-
-def classify_file(client, path: Path) -> tuple:
-    """The app's `classify` call over HTTP for one audio file, as a gradio_client user makes it."""
-    from gradio_client import handle_file
-
-    return client.predict(handle_file(str(path)), api_name="/classify")
-
-
-def classify_event(http) -> int:
-    """The id of the `classify` event, which a raw queue join names (an httpx client on the app's address)."""
-    return next(d["id"] for d in http.get("config").json()["dependencies"] if d.get("api_name") == "classify")
-
-
-def join_classify(http, event: int, stored: str, session: str, headers: dict | None = None):
-    """Ask the queue to classify an uploaded file, as the page does; the answer streams to `session`'s
-    /gradio_api/queue/data, which the caller may read or ignore."""
-    data = [{"path": stored, "meta": {"_type": "gradio.FileData"}}]
-    return http.post("gradio_api/queue/join", json={"data": data, "fn_index": event, "session_hash": session},
-                     headers=headers)  # fmt: skip
 
 
 def write_tone(path: Path, seconds: float = 3.0, sr: int = 22050, channels: int = 1, **kwargs) -> Path:
@@ -263,32 +99,3 @@ def coloured_fraction(data_uri: str) -> float:
     return float(((rgb.max(axis=2) - rgb.min(axis=2)) > 40).mean())
 
 
-@dataclass
-class GPURecorder:
-    """Stands in for `spaces.GPU(duration=...)` (monkeypatch it in before a model is loaded): pickles what crosses
-    the boundary, as ZeroGPU's worker process does, and times what runs inside. With `crossing` off it only times,
-    as on a CPU Space, where `spaces.GPU` is the function itself."""
-
-    calls: list[dict] = field(default_factory=list)
-    registered: list = field(default_factory=list)  # the functions decorated, as ZeroGPU counts them at start-up
-    crossing: bool = True
-
-    def __call__(self, task=None, *, duration=None, size=None):
-        if task is None:
-            return lambda fn: self.wrap(fn, duration)
-        return self.wrap(task, duration)
-
-    def wrap(self, fn, duration):
-        self.registered.append(fn)
-
-        def worker(*args, **kwargs):
-            asked = duration(*args, **kwargs) if callable(duration) else duration
-            cross = (lambda value: pickle.loads(pickle.dumps(value))) if self.crossing else (lambda value: value)
-            args, kwargs = cross((args, kwargs))  # what the forked worker receives
-            started = time.perf_counter()
-            result = fn(*args, **kwargs)
-            seconds = time.perf_counter() - started
-            self.calls.append({"args": args, "kwargs": kwargs, "duration": asked, "seconds": seconds})
-            return cross(result)  # what comes back
-
-        return worker
