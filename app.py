@@ -3,7 +3,7 @@
 # First: on a ZeroGPU Space `spaces` must patch torch before anything touches CUDA (it refuses to start after).
 import spaces  # noqa: F401, I001
 
-from genre_classifier.server import build, launch
+from genre_classifier.web.server import build, launch
 
 demo, limits, classifier = build()
 

@@ -24,10 +24,16 @@ from beets.plugins import BeetsPlugin
 from beets.util import displayable_path
 
 try:
-    from genre_classifier import GENRES, answer, config, filetags, tag
+    from genre_classifier import GENRES
+    from genre_classifier.core import answer, config
+    from genre_classifier.library import tag
+    from genre_classifier.library import tags as filetags
 except ImportError:  # a checkout, not installed: the package sits beside this folder
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from genre_classifier import GENRES, answer, config, filetags, tag
+    from genre_classifier import GENRES
+    from genre_classifier.core import answer, config
+    from genre_classifier.library import tag
+    from genre_classifier.library import tags as filetags
 
 GENRE_FIELD = "genres" if "genres" in Item._fields else "genre"  # beets 2.7 made the genre a list
 PROBABILITY = {genre: f"genre_{genre}" for genre in GENRES}  # genre_blues ... genre_rock

@@ -115,7 +115,7 @@ class ServedApp:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = log_path
         # SPACE_ID: as behind Spaces' proxy, the app trusts X-Forwarded-For, so one machine's clients can be different
-        # visitors (`client(visitor=...)`), each with its own share of the limits (genre_classifier/limits.py).
+        # visitors (`client(visitor=...)`), each with its own share of the limits (genre_classifier/web/limits.py).
         full_env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False",
                     "SPACE_ID": "tests/genre-classifier", **env}  # fmt: skip
         self.env = full_env
@@ -252,7 +252,7 @@ def machine() -> dict:
     """What every figure depends on: the CPU, its bf16 units, torch, and how busy the (shared) host was."""
     import torch
 
-    from genre_classifier import config
+    from genre_classifier.core import config
 
     cpuinfo = open("/proc/cpuinfo").read().splitlines()
     names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
@@ -273,7 +273,7 @@ def machine() -> dict:
 def native_precisions() -> tuple[str, ...]:
     """fp32, and bf16 where the CPU computes it: elsewhere oneDNN emulates bf16 (a 4096² matmul takes minutes) and
     `PRECISION=auto` stays in fp32."""
-    from genre_classifier.config import native_bf16
+    from genre_classifier.core.config import native_bf16
 
     return ("fp32", "bf16") if native_bf16("cpu") else ("fp32",)
 

@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import GTZAN  # noqa: E402
 from genre_classifier import GENRES  # noqa: E402
-from genre_classifier.audio import window_starts  # noqa: E402
-from genre_classifier.plots import clip_figures, genre_timeline_figure  # noqa: E402
+from genre_classifier.core.audio import window_starts  # noqa: E402
+from genre_classifier.web.plots import clip_figures, genre_timeline_figure  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "figures.json"
 

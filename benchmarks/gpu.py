@@ -142,7 +142,7 @@ def classify(runs: int, tmp: Path) -> dict:
 
     from benchmarks.common import GPURecorder, save_ast, save_distilhubert
     from benchmarks.outside import CLIP, requests, ten_minutes
-    from genre_classifier.model import TransformerClassifier
+    from genre_classifier.core.model import TransformerClassifier
 
     recorder = GPURecorder()
     spaces.GPU = recorder  # before the model decorates its forward
@@ -158,9 +158,9 @@ def classify(runs: int, tmp: Path) -> dict:
 def tag(tmp: Path) -> dict:
     """`tag` (in process, as the command runs it) on every real recording, with DistilHuBERT on the GPU."""
     from benchmarks.common import GTZAN, MUSIC, save_distilhubert
-    from genre_classifier.model import TransformerClassifier
-    from genre_classifier.tag import find_audio
-    from genre_classifier.tag import tag as tag_files
+    from genre_classifier.core.model import TransformerClassifier
+    from genre_classifier.library.tag import find_audio
+    from genre_classifier.library.tag import tag as tag_files
 
     classifier = TransformerClassifier.from_pretrained(str(save_distilhubert(tmp / "tag-model")), device="cuda")
     paths, _ = find_audio([GTZAN, MUSIC])

@@ -43,8 +43,8 @@ def song(path: Path, minutes: float) -> Path:
 def measure(checkpoint: Path, clips: dict[str, Path], runs: int) -> dict:
     import spaces
 
-    from genre_classifier.model import TransformerClassifier
-    from genre_classifier.ui import make_classify
+    from genre_classifier.core.model import TransformerClassifier
+    from genre_classifier.web.page import make_classify
 
     recorder = GPURecorder()
     spaces.GPU = recorder  # before the model decorates its forward

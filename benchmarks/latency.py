@@ -71,7 +71,7 @@ def forward(classifier, samples, runs: int, ceilings: dict) -> dict:
     """One window through the model alone, per precision of `ceilings`: seconds, GFLOP/s, the share of the ceiling."""
     import torch
 
-    from genre_classifier.model import featurize
+    from genre_classifier.core.model import featurize
 
     inputs = featurize(classifier.feature_extractor, [samples], classifier.sampling_rate)
     work = flops(classifier.model, inputs)
@@ -107,7 +107,7 @@ def encoder_layers(classifier, samples, runs: int) -> list[dict]:
 def ast_batching(classifier, samples, runs: int) -> dict:
     """Three AST windows in one batch against one by one (the app streams one window at a time on CPU)."""
 
-    from genre_classifier.audio import split_windows
+    from genre_classifier.core.audio import split_windows
 
     windows, _ = split_windows(samples, int(round(classifier.window_seconds * classifier.sampling_rate)))
     out = {}
@@ -126,8 +126,8 @@ def stage_seconds(model_dir: Path, clip: Path, runs: int) -> dict[str, float]:
     """Where the app's time goes, in process: decoding, the model, drawing and encoding the four plots."""
     import io
 
-    from genre_classifier.model import load_classifier
-    from genre_classifier.plots import clip_figures, genre_timeline_figure
+    from genre_classifier.core.model import load_classifier
+    from genre_classifier.web.plots import clip_figures, genre_timeline_figure
 
     classifier, _ = load_classifier(str(model_dir))
     stages = {"decode": [], "model": [], "plots": []}
@@ -188,8 +188,8 @@ def long_clips(folder: Path) -> dict[str, Path]:
 
 def examples_eager_seconds(model_dir: Path) -> float:
     """What `cache_examples=True` (eager) would add to start-up: every example classified once."""
-    from genre_classifier.model import load_classifier
-    from genre_classifier.ui import EXAMPLES, EXAMPLES_DIR
+    from genre_classifier.core.model import load_classifier
+    from genre_classifier.web.page import EXAMPLES, EXAMPLES_DIR
 
     classifier, _ = load_classifier(str(model_dir))
     classifier.classify(classifier.load(EXAMPLES_DIR / EXAMPLES[-1][0]).samples)  # warm-up
@@ -204,7 +204,7 @@ def alternatives(classifier, samples, runs: int) -> dict:
     which the app uses, is measured by benchmarks/runtimes.py)."""
     import torch
 
-    from genre_classifier.model import featurize
+    from genre_classifier.core.model import featurize
 
     inputs = featurize(classifier.feature_extractor, [samples], classifier.sampling_rate)
     out = {}
@@ -222,7 +222,7 @@ def alternatives(classifier, samples, runs: int) -> dict:
 def goals(args) -> None:
     """The CPU goals alone: the ceiling, each model's forward on PyTorch, the naive recipe, and the app's warm
     answer to the 30 s clip over HTTP at `PRECISION=auto` (on its runtime once settled)."""
-    from genre_classifier.model import load_classifier
+    from genre_classifier.core.model import load_classifier
 
     results: dict = {"machine": machine(), "clip": args.clip.name, "runs": args.runs}
     print(json.dumps(results["machine"]), flush=True)
@@ -253,7 +253,7 @@ def main() -> None:
     if args.goals:
         return goals(args)
 
-    from genre_classifier.model import load_classifier
+    from genre_classifier.core.model import load_classifier
 
     results: dict = {"machine": machine(), "clip": args.clip.name, "runs": args.runs}
     print(json.dumps(results["machine"]))

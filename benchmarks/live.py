@@ -2,7 +2,7 @@
 
     python benchmarks/live.py [--seconds 40]
 
-The Live tab's own handler (`genre_classifier.ui.make_listen`) gets 0.1 s 48 kHz int16 chunks of a real clip at
+The Live tab's own handler (`genre_classifier.web.page.make_listen`) gets 0.1 s 48 kHz int16 chunks of a real clip at
 real-time pace, as Gradio 6's microphone stream sends them, in a thread of this process as Gradio runs
 it. Measured: the CPU it takes (process CPU seconds per second, 2.0 = both cores), how often it answers and
 how long an answer takes, and a 30 s upload's classification time alone and while the session runs. True-size
@@ -54,8 +54,8 @@ def live_session(listen, seconds: float, answers: list[float]) -> None:
 
 
 def measure(model_id: str, seconds: float) -> dict:
-    from genre_classifier.model import load_classifier
-    from genre_classifier.ui import make_listen
+    from genre_classifier.core.model import load_classifier
+    from genre_classifier.web.page import make_listen
 
     classifier, _ = load_classifier(model_id)
     listen = make_listen(classifier)

@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import GTZAN, MUSIC, machine, naive_seconds, save_distilhubert  # noqa: E402
-from genre_classifier import answer, gate  # noqa: E402
-from genre_classifier.model import BaselineClassifier, TransformerClassifier  # noqa: E402
-from genre_classifier.ui import EXAMPLES, EXAMPLES_DIR  # noqa: E402
+from genre_classifier.core import answer, gate  # noqa: E402
+from genre_classifier.core.model import BaselineClassifier, TransformerClassifier  # noqa: E402
+from genre_classifier.web.page import EXAMPLES, EXAMPLES_DIR  # noqa: E402
 from train import sounds  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "music_gate.json"

@@ -74,7 +74,7 @@ class Request:
     def __init__(self, classifier, recorder: GPURecorder) -> None:
         from gradio.state_holder import SessionState
 
-        from genre_classifier.ui import build_demo, make_classify
+        from genre_classifier.web.page import build_demo, make_classify
 
         self.classify, self.recorder = make_classify(classifier), recorder
         demo = build_demo(classifier)
@@ -127,9 +127,10 @@ def steps(classifier, path: Path, runs: int) -> dict:
     """Each step of the request alone, as the handler runs it."""
     from gradio.components import Plot
 
-    from genre_classifier import gate, plots
-    from genre_classifier.audio import split_windows
-    from genre_classifier.model import featurize
+    from genre_classifier.core import gate
+    from genre_classifier.core.audio import split_windows
+    from genre_classifier.core.model import featurize
+    from genre_classifier.web import plots
 
     encode = Plot(format="webp").postprocess  # what the server does with each figure
     sr = classifier.sampling_rate
@@ -172,7 +173,7 @@ FIGURES = ["waveform", "spectrogram", "mel", "genre_over_time"]
 
 def answer_figures(classifier, path: Path) -> list:
     """The four figures of the clip's whole answer, as the handler's last yield carries them."""
-    from genre_classifier.ui import make_classify
+    from genre_classifier.web.page import make_classify
 
     *_, outputs = make_classify(classifier)(str(path))
     waveform, spectrogram, mel, _, genre_over_time = outputs[2:]
@@ -206,7 +207,7 @@ def main() -> None:
     args = parser.parse_args()
     import spaces
 
-    from genre_classifier.model import GPU_BATCH, TransformerClassifier
+    from genre_classifier.core.model import GPU_BATCH, TransformerClassifier
 
     results: dict = {"machine": machine(), "runs": args.runs, "clip": CLIP.name}
     print(json.dumps(results["machine"]), flush=True)

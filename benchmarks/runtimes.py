@@ -9,7 +9,7 @@ For the true-size DistilHuBERT (one 30 s window) and AST (one 10.24 s window), r
 
 - each runtime's conversion, a one-off cost a cache on a persistent disk pays once: ONNX Runtime is
   `torch.onnx.export` (TorchScript exporter) plus creating the session with all graph optimisations; OpenVINO is
-  the app's own path (`genre_classifier.runtime.load`: converted in a child process into an empty cache, then
+  the app's own path (`genre_classifier.core.runtime.load`: converted in a child process into an empty cache, then
   compiled at the precision; its bf16 row loads the fp32 row's conversion from the cache);
 - its first call, then the warm median of `--runs` calls, the runtimes alternating call by call so that other
   work on the shared host slows all of them alike; the speed-up is against PyTorch at the same precision;
@@ -91,11 +91,11 @@ def onnxruntime_runner(model, example: np.ndarray, folder: Path):
 
 
 def openvino_runner(classifier, example: dict[str, np.ndarray], precision: str):
-    """The app's own OpenVINO path (`genre_classifier.runtime.load`: converted in a child process into a cache, then
-    compiled at `precision`): (run(inputs) -> probabilities, conversion or cache-load seconds, notes)."""
+    """The app's own OpenVINO path (`genre_classifier.core.runtime.load`: converted in a child process into a cache,
+    then compiled at `precision`): (run(inputs) -> probabilities, conversion or cache-load seconds, notes)."""
     import openvino as ov
 
-    from genre_classifier import runtime
+    from genre_classifier.core import runtime
 
     classifier.precision = precision
     start = time.perf_counter()
@@ -105,8 +105,8 @@ def openvino_runner(classifier, example: dict[str, np.ndarray], precision: str):
 
 
 def measure(name: str, folder: Path, runs: int, clips: list[Path], ceilings: dict[str, float], tmp: Path) -> dict:
-    from genre_classifier.audio import split_windows
-    from genre_classifier.model import featurize, load_classifier
+    from genre_classifier.core.audio import split_windows
+    from genre_classifier.core.model import featurize, load_classifier
 
     classifier, _ = load_classifier(str(folder))
     window = int(round(classifier.window_seconds * classifier.sampling_rate))

@@ -1,4 +1,4 @@
-"""The figures behind the page's "clearly ahead" / "unsure" wording (`genre_classifier.answer`).
+"""The figures behind the page's "clearly ahead" / "unsure" wording (`genre_classifier.core.answer`).
 
     python benchmarks/unsure.py
 
@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import GTZAN, MUSIC  # noqa: E402
 from genre_classifier import GENRES  # noqa: E402
-from genre_classifier.answer import CLEAR_MARGIN, CONTENDER_GAP, verdict  # noqa: E402
-from genre_classifier.model import BaselineClassifier  # noqa: E402
+from genre_classifier.core.answer import CLEAR_MARGIN, CONTENDER_GAP, verdict  # noqa: E402
+from genre_classifier.core.model import BaselineClassifier  # noqa: E402
 from train.baseline import fit, load_table, stratified_folds  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "unsure.json"
@@ -111,7 +111,7 @@ def main() -> None:
     clips = recordings()
     labelled = [r for r in clips if r["truth"]]
     results = {
-        "model": "embedded offline model (genre_classifier/baseline_model.npz)",
+        "model": "embedded offline model (genre_classifier/core/baseline_model.npz)",
         "clear_margin": CLEAR_MARGIN, "contender_gap": CONTENDER_GAP,
         "cross_validated": cross_validated,
         "gtzan_clips": {

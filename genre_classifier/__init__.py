@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from . import numba_cache
+from .core import numba_cache
 
 # Before anything imports numba: processes compiling librosa's kernels at once must not break the shared cache.
 numba_cache.install()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import tag
+from .library import tag
 
 
 def main(argv: list[str] | None = None, prog: str = "genre-classifier") -> int:
@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None, prog: str = "genre-classifier") -> int:
                         "variables of the README's configuration apply.")  # fmt: skip
     args = parser.parse_args(argv)
     if args.command == "serve":
-        from .server import main as serve  # imports `spaces` before torch, as ZeroGPU needs
+        from .web.server import main as serve  # imports `spaces` before torch, as ZeroGPU needs
 
         serve()
         return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from genre_classifier import GENRES
-from genre_classifier.answer import CLEAR_MARGIN, verdict
+from genre_classifier.core.answer import CLEAR_MARGIN, verdict
 
 
 def answer(**probs: float) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genre_classifier.audio import AudioError, load_audio, split_windows, window_starts
+from genre_classifier.core.audio import AudioError, load_audio, split_windows, window_starts
 
 from .helpers import CLIPS, DATA, write_tone
 

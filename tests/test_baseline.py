@@ -5,8 +5,8 @@ import json
 import numpy as np
 
 from genre_classifier import GENRES
-from genre_classifier.baseline import WEIGHTS_PATH, BaselineModel
-from genre_classifier.model import BaselineClassifier
+from genre_classifier.core.baseline import WEIGHTS_PATH, BaselineModel
+from genre_classifier.core.model import BaselineClassifier
 from train.baseline import HELDOUT, load_table, predict_heldout
 
 from .helpers import EXAMPLES, GTZAN, ROOT, needs_gtzan

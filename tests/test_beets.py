@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from genre_classifier import filetags
+from genre_classifier.library import tags as filetags
 
 from .helpers import ROOT
 from .test_formats import ffmpeg

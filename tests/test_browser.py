@@ -15,8 +15,10 @@ import librosa
 import pytest
 import soundfile as sf
 
-from genre_classifier import GENRES, config, plots
-from genre_classifier.ui import EXAMPLES_DIR
+from genre_classifier import GENRES
+from genre_classifier.core import config
+from genre_classifier.web import plots
+from genre_classifier.web.page import EXAMPLES_DIR
 
 from .helpers import CLIPS, ROOT, coloured_fraction
 

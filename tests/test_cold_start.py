@@ -26,8 +26,8 @@ class Recorder(event.Listener):
     def on_end(self, e): compiled.append(str(e.data.get("dispatcher", "?")))
 event.register("numba:compile", Recorder())
 
-from genre_classifier.model import TransformerClassifier
-from genre_classifier.ui import make_classify
+from genre_classifier.core.model import TransformerClassifier
+from genre_classifier.web.page import make_classify
 
 classifier = TransformerClassifier.from_pretrained(sys.argv[1], device="cpu")
 *_, outputs = make_classify(classifier)(sys.argv[2])

@@ -6,7 +6,7 @@ import librosa
 import numpy as np
 import pytest
 
-from genre_classifier.features import FEATURE_NAMES, extract_features
+from genre_classifier.core.features import FEATURE_NAMES, extract_features
 
 from .helpers import GTZAN, ROOT, needs_gtzan
 

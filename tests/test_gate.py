@@ -1,4 +1,4 @@
-"""The music gate (`genre_classifier/gate.py`): speech, noise and tones are "not music" whatever the model, music
+"""The music gate (`genre_classifier/core/gate.py`): speech, noise and tones are "not music" whatever the model, music
 stays music, and a clip of both has its windows marked apart."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genre_classifier import answer, gate
-from genre_classifier.audio import load_audio
-from genre_classifier.model import BaselineClassifier, TransformerClassifier
-from genre_classifier.ui import EXAMPLES, EXAMPLES_DIR, _summary, timeline_rows
+from genre_classifier.core import answer, gate
+from genre_classifier.core.audio import load_audio
+from genre_classifier.core.model import BaselineClassifier, TransformerClassifier
+from genre_classifier.web.page import EXAMPLES, EXAMPLES_DIR, _summary, timeline_rows
 from train import sounds
 
 from .helpers import ROOT
@@ -81,7 +81,7 @@ def test_music_then_speech_has_its_windows_marked_apart(speech_wav, tmp_path):
 
 
 def test_near_silence_keeps_its_own_message():
-    from genre_classifier.audio import AudioError
+    from genre_classifier.core.audio import AudioError
 
     with pytest.raises(AudioError, match="silent"):
         BaselineClassifier().load((22050, np.full(22050, 1e-6, np.float32)))

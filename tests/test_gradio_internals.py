@@ -7,7 +7,7 @@ import re
 import gradio as gr
 import pytest
 
-from genre_classifier import gradio_internals
+from genre_classifier.web import gradio_internals
 
 from .helpers import ROOT
 

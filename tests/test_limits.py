@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from starlette.datastructures import Headers
 
-from genre_classifier.limits import client_id, forwarded_client
+from genre_classifier.web.limits import client_id, forwarded_client
 
 from .helpers import ROOT, classify_file
 

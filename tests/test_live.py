@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from genre_classifier import GENRES
-from genre_classifier.live import HISTORY_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, listen_step
-from genre_classifier.model import Classifier, load_classifier
+from genre_classifier.core.model import Classifier, load_classifier
+from genre_classifier.web.live import HISTORY_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, listen_step
 
 from .helpers import CLIPS
 
@@ -93,7 +93,7 @@ def test_on_zerogpu_a_session_spends_at_most_its_gpu_budget_in_batched_answers()
 def test_the_stream_handler_returns_at_once_while_an_answer_is_computed_beside_it():
     """Gradio drops the chunks (one every 0.1 s) that arrive while the handler is busy, so it must never wait for
     an answer: it stores the chunk, starts an answer when one is due, and hands it over once ready."""
-    from genre_classifier.ui import make_listen
+    from genre_classifier.web.page import make_listen
 
     model = SteadyGPUModel()
     model.on_gpu, model.call_seconds = False, 0.5  # an answer much slower than a chunk's interval
@@ -146,7 +146,7 @@ def test_a_new_format_mid_session_starts_the_buffer_afresh():
 
 def test_talking_gets_not_music_and_music_gets_its_genre_back(tiny_hubert_dir, speech_wav):
     """Someone talks into the microphone, then music plays: "not music" while they talk, a genre once it plays."""
-    from genre_classifier.ui import EXAMPLES_DIR
+    from genre_classifier.web.page import EXAMPLES_DIR
 
     classifier, _ = load_classifier(str(tiny_hubert_dir))
     voice, rate = sf.read(speech_wav, dtype="float32")

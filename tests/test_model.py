@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 
 from genre_classifier import GENRES
-from genre_classifier.audio import load_audio
-from genre_classifier.model import BaselineClassifier, Classifier, Prediction, TransformerClassifier, load_classifier
+from genre_classifier.core.audio import load_audio
+from genre_classifier.core.model import (
+    BaselineClassifier,
+    Classifier,
+    Prediction,
+    TransformerClassifier,
+    load_classifier,
+)
 
 from .helpers import CLIPS, DISTILHUBERT_CONFIG, EXAMPLES, ROOT, save_ast
 
@@ -161,7 +167,7 @@ def test_an_unknown_hub_repo_is_named_as_such(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{server.server_port}", "HF_HOME": str(tmp_path)}
     env.pop("HF_HUB_OFFLINE", None)
-    code = "from genre_classifier.model import load_classifier; print(load_classifier('nobody/no-such-model')[1])"
+    code = "from genre_classifier.core.model import load_classifier; print(load_classifier('nobody/no-such-model')[1])"
     try:
         result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                                 timeout=120)  # fmt: skip

@@ -1,6 +1,6 @@
 """Processes that compile librosa's numba kernels at once leave a cache that every later process can use.
 
-Without genre_classifier/numba_cache.py, four processes started together on an empty cache left kernels and gufunc
+Without genre_classifier/core/numba_cache.py, four processes started together on an empty cache left kernels and gufunc
 wrappers written by different processes, and the next process (or `python app.py`) died with a segmentation fault on
 its first feature (numba issue #10128).
 """
@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from genre_classifier.numba_cache import LOCK_NAME
+from genre_classifier.core.numba_cache import LOCK_NAME
 
 from .helpers import ROOT, ServedApp
 
@@ -27,7 +27,7 @@ WORKER = """
 import sys, time
 import numpy as np
 time.sleep(float(sys.argv[1]))
-from genre_classifier.features import extract_features
+from genre_classifier.core.features import extract_features
 t = np.arange(3 * 22050) / 22050
 np.save(sys.argv[3], extract_features((0.5 * np.sin(2 * np.pi * 440 * t)).astype(sys.argv[2])))
 """

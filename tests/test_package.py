@@ -17,7 +17,7 @@ def test_the_installed_command_tags_from_any_folder(tmp_path):
     target = tmp_path / "site"  # the package alone; its dependencies are this environment's
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
                     str(target), str(ROOT)], check=True, capture_output=True, timeout=300)  # fmt: skip
-    assert (target / "genre_classifier" / "baseline_model.npz").is_file()
+    assert (target / "genre_classifier" / "core" / "baseline_model.npz").is_file()
     assert (target / "genre_classifier" / "examples" / "ATTRIBUTION.md").is_file()
     assert (target / "beetsplug" / "genreclassifier.py").is_file()
     elsewhere = tmp_path / "music"

@@ -13,9 +13,9 @@ from matplotlib.text import Text
 from PIL import Image
 
 from genre_classifier import GENRES
-from genre_classifier.audio import window_starts
-from genre_classifier.live import LIVE_CAPTION, LIVE_TITLE
-from genre_classifier.plots import clip_figures, genre_timeline_figure
+from genre_classifier.core.audio import window_starts
+from genre_classifier.web.live import LIVE_CAPTION, LIVE_TITLE
+from genre_classifier.web.plots import clip_figures, genre_timeline_figure
 
 from .helpers import CLIPS
 
@@ -114,8 +114,8 @@ def test_the_spectrograms_are_librosas_without_its_numba_kernels():
     import librosa
     import soundfile as sf
 
-    from genre_classifier.audio import resample
-    from genre_classifier.plots import N_FFT, N_MELS, mel_frequencies, spectrograms
+    from genre_classifier.core.audio import resample
+    from genre_classifier.web.plots import N_FFT, N_MELS, mel_frequencies, spectrograms
 
     clip, rate = sf.read(CLIPS / "jazz.00000.wav", dtype="float32")
     for sr, samples in [(rate, clip), (16000, resample(clip, rate, 16000)), (22050, clip[:20000])]:

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genre_classifier import config
-from genre_classifier.model import TransformerClassifier, load_classifier
+from genre_classifier.core import config
+from genre_classifier.core.model import TransformerClassifier, load_classifier
 
 from .helpers import CLIPS as STAND_INS
 from .helpers import RECORDINGS, save_ast

@@ -23,7 +23,7 @@ import pytest
 import soundfile as sf
 from gradio_client import handle_file
 
-from genre_classifier import limits
+from genre_classifier.web import limits
 
 from .helpers import CLIPS, ServedApp, classify_file
 

@@ -18,8 +18,8 @@ import time
 import numpy as np
 import pytest
 
-from genre_classifier import config, runtime
-from genre_classifier.model import TransformerClassifier, load_classifier
+from genre_classifier.core import config, runtime
+from genre_classifier.core.model import TransformerClassifier, load_classifier
 
 from .helpers import CLIPS as STAND_INS
 from .helpers import ROOT, ServedApp, classify_file

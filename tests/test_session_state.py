@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
-from genre_classifier import server
-from genre_classifier.ui import make_listen
+from genre_classifier.web import server
+from genre_classifier.web.page import make_listen
 
 from .helpers import CLIPS, write_tone
 

@@ -23,8 +23,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genre_classifier import GENRES, gate, tag
-from genre_classifier.model import Prediction
+from genre_classifier import GENRES
+from genre_classifier.core import gate
+from genre_classifier.core.model import Prediction
+from genre_classifier.library import tag
 
 from .helpers import CLIPS, DATA, EXAMPLES, ROOT, classify_file
 from .test_formats import ffmpeg
@@ -70,13 +72,13 @@ def run_here(model_dir: Path, args: list[str]) -> tuple[int, str]:
     """The command in this process (its model loads in a second); returns its status and what it printed."""
     printed = io.StringIO()
     handler = logging.StreamHandler(printed)
-    logging.getLogger("genre_classifier.tag").addHandler(handler)
+    logging.getLogger("genre_classifier.library.tag").addHandler(handler)
     try:
         with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(printed):
             env.setenv("MODEL_ID", str(model_dir))
             status = tag.main(args)
     finally:
-        logging.getLogger("genre_classifier.tag").removeHandler(handler)
+        logging.getLogger("genre_classifier.library.tag").removeHandler(handler)
     return status, printed.getvalue()
 
 
@@ -299,8 +301,8 @@ def test_many_files_tab_over_http_fills_in_file_by_file_and_gives_a_csv(served_t
 def test_many_files_tab_refuses_more_files_than_its_limit_before_reading_any():
     import gradio as gr
 
-    from genre_classifier.batch_ui import MAX_FILES, make_tag
-    from genre_classifier.model import BaselineClassifier
+    from genre_classifier.core.model import BaselineClassifier
+    from genre_classifier.web.many_files import MAX_FILES, make_tag
 
     handler = make_tag(BaselineClassifier())
     with pytest.raises(gr.Error, match=f"{MAX_FILES + 1} files were dropped; up to {MAX_FILES} are tagged at a time"):

@@ -20,7 +20,9 @@ from pathlib import Path
 import mutagen
 import pytest
 
-from genre_classifier import GENRES, filetags, tag
+from genre_classifier import GENRES
+from genre_classifier.library import tag
+from genre_classifier.library import tags as filetags
 
 from .helpers import CLIPS, ROOT
 from .test_formats import ffmpeg
@@ -366,7 +368,7 @@ def test_flags_that_do_not_go_together_are_refused_in_a_sentence(clips, capsys):
 KILLED_WRITER = """
 import os, sys, time
 from pathlib import Path
-from genre_classifier import filetags
+from genre_classifier.library import tags as filetags
 path, pause = Path(sys.argv[1]), sys.argv[2] == "pause"
 if pause:  # stop between the synced copy and the rename: the copy is complete, the original untouched
     replace = os.replace

@@ -22,8 +22,8 @@ from gradio.context import LocalContext
 from spaces.zero.gradio import error as zero_error
 
 from genre_classifier import GENRES
-from genre_classifier.model import GPU_STARTUP_SECONDS, TransformerClassifier, gpu_seconds
-from genre_classifier.ui import make_classify, make_listen
+from genre_classifier.core.model import GPU_STARTUP_SECONDS, TransformerClassifier, gpu_seconds
+from genre_classifier.web.page import make_classify, make_listen
 
 from .helpers import CLIPS, DATA, EXAMPLES, ROOT, GPURecorder
 

@@ -3,7 +3,7 @@
     python -m train.baseline        (or python train/baseline.py)
 
 Prints the 10-fold stratified cross-validation accuracy (held-out clips excluded) and the
-predictions on the 14 held-out real clips, writes `genre_classifier/baseline_model.npz` and
+predictions on the 14 held-out real clips, writes `genre_classifier/core/baseline_model.npz` and
 `train/results/baseline.json`.
 """
 
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from genre_classifier import GENRES
-from genre_classifier.baseline import WEIGHTS_PATH, BaselineModel, prepare
-from genre_classifier.features import FEATURE_NAMES
-from genre_classifier.model import BaselineClassifier
+from genre_classifier.core.baseline import WEIGHTS_PATH, BaselineModel, prepare
+from genre_classifier.core.features import FEATURE_NAMES
+from genre_classifier.core.model import BaselineClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "train" / "data" / "features_30_sec.csv"

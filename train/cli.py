@@ -6,8 +6,8 @@ import argparse
 
 from transformers import HfArgumentParser
 
-from genre_classifier import config
-from genre_classifier.model import why_not_loaded
+from genre_classifier.core import config
+from genre_classifier.core.model import why_not_loaded
 from train.data import DataError
 
 APP_LOG_HINT = " (see the server log)"  # why_not_loaded speaks to the app's operator; here the error is the detail

@@ -14,7 +14,7 @@
    audiofolder dataset, with an audio column and a genre label column.
 
 Audio stays undecoded (`Audio(decode=False)`): clips are decoded by the app's own
-`genre_classifier.audio.load_audio`, so training, evaluation and serving share one preprocessing path.
+`genre_classifier.core.audio.load_audio`, so training, evaluation and serving share one preprocessing path.
 
 `make_split` then divides the usable clips: `course` (the audio course's random 90/10 split, seed 42) or
 `fault-filtered` (Kereliuk, Sturm and Larsen's artist-filtered train/validation/test lists in `train/splits/`,
@@ -43,8 +43,8 @@ from datasets import (
 )
 
 from genre_classifier import GENRES
-from genre_classifier.audio import AUDIO_SUFFIXES, AudioError, load_audio
-from genre_classifier.model import hub_reachable
+from genre_classifier.core.audio import AUDIO_SUFFIXES, AudioError, load_audio
+from genre_classifier.core.model import hub_reachable
 
 log = logging.getLogger(__name__)
 

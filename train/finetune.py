@@ -40,9 +40,10 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from genre_classifier import GENRES, config
-from genre_classifier.audio import window_starts
-from genre_classifier.model import Prediction, TransformerClassifier, featurize, hub_reachable, window_seconds_for
+from genre_classifier import GENRES
+from genre_classifier.core import config
+from genre_classifier.core.audio import window_starts
+from genre_classifier.core.model import Prediction, TransformerClassifier, featurize, hub_reachable, window_seconds_for
 from train.cli import ArgumentParser, cannot_load, check_precision
 from train.data import (
     COURSE,

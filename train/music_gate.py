@@ -1,4 +1,4 @@
-"""Fit the music gate (`genre_classifier/gate.py`) and choose its threshold, reproducibly.
+"""Fit the music gate (`genre_classifier/core/gate.py`) and choose its threshold, reproducibly.
 
     python -m train.music_gate        (or python train/music_gate.py; needs Debian's espeak-ng for speech)
 
@@ -6,7 +6,7 @@ Music is the GTZAN feature table (the 14 held-out clips left out); the other cla
 `train/sounds.py` from its training seeds and voices: voice (speech, alone and over noise), noise (also applause),
 and tone (also hum and ringing). The threshold on the music probability is the 0.5th percentile of the table's rows
 scored out of fold (10 folds, each fit without it), so that about one GTZAN clip in 200 would be called "not
-music". Writes `genre_classifier/music_gate.npz` and `train/results/music_gate.json`.
+music". Writes `genre_classifier/core/music_gate.npz` and `train/results/music_gate.json`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ if not __package__:  # run as `python train/music_gate.py`: import from the repo
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from genre_classifier.features import FEATURE_NAMES
-from genre_classifier.gate import GATE_FEATURE_NAMES, GATE_PATH, MusicGate, gate_features, prepare
+from genre_classifier.core.features import FEATURE_NAMES
+from genre_classifier.core.gate import GATE_FEATURE_NAMES, GATE_PATH, MusicGate, gate_features, prepare
 from train import sounds
 from train.baseline import load_table, stratified_folds
 

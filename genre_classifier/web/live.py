@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import config, gate
-from .audio import AudioError
-from .model import Classifier
+from ..core import config, gate
+from ..core.audio import AudioError
+from ..core.model import Classifier
 from .plots import genre_timeline_image
 
 LIVE_SECONDS = 10.0  # what each live answer is about: long enough for rhythm and timbre, short enough to follow

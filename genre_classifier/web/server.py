@@ -17,10 +17,11 @@ import threading
 import gradio as gr
 from starlette.middleware import Middleware
 
-from . import config, gradio_internals
+from ..core import config
+from . import gradio_internals
 from .limits import Guard, Limits, upload_budget, upload_ttl
-from .model import Classifier, load_classifier
-from .ui import CSS, EXAMPLES_DIR, build_demo, warm_up
+from ..core.model import Classifier, load_classifier
+from .page import CSS, EXAMPLES_DIR, build_demo, warm_up
 
 log = logging.getLogger("app")
 

@@ -19,7 +19,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from . import GENRES, config, gate
+from .. import GENRES
+from . import config, gate
 from .audio import AudioInput, Clip, load_audio, split_windows
 from .baseline import BaselineModel
 from .features import SAMPLING_RATE as FEATURE_RATE

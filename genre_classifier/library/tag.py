@@ -38,11 +38,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import GENRES, answer, config, filetags, gate
-from .audio import AUDIO_SUFFIXES, AudioError
+from .. import GENRES
+from ..core import answer, config, gate
+from ..core.audio import AUDIO_SUFFIXES, AudioError
+from . import tags as filetags
 
 if TYPE_CHECKING:
-    from .model import Classifier, Prediction
+    from ..core.model import Classifier, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +176,7 @@ def tag(classifier: Classifier, paths: list[Path], workers: int = 1) -> Iterator
     of a clip shorter than the model's window goes alone, at once: padding it to its batch-mates' length would
     change its answer. Each file gets what `Classifier.classify` would give its `Clip` alone, music gate included.
     """
-    from .model import Prediction
+    from ..core.model import Prediction
 
     batch_size = classifier.batch_size
     window = int(round(classifier.window_seconds * classifier.sampling_rate))
@@ -334,7 +336,7 @@ def _stat(path: Path) -> os.stat_result | None:
 def load_model(model_id: str) -> Classifier:
     """The classifier for `model_id`. Unlike the app, no fallback to the embedded model: a library tagged by
     another model than the one asked for would be worse than no tags."""
-    from .model import BASELINE_ID, CheckpointError, load_exact
+    from ..core.model import BASELINE_ID, CheckpointError, load_exact
 
     try:
         return load_exact(model_id)
@@ -622,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_logged(args: argparse.Namespace) -> int:
     """`run` with the log on stderr and the command's own errors as one sentence, no traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    for name in (__name__, "genre_classifier.runtime"):  # this command's progress, and which runtime answers
+    for name in (__name__, "genre_classifier.core.runtime"):  # this command's progress, and which runtime answers
         logging.getLogger(name).setLevel(logging.INFO)  # (the decoders' details stay at debug level)
     try:
         return run(args)

@@ -14,13 +14,15 @@ import gradio as gr
 import numpy as np
 from gradio.components.plot import PlotData
 
-from . import answer as verdicts
-from . import config, examples_dir, gate, limits
-from .answer import CLEAR_MARGIN
-from .audio import ACCEPTED, AudioError, Clip
-from .batch_ui import many_files_tab
+from .. import examples_dir
+from ..core import answer as verdicts
+from ..core import config, gate
+from ..core.answer import CLEAR_MARGIN
+from ..core.audio import ACCEPTED, AudioError, Clip
+from ..core.model import Classifier, Prediction
+from . import limits
 from .live import ANSWERS, LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LIVE_TITLE, LiveSession, gpu_budget, listen_step
-from .model import Classifier, Prediction
+from .many_files import many_files_tab
 from .plots import clip_images, genre_timeline_image
 
 log = logging.getLogger(__name__)

@@ -55,7 +55,7 @@ class BaselineModel:
     def load(cls, path: Path = WEIGHTS_PATH) -> BaselineModel:
         with np.load(path) as data:
             if list(data["feature_names"]) != FEATURE_NAMES:
-                raise ValueError(f"{path} was trained on other features than genre_classifier.features computes")
+                raise ValueError(f"{path} was trained on other features than genre_classifier.core.features computes")
             arrays = {k: data[k].astype(np.float64) for k in ("mean", "scale", "w1", "b1", "w2", "b2")}
             return cls(
                 **arrays, labels=[str(label) for label in data["labels"]], cv_accuracy=float(data["cv_accuracy"])

@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import GENRES
-from .answer import verdict
-from .gate import NOT_MUSIC
+from .. import GENRES
+from ..core.answer import verdict
+from ..core.gate import NOT_MUSIC
 
 DISPLAY_NAMES = {
     "blues": "Blues", "classical": "Classical", "country": "Country", "disco": "Disco", "hiphop": "Hip-Hop",

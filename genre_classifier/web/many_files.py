@@ -3,7 +3,7 @@
 Each file goes through the same path as the Clip tab's `/classify`, one after the other: `Classifier.load`, then
 `classify`, whose model forward alone runs under `@spaces.GPU` on a ZeroGPU Space. A file that cannot be read gets
 its row with the reason and the others go on. For a whole library, `python -m genre_classifier tag`
-(genre_classifier/tag.py) writes the same columns.
+(genre_classifier/library/tag.py) writes the same columns.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import gradio as gr
 
+from ..core.audio import AudioError
+from ..core.model import Classifier
+from ..library.tag import COLUMNS, error_row, result_row
 from . import limits
-from .audio import AudioError
-from .model import Classifier
-from .tag import COLUMNS, error_row, result_row
 
 log = logging.getLogger(__name__)
 
