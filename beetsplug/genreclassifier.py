@@ -25,13 +25,15 @@ from beets.util import displayable_path
 
 try:
     from genre_classifier import GENRES
-    from genre_classifier.core import answer, config
+    from genre_classifier.core import answer
+    from genre_classifier.core.settings import Settings
     from genre_classifier.library import tag
     from genre_classifier.library import tags as filetags
 except ImportError:  # a checkout, not installed: the package sits beside this folder
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from genre_classifier import GENRES
-    from genre_classifier.core import answer, config
+    from genre_classifier.core import answer
+    from genre_classifier.core.settings import Settings
     from genre_classifier.library import tag
     from genre_classifier.library import tags as filetags
 
@@ -83,7 +85,11 @@ class GenreClassifierPlugin(BeetsPlugin):
         return [cmd]
 
     def command(self, lib, opts, args: list[str]) -> None:
-        model_id = config.model_id()
+        try:
+            settings = Settings.from_environment()
+        except ValueError as err:  # a mistyped PRECISION, with the choices
+            raise ui.UserError(str(err)) from None
+        model_id = settings.model_id
         items = list(lib.items(args))
         todo = [item for item in items if opts.force or item.get("genre_model") != model_id]
         if skipped := len(items) - len(todo):
@@ -91,7 +97,7 @@ class GenreClassifierPlugin(BeetsPlugin):
         if not todo:
             return
         try:
-            classifier = tag.load_model(model_id)
+            classifier = tag.load_model(settings)
         except tag.TagError as err:
             raise ui.UserError(str(err)) from None
         write = ui.should_write(opts.write)

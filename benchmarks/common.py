@@ -208,7 +208,7 @@ def join_classify(http, event: int, stored: str, session: str, headers: dict | N
 
 @dataclass
 class GPURecorder:
-    """Stands in for `spaces.GPU(duration=...)` (monkeypatch it in before a model is loaded): pickles what crosses
+    """Stands in for `spaces.GPU(duration=...)` (monkeypatch it in before `web.gpu.borrow`): pickles what crosses
     the boundary, as ZeroGPU's worker process does, and times what runs inside. With `crossing` off it only times,
     as on a CPU Space, where `spaces.GPU` is the function itself."""
 
@@ -252,7 +252,7 @@ def machine() -> dict:
     """What every figure depends on: the CPU, its bf16 units, torch, and how busy the (shared) host was."""
     import torch
 
-    from genre_classifier.core import config
+    from genre_classifier.core.settings import native_bf16
 
     cpuinfo = open("/proc/cpuinfo").read().splitlines()
     names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
@@ -262,7 +262,7 @@ def machine() -> dict:
         "cores": os.cpu_count(),
         "avx512_bf16": "avx512_bf16" in flags,
         "amx_bf16": "amx_bf16" in flags,
-        "native_bf16": config.native_bf16("cpu"),  # what PRECISION=auto goes by
+        "native_bf16": native_bf16("cpu"),  # what PRECISION=auto goes by
         "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch": torch.__version__,
@@ -273,7 +273,7 @@ def machine() -> dict:
 def native_precisions() -> tuple[str, ...]:
     """fp32, and bf16 where the CPU computes it: elsewhere oneDNN emulates bf16 (a 4096² matmul takes minutes) and
     `PRECISION=auto` stays in fp32."""
-    from genre_classifier.core.config import native_bf16
+    from genre_classifier.core.settings import native_bf16
 
     return ("fp32", "bf16") if native_bf16("cpu") else ("fp32",)
 

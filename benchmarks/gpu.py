@@ -143,13 +143,14 @@ def classify(runs: int, tmp: Path) -> dict:
     from benchmarks.common import GPURecorder, save_ast, save_distilhubert
     from benchmarks.outside import CLIP, requests, ten_minutes
     from genre_classifier.core.model import TransformerClassifier
+    from genre_classifier.web import gpu
 
     recorder = GPURecorder()
-    spaces.GPU = recorder  # before the model decorates its forward
+    spaces.GPU = recorder  # before the model's forward borrows it
     clips = {"30 s": CLIP, "10 min": ten_minutes(tmp / "ten-minutes.wav")}
     out = {}
     for name, save in (("distilhubert", save_distilhubert), ("ast", save_ast)):
-        classifier = TransformerClassifier.from_pretrained(str(save(tmp / name)), device="cuda")
+        classifier = gpu.borrow(TransformerClassifier.from_pretrained(str(save(tmp / name)), device="cuda"))
         out[name] = {"served": classifier.description, **requests(classifier, recorder, clips, runs)}
         print(f"classify {name}: {json.dumps(out[name])}", flush=True)
     return out

@@ -44,11 +44,12 @@ def measure(checkpoint: Path, clips: dict[str, Path], runs: int) -> dict:
     import spaces
 
     from genre_classifier.core.model import TransformerClassifier
+    from genre_classifier.web import gpu
     from genre_classifier.web.page import make_classify
 
     recorder = GPURecorder()
-    spaces.GPU = recorder  # before the model decorates its forward
-    classifier = TransformerClassifier.from_pretrained(str(checkpoint))
+    spaces.GPU = recorder  # before the model's forward borrows it
+    classifier = gpu.borrow(TransformerClassifier.from_pretrained(str(checkpoint)))
     classify = make_classify(classifier)
     list(classify(str(clips["30 s"])))  # first-call costs out of the way
     out = {"served": classifier.description}

@@ -126,7 +126,7 @@ def stage_seconds(model_dir: Path, clip: Path, runs: int) -> dict[str, float]:
     """Where the app's time goes, in process: decoding, the model, drawing and encoding the four plots."""
     import io
 
-    from genre_classifier.core.model import load_classifier
+    from genre_classifier.core.loading import load_classifier
     from genre_classifier.web.plots import clip_figures, genre_timeline_figure
 
     classifier, _ = load_classifier(str(model_dir))
@@ -188,7 +188,7 @@ def long_clips(folder: Path) -> dict[str, Path]:
 
 def examples_eager_seconds(model_dir: Path) -> float:
     """What `cache_examples=True` (eager) would add to start-up: every example classified once."""
-    from genre_classifier.core.model import load_classifier
+    from genre_classifier.core.loading import load_classifier
     from genre_classifier.web.page import EXAMPLES, EXAMPLES_DIR
 
     classifier, _ = load_classifier(str(model_dir))
@@ -222,7 +222,7 @@ def alternatives(classifier, samples, runs: int) -> dict:
 def goals(args) -> None:
     """The CPU goals alone: the ceiling, each model's forward on PyTorch, the naive recipe, and the app's warm
     answer to the 30 s clip over HTTP at `PRECISION=auto` (on its runtime once settled)."""
-    from genre_classifier.core.model import load_classifier
+    from genre_classifier.core.loading import load_classifier
 
     results: dict = {"machine": machine(), "clip": args.clip.name, "runs": args.runs}
     print(json.dumps(results["machine"]), flush=True)
@@ -253,7 +253,7 @@ def main() -> None:
     if args.goals:
         return goals(args)
 
-    from genre_classifier.core.model import load_classifier
+    from genre_classifier.core.loading import load_classifier
 
     results: dict = {"machine": machine(), "clip": args.clip.name, "runs": args.runs}
     print(json.dumps(results["machine"]))

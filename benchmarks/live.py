@@ -54,7 +54,7 @@ def live_session(listen, seconds: float, answers: list[float]) -> None:
 
 
 def measure(model_id: str, seconds: float) -> dict:
-    from genre_classifier.core.model import load_classifier
+    from genre_classifier.core.loading import load_classifier
     from genre_classifier.web.page import make_listen
 
     classifier, _ = load_classifier(model_id)

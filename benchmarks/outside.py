@@ -208,18 +208,19 @@ def main() -> None:
     import spaces
 
     from genre_classifier.core.model import GPU_BATCH, TransformerClassifier
+    from genre_classifier.web import gpu
 
     results: dict = {"machine": machine(), "runs": args.runs, "clip": CLIP.name}
     print(json.dumps(results["machine"]), flush=True)
     recorder = GPURecorder()
-    spaces.GPU = recorder  # before the model decorates its forward
+    spaces.GPU = recorder  # before the model's forward borrows it
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model_dir = save_distilhubert(tmp / "distilhubert")
         naive = results["naive_s"] = round(naive_seconds(model_dir, CLIP, args.runs), 3)
         print(f"naive recipe (30 s clip): {naive:.2f} s", flush=True)
         long = ten_minutes(tmp / "ten-minutes.wav")
-        classifier = TransformerClassifier.from_pretrained(str(model_dir), device="cpu")
+        classifier = gpu.borrow(TransformerClassifier.from_pretrained(str(model_dir), device="cpu"))
         switching = classifier.switch_runtime()  # the app's forward on a CPU (OpenVINO, where it applies)
         if switching is not None:
             switching.join()

@@ -242,7 +242,7 @@ def replicate(keep: Path | None) -> dict:
         app = copy_app(work / "app")
         results = {"python_version": space["python_version"], "python_used": version, "install_s": install_s,
                    "machine": machine()}  # fmt: skip
-        from genre_classifier.core.config import DEFAULT_MODEL_ID
+        from genre_classifier.core.settings import DEFAULT_MODEL_ID
 
         for name, env, starts in (("default_model", {}, 2), ("embedded_model", {"MODEL_ID": "baseline"}, 1)):
             results[name] = []

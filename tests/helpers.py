@@ -17,6 +17,7 @@ import soundfile as sf
 from benchmarks.common import (  # noqa: F401  (the tests import them from here)
     DISTILHUBERT_CONFIG,
     LABELS,
+    TINY_HUBERT,
     GPURecorder,
     ServedApp,
     classify_event,

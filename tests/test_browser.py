@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from genre_classifier import GENRES
-from genre_classifier.core import config
+from genre_classifier.core.settings import native_bf16
 from genre_classifier.web import plots
 from genre_classifier.web.page import EXAMPLES_DIR
 
@@ -199,7 +199,7 @@ def test_live_tab_names_a_genre_within_seconds_keeps_updating_and_stops_cleanly(
     # slower, on the same two cores as the browser) the status line must say how much did.
     status = page.locator("#live-status").inner_text()
     assert "Listening for" in status, status
-    if config.native_bf16("cpu"):
+    if native_bf16("cpu"):
         assert "dropped" not in status, status
     page.screenshot(path=ARTIFACTS / "browser-live-tab.png", full_page=True)
 

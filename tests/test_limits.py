@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from starlette.datastructures import Headers
 
+from genre_classifier.core.settings import Settings
 from genre_classifier.web.limits import client_id, forwarded_client
 
 from .helpers import ROOT, classify_file
@@ -98,12 +99,12 @@ def test_the_visitor_is_the_address_the_proxy_added(forwarded, visitor):
     assert forwarded_client(forwarded) == visitor
 
 
-def test_the_forwarded_address_is_trusted_only_behind_spaces_proxy(monkeypatch):
+def test_the_forwarded_address_is_trusted_only_behind_spaces_proxy():
     headers = Headers(raw=[(b"x-forwarded-for", b"1.2.3.4"), (b"x-forwarded-for", b"5.6.7.8, 8.8.4.4")])
-    monkeypatch.delenv("SPACE_ID", raising=False)
-    assert client_id(headers, "127.0.0.1") == "127.0.0.1"
-    monkeypatch.setenv("SPACE_ID", "someone/genre-classifier")
-    assert client_id(headers, "127.0.0.1") == "8.8.4.4"  # the header written more than once: its last address
-    assert client_id({"x-forwarded-for": "1.2.3.4, 8.8.4.4"}, None) == "8.8.4.4"  # as a queued request has it
-    assert client_id(Headers(), "127.0.0.1") == "127.0.0.1"
-    assert client_id(Headers(), None) == "unknown"
+    assert not Settings.from_environment({}).behind_proxy
+    assert client_id(headers, "127.0.0.1", behind_proxy=False) == "127.0.0.1"
+    assert Settings.from_environment({"SPACE_ID": "someone/genre-classifier"}).behind_proxy
+    assert client_id(headers, "127.0.0.1", True) == "8.8.4.4"  # the header written more than once: its last address
+    assert client_id({"x-forwarded-for": "1.2.3.4, 8.8.4.4"}, None, True) == "8.8.4.4"  # as a queued request has it
+    assert client_id(Headers(), "127.0.0.1", True) == "127.0.0.1"
+    assert client_id(Headers(), None, True) == "unknown"

@@ -11,7 +11,8 @@ import pytest
 import soundfile as sf
 
 from genre_classifier import GENRES
-from genre_classifier.core.model import Classifier, load_classifier
+from genre_classifier.core.loading import load_classifier
+from genre_classifier.core.model import Classifier
 from genre_classifier.web.live import HISTORY_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, listen_step
 
 from .helpers import CLIPS
@@ -158,3 +159,22 @@ def test_talking_gets_not_music_and_music_gets_its_genre_back(tiny_hubert_dir, s
     session, answers = run_session(classifier, chunks[12:], session)
     assert sorted(answers[-1][0]) == sorted(GENRES)
     assert [h[3] for h in session.history][:3] == [False] * 3  # the strip marks the talk apart
+
+
+def test_an_answer_works_on_its_own_copy_and_the_stream_keeps_what_arrived_meanwhile():
+    """Only the stream handler changes a session: an answer computed beside it works on a snapshot, whose
+    bookkeeping the handler takes with the next chunk (page.make_listen)."""
+    classifier, _ = load_classifier("baseline")
+    chunks = browser_chunks(6)
+    session = LiveSession()
+    for _ in range(3):
+        session.add(*next(chunks))
+    answered = session.snapshot()
+    label, strip = listen_step(classifier, answered)  # as in live.ANSWERS' thread...
+    for _ in range(3):
+        session.add(*next(chunks))  # ...while the stream goes on
+    assert session.history == [] and session.answered_at == 0.0  # the answer touched only its copy
+    session.take(answered)
+    assert session.history == answered.history and len(session.history) == 1
+    assert session.answered_at == answered.answered_at and session.heard == pytest.approx(6.0)
+    assert len(session.buffer) > len(answered.buffer)  # the chunks that came meanwhile are the session's

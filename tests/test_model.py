@@ -12,12 +12,12 @@ import pytest
 
 from genre_classifier import GENRES
 from genre_classifier.core.audio import load_audio
+from genre_classifier.core.loading import load_classifier
 from genre_classifier.core.model import (
     BaselineClassifier,
     Classifier,
     Prediction,
     TransformerClassifier,
-    load_classifier,
 )
 
 from .helpers import CLIPS, DISTILHUBERT_CONFIG, EXAMPLES, ROOT, save_ast
@@ -167,7 +167,8 @@ def test_an_unknown_hub_repo_is_named_as_such(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{server.server_port}", "HF_HOME": str(tmp_path)}
     env.pop("HF_HUB_OFFLINE", None)
-    code = "from genre_classifier.core.model import load_classifier; print(load_classifier('nobody/no-such-model')[1])"
+    code = ("from genre_classifier.core.loading import load_classifier; "
+            "print(load_classifier('nobody/no-such-model')[1])")
     try:
         result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                                 timeout=120)  # fmt: skip
@@ -176,3 +177,23 @@ def test_an_unknown_hub_repo_is_named_as_such(tmp_path):
     assert "nobody/no-such-model could not be loaded: no such repo on the Hub, or it is private" in result.stdout, (
         result.stdout + result.stderr[-2000:]
     )
+
+
+def test_a_runtime_that_takes_over_mid_clip_answers_from_the_next_clip_on(tiny_hubert_dir):
+    """OpenVINO takes the forward whenever its conversion is ready; a clip under way keeps the runtime it began with,
+    so that no clip is answered half by one runtime, half by another."""
+    classifier = load_classifier(str(tiny_hubert_dir))[0]
+    clip = classifier.load(EXAMPLES / "lets_go_fishin.ogg")  # 2:13: five 30 s windows, one at a time on a CPU
+    answered = []
+
+    def other_runtime(batch: dict) -> np.ndarray:  # the same contract as runtime.Forward: counted PyTorch
+        answered.append(len(batch["input_values"]))
+        return classifier._torch_forward(batch)
+
+    steps = classifier.predictions(clip)
+    next(steps)
+    classifier.runtime = other_runtime  # as runtime.start sets it, between two windows
+    *_, whole = steps
+    assert len(whole.window_spans) == 5 and answered == []
+    classifier.classify(clip)
+    assert sum(answered) == 5

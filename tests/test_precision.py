@@ -16,15 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genre_classifier.core import config
-from genre_classifier.core.model import TransformerClassifier, load_classifier
+from genre_classifier.core import settings
+from genre_classifier.core.loading import load_classifier
+from genre_classifier.core.model import TransformerClassifier
+from genre_classifier.core.settings import Settings
 
 from .helpers import CLIPS as STAND_INS
 from .helpers import RECORDINGS, save_ast
 
 CLIPS = [*sorted(STAND_INS.glob("*.wav")), *RECORDINGS]
 TOLERANCE = 0.01
-NATIVE = config.native_bf16("cpu")
+NATIVE = settings.native_bf16("cpu")
 
 
 def agreement(
@@ -73,15 +75,14 @@ def test_a_model_that_has_learned(learned):
 
 @pytest.mark.parametrize("native", [True, False])
 def test_the_precision_setting(monkeypatch, native):
-    monkeypatch.setattr(config, "native_bf16", lambda device: native)
-    monkeypatch.setenv("PRECISION", "")  # auto: bf16 where the hardware has it, else fp16 on a GPU, fp32 on a CPU
-    assert (config.precision("cpu"), config.precision("cuda")) == (("bf16", "bf16") if native else ("fp32", "fp16"))
+    monkeypatch.setattr(settings, "native_bf16", lambda device: native)
+    auto = Settings.from_environment({"PRECISION": ""})  # bf16 where the hardware has it, else fp16 on a GPU, fp32
+    assert (auto.precision_on("cpu"), auto.precision_on("cuda")) == (("bf16", "bf16") if native else ("fp32", "fp16"))
     for setting, expected in (("fp32", "fp32"), ("BF16", "bf16"), (" fp16 ", "fp16")):
-        monkeypatch.setenv("PRECISION", setting)
-        assert config.precision("cpu") == config.precision("cuda") == expected
-    monkeypatch.setenv("PRECISION", "int4")
+        chosen = Settings.from_environment({"PRECISION": setting})
+        assert chosen.precision_on("cpu") == chosen.precision_on("cuda") == expected
     with pytest.raises(ValueError, match="PRECISION must be one of auto, fp32, bf16, fp16"):
-        config.precision("cpu")
+        Settings.from_environment({"PRECISION": "int4"})
 
 
 @pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the CPU's flags from Linux")
@@ -89,4 +90,4 @@ def test_auto_takes_bf16_only_where_the_cpu_computes_it():
     # The kernel's own list of CPU features: oneDNN runs bf16 on any AVX-512 CPU, but only AVX512-BF16 or AMX
     # units make it faster than fp32.
     flags = set(Path("/proc/cpuinfo").read_text().split())
-    assert config.native_bf16("cpu") is bool(flags & {"avx512_bf16", "amx_bf16"})
+    assert settings.native_bf16("cpu") is bool(flags & {"avx512_bf16", "amx_bf16"})

@@ -23,6 +23,7 @@ import pytest
 import soundfile as sf
 from gradio_client import handle_file
 
+from genre_classifier.core.settings import Settings
 from genre_classifier.web import limits
 
 from .helpers import CLIPS, ServedApp, classify_file
@@ -203,10 +204,10 @@ def test_a_visitor_making_up_addresses_still_gets_only_its_share(app, forwarded)
 def test_settings_that_mean_nothing_stop_the_app_with_one_sentence(monkeypatch):
     monkeypatch.setenv("UPLOAD_BUDGET", "lots")
     with pytest.raises(ValueError, match="UPLOAD_BUDGET must be a size such as 200mb"):
-        limits.upload_budget()
+        limits.upload_budget(Settings.from_environment())
     monkeypatch.setenv("UPLOAD_TTL", "-1")
-    with pytest.raises(ValueError, match="UPLOAD_TTL must be a number of seconds"):
-        limits.upload_ttl()
+    with pytest.raises(ValueError, match="UPLOAD_TTL must be a number above 0"):
+        Settings.from_environment()
 
 
 def test_the_page_shows_a_refused_upload_as_a_toast(app, tmp_path):
@@ -238,7 +239,7 @@ def test_an_upload_named_by_a_request_still_joining_the_queue_is_kept(tmp_path, 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     queue = SimpleNamespace(event_ids_to_events={}, active_jobs=[], event_queue_per_concurrency_id={})
     demo = SimpleNamespace(_queue=queue, blocks={}, upload_file_set=set())  # what of Gradio's Blocks limits reads
-    guarded = limits.Limits(demo, budget=1_000_000, ttl=60)
+    guarded = limits.Limits(demo, Settings(upload_budget="1mb", upload_ttl=60))
     stored = tmp_path / "0123abcd" / "clip.wav"
     stored.parent.mkdir()
     stored.write_bytes(b"RIFF" * 100)

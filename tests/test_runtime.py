@@ -18,8 +18,10 @@ import time
 import numpy as np
 import pytest
 
-from genre_classifier.core import config, runtime
-from genre_classifier.core.model import TransformerClassifier, load_classifier
+from genre_classifier.core import runtime
+from genre_classifier.core.loading import load_classifier
+from genre_classifier.core.model import TransformerClassifier
+from genre_classifier.core.settings import Settings
 
 from .helpers import CLIPS as STAND_INS
 from .helpers import ROOT, ServedApp, classify_file
@@ -142,8 +144,6 @@ def test_pytorch_stays_where_openvino_does_not_apply(openvino, monkeypatch, tiny
     classifier.precision = "fp16"  # OpenVINO's CPU plugin has no fp16 to offer on most CPUs
     assert classifier.switch_runtime() is None
     monkeypatch.setenv("RUNTIME", "torch")
-    classifier.precision = "fp32"
-    assert classifier.switch_runtime() is None
-    monkeypatch.setenv("RUNTIME", "onnx")
+    assert load_classifier(str(tiny_hubert_dir))[0].switch_runtime() is None
     with pytest.raises(ValueError, match="RUNTIME must be one of openvino, torch"):
-        config.runtime()
+        Settings.from_environment({"RUNTIME": "onnx"})

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ import soundfile as sf
 from genre_classifier import GENRES
 from genre_classifier.core import gate
 from genre_classifier.core.model import Prediction
+from genre_classifier.core.settings import Settings
 from genre_classifier.library import tag
 
 from .helpers import CLIPS, DATA, EXAMPLES, ROOT, classify_file
@@ -134,7 +136,7 @@ def test_every_file_gets_the_answer_of_classify_and_the_bad_ones_are_named(singl
 def test_windows_of_several_files_share_a_batch_and_answer_as_each_file_alone(single_run, library, tiny_hubert_dir):
     """What a GPU does (batches of windows from consecutive files), here on the CPU: the answers of the command's
     one-window-at-a-time run. The 30 s windows of two files share a batch; the shorter ones go alone."""
-    classifier = tag.load_model(str(tiny_hubert_dir))
+    classifier = tag.load_model(replace(Settings.from_environment(), model_id=str(tiny_hubert_dir)))
     classifier.batch_size = 3  # as `--batch-size 3` sets it; a GPU's default is 16
     paths = [library[name] for name in ("Jazz/vibe ace.m4a", "Brass/solo trumpet.ogg", "Blues/blues.00000.wav")]
     batched = list(tag.tag(classifier, paths, workers=2))

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from genre_classifier import GENRES
-from genre_classifier.core.model import TransformerClassifier, load_classifier
+from genre_classifier.core.loading import load_classifier
+from genre_classifier.core.model import TransformerClassifier
 from train import evaluate, finetune
 
 from .helpers import CLIPS, DISTILHUBERT_CONFIG, ROOT, ServedApp, classify_file, plant_in_hub_cache

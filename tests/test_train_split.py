@@ -173,7 +173,7 @@ def test_a_model_that_cannot_be_loaded_is_one_sentence_without_a_traceback(tmp_p
          "--output-dir", str(tmp_path / "out")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 1 and result.stdout == "", result  # nothing before it: no plan, no data
-    # one line, one sentence: the app's reason (genre_classifier.core.model.why_not_loaded) for a command line
+    # one line, one sentence: the app's reason (genre_classifier.core.loading.why_not_loaded) for a command line
     assert re.fullmatch(r"error: The model you/not-in-the-cache could not be loaded: [^\n]*HF_HUB_OFFLINE=1[^\n]*\.",
                         result.stderr.strip()), result.stderr  # fmt: skip
     assert not (tmp_path / "out").exists()

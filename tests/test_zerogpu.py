@@ -22,7 +22,9 @@ from gradio.context import LocalContext
 from spaces.zero.gradio import error as zero_error
 
 from genre_classifier import GENRES
-from genre_classifier.core.model import GPU_STARTUP_SECONDS, TransformerClassifier, gpu_seconds
+from genre_classifier.core.model import TransformerClassifier
+from genre_classifier.web import gpu
+from genre_classifier.web.gpu import GPU_STARTUP_SECONDS, gpu_seconds
 from genre_classifier.web.page import make_classify, make_listen
 
 from .helpers import CLIPS, DATA, EXAMPLES, ROOT, GPURecorder
@@ -49,12 +51,12 @@ def leaves(value):
 @pytest.fixture
 def recorder(monkeypatch) -> GPURecorder:
     recorder = GPURecorder()
-    monkeypatch.setattr(spaces, "GPU", recorder)  # before the classifier decorates its forward
+    monkeypatch.setattr(spaces, "GPU", recorder)  # before the classifier's forward borrows it
     return recorder
 
 
 def test_only_the_forward_crosses_the_gpu_boundary_with_arrays_in_and_out(recorder, tiny_hubert_dir):
-    classifier = TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu")
+    classifier = gpu.borrow(TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu"))
     clip = DATA / "vibe_ace.hq.ogg"  # 44.1 kHz stereo: decoded, resampled, 2 windows
     classify = make_classify(classifier)
     list(classify(str(clip)))  # first calls (torch kernels, fonts) out of the way
@@ -83,7 +85,7 @@ def test_the_duration_asked_for_follows_the_clip():
 
 def test_a_live_answer_is_one_gpu_call_on_arrays(recorder, tiny_hubert_dir, monkeypatch):
     monkeypatch.setattr("spaces.config.Config.zero_gpu", True)  # a ZeroGPU Space: live sessions get a GPU budget
-    classifier = TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu")
+    classifier = gpu.borrow(TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu"))
     classifier.on_gpu = True  # as on ZeroGPU, where the model sits on "cuda"
     listen = make_listen(classifier)
     pcm, rate = sf.read(CLIPS / "rock.00000.wav", dtype="int16")
@@ -146,7 +148,7 @@ def test_the_forward_runs_for_the_visitor_and_a_quota_refusal_reaches_them_after
 ):
     recorder = OneVisitor(refuse=True)
     monkeypatch.setattr(spaces, "GPU", recorder)
-    classifier = TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu")
+    classifier = gpu.borrow(TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu"))
     visitor = object()  # the gr.Request of the visitor's event
     step, _ = classify_for(visitor, classifier)
     first = step()
@@ -159,7 +161,7 @@ def test_the_forward_runs_for_the_visitor_and_a_quota_refusal_reaches_them_after
 def test_a_visitor_who_leaves_mid_answer_gets_no_more_forwards(monkeypatch, tiny_hubert_dir):
     recorder = OneVisitor()
     monkeypatch.setattr(spaces, "GPU", recorder)
-    classifier = TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu")
+    classifier = gpu.borrow(TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu"))
     step, close = classify_for(object(), classifier)
     step()  # the first window's answer; the second window's forward is under way
     close()  # what Gradio does when the page is closed

@@ -6,8 +6,8 @@ import argparse
 
 from transformers import HfArgumentParser
 
-from genre_classifier.core import config
-from genre_classifier.core.model import why_not_loaded
+from genre_classifier.core.loading import why_not_loaded
+from genre_classifier.core.settings import Settings
 from train.data import DataError
 
 APP_LOG_HINT = " (see the server log)"  # why_not_loaded speaks to the app's operator; here the error is the detail
@@ -57,6 +57,6 @@ def cannot_load(model: str, err: Exception, cause: str | None = None) -> DataErr
 def check_precision() -> None:
     """A mistyped PRECISION stops the run at its start, not after training."""
     try:
-        config.precision_setting()
+        Settings.from_environment()
     except ValueError as err:
         raise DataError(f"{err}.") from None

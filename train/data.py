@@ -44,7 +44,7 @@ from datasets import (
 
 from genre_classifier import GENRES
 from genre_classifier.core.audio import AUDIO_SUFFIXES, AudioError, load_audio
-from genre_classifier.core.model import hub_reachable
+from genre_classifier.core.loading import hub_reachable
 
 log = logging.getLogger(__name__)
 

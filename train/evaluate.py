@@ -29,7 +29,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from genre_classifier import GENRES
-from genre_classifier.core.model import BASELINE_ID, CheckpointError, Classifier, load_exact
+from genre_classifier.core.loading import BASELINE_ID, CheckpointError, load_exact
+from genre_classifier.core.model import Classifier
 from train.baseline import HELDOUT, TABLE
 from train.cli import HelpFormatter, cannot_load, check_precision
 from train.data import (

@@ -41,9 +41,10 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 from genre_classifier import GENRES
-from genre_classifier.core import config
 from genre_classifier.core.audio import window_starts
-from genre_classifier.core.model import Prediction, TransformerClassifier, featurize, hub_reachable, window_seconds_for
+from genre_classifier.core.loading import hub_reachable
+from genre_classifier.core.model import Prediction, TransformerClassifier, featurize, window_seconds_for
+from genre_classifier.core.settings import Settings, native_bf16
 from train.cli import ArgumentParser, cannot_load, check_precision
 from train.data import (
     COURSE,
@@ -271,7 +272,7 @@ def clip_metrics(clip_of_row: np.ndarray):
 def training_arguments(args: Arguments, preset: Preset, select: bool) -> TrainingArguments:
     """The Trainer's settings; with `select`, evaluation on the validation part at every save, best one kept."""
     on_gpu = torch.cuda.is_available()
-    bf16 = on_gpu and config.native_bf16("cuda")
+    bf16 = on_gpu and native_bf16("cuda")
     # A checkpoint every epoch, or with --max-steps once at the end; with `select`, a validation score at each.
     # Without it (the course split has no validation part) the test clips are not looked at until the end.
     every = "steps" if args.max_steps > 0 else "epoch"
@@ -534,7 +535,8 @@ def train(args: Arguments) -> None:
     trainer.save_model(out)  # the chosen weights, with the feature extractor (processing_class)
     trainer.save_state()
     device = str(training_args.device)  # evaluated as the app would answer on this device
-    classifier = TransformerClassifier(trainer.model, feature_extractor, str(out), device, config.precision(device))
+    precision = Settings.from_environment().precision_on(device)
+    classifier = TransformerClassifier(trainer.model, feature_extractor, str(out), device, precision)
     metrics = evaluate_classifier(classifier, splits["test"])  # the one look at the test clips
     metrics |= {"model": base, "data": args.data, "split": args.split, "split_description": chosen.description,
                 "part": "test", "seed": args.seed, "selected_on_validation": select}  # fmt: skip

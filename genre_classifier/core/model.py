@@ -1,4 +1,4 @@
-"""Load a checkpoint (Hub id, local folder, or the embedded model) behind one `Classifier` interface.
+"""One `Classifier` interface for transformer checkpoints and the embedded model (loading them: `loading.py`).
 
 Every classifier cuts a clip into its own window length, classifies the windows in batches and
 averages their probabilities; the app, `train/finetune.py` and `train/evaluate.py` share this code.
@@ -7,29 +7,25 @@ averages their probabilities; the app, `train/finetune.py` and `train/evaluate.p
 from __future__ import annotations
 
 import logging
-import math
-import re
-import socket
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 
 from .. import GENRES
-from . import config, gate
+from . import gate
 from .audio import AudioInput, Clip, load_audio, split_windows
 from .baseline import BaselineModel
 from .features import SAMPLING_RATE as FEATURE_RATE
 from .features import WINDOW_SECONDS as FEATURE_WINDOW
 from .features import extract_features
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-BASELINE_ID = "baseline"
 DEFAULT_WINDOW_SECONDS = 30.0  # HuBERT / wav2vec2-style models: the GTZAN recipe's clip length
 AST_FRAME_SECONDS = 0.01  # AST's filterbank hop: max_length frames of 10 ms
 
@@ -104,10 +100,16 @@ class Classifier(ABC):
     step_windows: int | None = None  # windows per partial answer (None: one batch)
     on_gpu: bool = False
     compiles_on_first_use: bool = False  # numba kernels to compile before the first answer (app.py warms them up)
+    max_seconds: float = 600.0  # the longest stretch of a clip analysed (MAX_DURATION_S); the rest is ignored
 
     @abstractmethod
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities (n_windows, n_labels) for an array of windows (n_windows, n_samples), in batches."""
+
+    def window_predictor(self) -> Callable[[np.ndarray], np.ndarray]:
+        """`predict_windows` on the runtime of the moment, kept for a whole clip: a faster runtime that takes over
+        mid-clip answers from the next clip on, so that no clip is answered half by one runtime, half by another."""
+        return self.predict_windows
 
     def switch_runtime(self, nice: int = 0) -> threading.Thread | None:
         """Move the forward to a faster runtime in the background, where there is one (a transformer on a CPU)."""
@@ -115,7 +117,7 @@ class Classifier(ABC):
 
     def load(self, source: AudioInput, max_seconds: float | None = None) -> Clip:
         """Decode any input at this model's rate, keeping its full band for the music gate (`audio.load_audio`)."""
-        max_seconds = config.max_seconds() if max_seconds is None else max_seconds
+        max_seconds = self.max_seconds if max_seconds is None else max_seconds
         return load_audio(source, self.sampling_rate, max_seconds, gate=True)
 
     def spans(self, samples: np.ndarray) -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -131,8 +133,9 @@ class Classifier(ABC):
         probs, step = np.empty((0, len(self.labels))), self.step_windows or self.batch_size
         music, sounds = (np.empty(0), ()) if isinstance(clip, Clip) else (None, ())
         full_band = clip.gate_audio if music is not None else None
+        predict = self.window_predictor()
         for i in range(0, len(windows), step):
-            probs = np.concatenate([probs, self.predict_windows(windows[i : i + step])])
+            probs = np.concatenate([probs, predict(windows[i : i + step])])
             if music is not None:
                 heard = gate.listen(full_band, spans[i : i + step])
                 music, sounds = np.concatenate([music, heard.music]), (*sounds, *heard.sounds)
@@ -177,23 +180,13 @@ def featurize(feature_extractor, windows: list[np.ndarray] | np.ndarray, samplin
 
 
 GPU_BATCH = 16  # windows per forward pass on a GPU (8 min of DistilHuBERT windows): bounds its memory
-GPU_STARTUP_SECONDS = 5  # asked of ZeroGPU per call on top of the windows: its worker starts and takes the weights
-GPU_SECONDS_PER_WINDOW = 0.2  # generous: one window's forward takes milliseconds on a data-centre GPU
-
-
-def gpu_seconds(inputs: dict[str, np.ndarray]) -> int:
-    """The GPU time one forward call asks ZeroGPU for, from the number of windows it carries.
-
-    Shorter requests queue sooner, and a visitor's quota must hold the whole request, so it follows the clip.
-    """
-    windows = len(next(iter(inputs.values())))
-    return math.ceil(GPU_STARTUP_SECONDS + GPU_SECONDS_PER_WINDOW * windows)
 
 
 class TransformerClassifier(Classifier):
     """Any `AutoModelForAudioClassification` checkpoint with its feature extractor."""
 
-    def __init__(self, model, feature_extractor, model_id: str, device: str = "cpu", precision: str = "fp32") -> None:
+    def __init__(self, model, feature_extractor, model_id: str, device: str = "cpu", precision: str = "fp32",
+                 runtime: str = "openvino") -> None:  # fmt: skip
         self.model = model.to(device).eval()
         self.feature_extractor = feature_extractor
         self.device = device
@@ -207,23 +200,26 @@ class TransformerClassifier(Classifier):
         self.on_gpu = device.startswith("cuda")
         self.model_id = model_id
         self.runtime = None  # an OpenVINO forward (`runtime.Forward`) once `switch_runtime` has one ready
+        self.runtime_wanted = runtime  # RUNTIME: "torch" keeps PyTorch
         self.batch_size = GPU_BATCH if self.on_gpu else 3 if self.window_seconds < 15 else 1
         self.step_windows = 4 * GPU_BATCH if self.on_gpu else self.batch_size
         self.description = f"Model: {model_id} ({model.config.model_type}, {self.window_seconds:g} s windows, {device}"
         self.description += f", {precision})"
-        # The one place a GPU is needed. On a ZeroGPU Space `spaces.GPU` borrows one for each call, in a worker
-        # process that receives the arguments and returns the result pickled: numpy arrays in and out, nothing
-        # else (no file, no plot, no message). Elsewhere it returns the function unchanged.
-        import spaces
-
-        self.forward = spaces.GPU(duration=gpu_seconds)(self._forward)
+        # PyTorch's forward over featurized windows: numpy arrays in and out, nothing else, so that the web part can
+        # have a ZeroGPU Space borrow a GPU for each call (`web/gpu.py`).
+        self.forward = self._forward
 
     @classmethod
-    def from_pretrained(cls, model_id: str, device: str | None = None) -> TransformerClassifier:
+    def from_pretrained(
+        cls, model_id: str, device: str | None = None, settings: Settings | None = None
+    ) -> TransformerClassifier:
         """Load a Hub id or folder; `CheckpointError` says in words what makes a checkpoint unusable here."""
         from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
         from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 
+        from .loading import CheckpointError, hub_reachable
+
+        settings = settings or Settings.from_environment()
         local_only = Path(model_id).is_dir() or not hub_reachable()
         model_config = AutoConfig.from_pretrained(model_id, local_files_only=local_only)
         if type(model_config) not in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING:
@@ -237,16 +233,27 @@ class TransformerClassifier(Classifier):
         except OSError as err:
             raise CheckpointError("it has no feature extractor (preprocessor_config.json)") from err
         model = AutoModelForAudioClassification.from_pretrained(model_id, local_files_only=local_only)
-        device = device or config.device()
-        return cls(model, feature_extractor, model_id, device, config.precision(device))
+        device = device or settings.torch_device()
+        return cls(model, feature_extractor, model_id, device, settings.precision_on(device), settings.runtime)
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
-        return self.forward(dict(featurize(self.feature_extractor, windows, self.sampling_rate, tensors="np")))
+        return self.window_predictor()(windows)
+
+    def window_predictor(self) -> Callable[[np.ndarray], np.ndarray]:
+        runtime = self.runtime  # OpenVINO once it is ready (CPU only), else PyTorch (`self.forward`)
+
+        def predict(windows: np.ndarray) -> np.ndarray:
+            inputs = dict(featurize(self.feature_extractor, windows, self.sampling_rate, tensors="np"))
+            return self.forward(inputs) if runtime is None else self._batched(runtime, inputs)
+
+        return predict
 
     def _forward(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        """The model's forward over featurized windows, in batches: probabilities (n_windows, n_labels)."""
+        """PyTorch's forward over featurized windows, in batches: probabilities (n_windows, n_labels)."""
+        return self._batched(self._torch_forward, inputs)
+
+    def _batched(self, forward: Callable[[dict], np.ndarray], inputs: dict[str, np.ndarray]) -> np.ndarray:
         n = len(next(iter(inputs.values())))
-        forward = self.runtime or self._torch_forward  # OpenVINO once it is ready (CPU only), else PyTorch
         return np.concatenate(
             [forward({k: v[i : i + self.batch_size] for k, v in inputs.items()}) for i in range(0, n, self.batch_size)]
         )
@@ -265,7 +272,7 @@ class TransformerClassifier(Classifier):
         none, runs at niceness `nice`. Returns the thread that does it, or None where PyTorch stays."""
         from . import runtime
 
-        if self.on_gpu or self.precision not in runtime.PRECISIONS or config.runtime() != "openvino":
+        if self.on_gpu or self.precision not in runtime.PRECISIONS or self.runtime_wanted != "openvino":
             return None
         if not runtime.available():
             log.info("OpenVINO is not installed: the forward stays on PyTorch")
@@ -273,86 +280,3 @@ class TransformerClassifier(Classifier):
         window = np.zeros(int(round(self.window_seconds * self.sampling_rate)), np.float32)
         example = dict(featurize(self.feature_extractor, [window], self.sampling_rate, tensors="np"))
         return runtime.start(self, example, nice)
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """False when offline mode is on or the Hub cannot be reached within `timeout` seconds.
-
-    Checked up front because the Hub client retries for about a minute before it gives up.
-    """
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
-
-
-class CheckpointError(Exception):
-    """A checkpoint that loads but cannot serve this app, with the reason in words."""
-
-
-HUB_ID = re.compile(r"^([\w.-]+/)?[\w.-]+$")  # owner/name (or a legacy bare name), as the Hub spells repo ids
-
-
-def why_not_loaded(model_id: str, err: Exception) -> str:
-    """The cause of a failed load that a person can act on, from the error chain and local facts."""
-    from huggingface_hub import constants
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    chain = [err]
-    while chain[-1].__cause__ or chain[-1].__context__:
-        chain.append(chain[-1].__cause__ or chain[-1].__context__)
-    folder = Path(model_id).expanduser()
-    if isinstance(err, CheckpointError):
-        return str(err)
-    if folder.is_dir():
-        if not (folder / "config.json").is_file():
-            return "the folder holds no config.json, so it is not a checkpoint (train/finetune.py writes one)"
-        return "its files could not be read as a checkpoint (see the server log)"
-    if not HUB_ID.match(model_id) or model_id.startswith((".", "~")):
-        return f"the folder {model_id} does not exist"
-    if "/" not in model_id:
-        return f"there is no folder {model_id} here (a Hub id has the form owner/name)"
-    if any(isinstance(e, GatedRepoError) for e in chain):
-        return "it is a gated repo on the Hub: accept its terms on its page and log in (hf auth login or HF_TOKEN)"
-    if any(isinstance(e, RepositoryNotFoundError) for e in chain):
-        return "no such repo on the Hub, or it is private: check the id, or log in (hf auth login or HF_TOKEN)"
-    if constants.HF_HUB_OFFLINE:
-        return "the Hub is switched off (HF_HUB_OFFLINE=1) and it is not in the local cache"
-    if not hub_reachable():
-        return "the Hugging Face Hub could not be reached (no network?) and it is not in the local cache"
-    return "it could not be loaded from the Hub (see the server log)"
-
-
-def load_exact(model_id: str) -> Classifier:
-    """The classifier for `model_id` and no other, for what must not answer with another model than the one asked
-    for (`tag`, `train.evaluate`): `CheckpointError` says in words why it cannot be loaded. A mistyped
-    PRECISION is a setting to fix (`ValueError`), not a checkpoint problem."""
-    config.precision_setting()
-    config.runtime()
-    if model_id == BASELINE_ID:
-        return BaselineClassifier()
-    try:
-        return TransformerClassifier.from_pretrained(model_id)
-    except Exception as err:  # no network, unknown id, not an audio classifier...
-        raise CheckpointError(why_not_loaded(model_id, err)) from err
-
-
-def load_classifier(model_id: str | None = None) -> tuple[Classifier, str | None]:
-    """The classifier for `model_id` (default: `MODEL_ID`), or the embedded model if it cannot load.
-
-    Returns the classifier and, after a fallback, a sentence saying why.
-    """
-    model_id = model_id or config.model_id()
-    try:
-        return load_exact(model_id), None
-    except CheckpointError as cause:
-        log.warning("Could not load %s: %s; serving the embedded offline model", model_id, cause)
-        log.debug("Loading %s failed", model_id, exc_info=True)
-        reason = f"The checkpoint {model_id} could not be loaded: {cause}. The offline model answers instead."
-        return BaselineClassifier(), reason

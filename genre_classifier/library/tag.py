@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import GENRES
-from ..core import answer, config, gate
+from ..core import answer, gate
 from ..core.audio import AUDIO_SUFFIXES, AudioError
+from ..core.settings import Settings
 from . import tags as filetags
 
 if TYPE_CHECKING:
@@ -333,20 +334,19 @@ def _stat(path: Path) -> os.stat_result | None:
 # -- the command --------------------------------------------------------------------------------------------------
 
 
-def load_model(model_id: str) -> Classifier:
-    """The classifier for `model_id`. Unlike the app, no fallback to the embedded model: a library tagged by
-    another model than the one asked for would be worse than no tags."""
-    from ..core.model import BASELINE_ID, CheckpointError, load_exact
+def load_model(settings: Settings) -> Classifier:
+    """The classifier for the settings' `MODEL_ID`. Unlike the app, no fallback to the embedded model: a library
+    tagged by another model than the one asked for would be worse than no tags."""
+    from ..core.loading import BASELINE_ID, CheckpointError, load_exact
 
+    model_id = settings.model_id
     try:
-        return load_exact(model_id)
+        return load_exact(model_id, settings)
     except CheckpointError as err:
         raise TagError(
             f"The checkpoint {model_id} could not be loaded: {err}. MODEL_ID={BASELINE_ID} tags with the embedded "
             "offline model."
         ) from err
-    except ValueError as err:  # a mistyped PRECISION, with the choices
-        raise TagError(str(err)) from None
 
 
 def _clock(seconds: float) -> str:
@@ -421,7 +421,11 @@ def run(args: argparse.Namespace) -> int:
         log.warning("Skipped %s: %s", path, reason)
     if not files:
         raise TagError(f"No audio or video files found under {', '.join(map(str, args.paths))}.")
-    model_id = config.model_id()
+    try:
+        settings = Settings.from_environment()  # read once, here
+    except ValueError as err:  # a mistyped PRECISION, with the choices
+        raise TagError(str(err)) from None
+    model_id = settings.model_id
     done = _rows_so_far(output)
     if getattr(args, "undo", False):
         return _undo(output, files, done, args.dry_run)
@@ -438,7 +442,7 @@ def run(args: argparse.Namespace) -> int:
         again = set(todo)  # a set: a library has tens of thousands of files
         _tags_from_rows(mine, tags, [path for path in stats if path not in again], done)
     hook = tags or (lambda path, row: {**row, **_tag_record(done.get(str(path)))})
-    failed, seconds = _tag_into(mine, todo, stats, model_id, args.batch_size, rank, world, hook) if todo else ([], 0.0)
+    failed, seconds = _tag_into(mine, todo, stats, settings, args.batch_size, rank, world, hook) if todo else ([], 0.0)
     count = len(todo) - len(failed)
     rate = f" ({_per_minute(count, seconds)})" if count else ""
     print(f"Tagged {count} file(s) in {_clock(seconds)}{rate} into {mine.path}; "
@@ -571,14 +575,14 @@ def _merge(output: Rows, files: list[Path]) -> None:
         print(f"Merged {len(parts)} part(s) into {output.path}: {len(rows)} rows.")
 
 
-def _tag_into(rows: Rows, todo: list[Path], stats: dict, model_id: str, batch_size: int | None, rank: int,
+def _tag_into(rows: Rows, todo: list[Path], stats: dict, settings: Settings, batch_size: int | None, rank: int,
               world: int, hook=None) -> tuple[list[tuple[Path, str]], float]:  # fmt: skip
     """Tag `todo` into `rows` with a progress bar; returns the files that could not be read (with why) and the
     seconds it took once the model was loaded. `hook(path, row)` returns the row to write (--write-tags)."""
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    classifier = load_model(model_id)
+    classifier, model_id = load_model(settings), settings.model_id
     classifier.batch_size = batch_size or classifier.batch_size  # the model batches its forward passes by it too
     # On a CPU, OpenVINO for the whole run (every row from one runtime): from the cache within a second, or converted
     # first, once for a checkpoint (10-20 s), which a library of any size soon earns back.

@@ -34,12 +34,11 @@ from pathlib import Path
 from gradio.utils import get_upload_folder
 from starlette.datastructures import Headers
 
+from ..core.settings import Settings
 from . import gradio_internals as internals
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BUDGET = "5gb"  # a tenth of a Space's 50 GB disk
-DEFAULT_TTL = 300  # s: the page sends its request the moment an upload is done; an API client within seconds
 CLIENT_SHARE = 0.25  # of the budget, for one visitor at a time
 MAX_REQUESTS = 3  # queued or running at once per visitor: a clip, a batch of files and a live session
 MAX_BODY = 1_000_000  # bytes of any other request's body (JSON naming files, a live chunk)
@@ -56,30 +55,17 @@ BUSY = "The server is busy: try again in a minute."
 EXPIRED = "This upload is no longer on the server (it is deleted once answered, or unused for a while): send it again."
 
 
-def upload_budget() -> int:
+def upload_budget(settings: Settings) -> int:
     """`UPLOAD_BUDGET` in bytes, written as `MAX_FILE_SIZE` is ("200mb", "5gb")."""
-    text = os.environ.get("UPLOAD_BUDGET", DEFAULT_BUDGET).strip() or DEFAULT_BUDGET
     try:
-        return internals.parse_size(text.lower())
+        return internals.parse_size(settings.upload_budget)
     except ValueError:
-        raise ValueError(f"UPLOAD_BUDGET must be a size such as 200mb or 5gb, not {text!r}") from None
+        raise ValueError(f"UPLOAD_BUDGET must be a size such as 200mb or 5gb, not {settings.upload_budget!r}") from None
 
 
-def upload_ttl() -> float:
-    """`UPLOAD_TTL`: seconds an upload that no request used is kept."""
-    text = os.environ.get("UPLOAD_TTL", str(DEFAULT_TTL))
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1
-    if seconds <= 0:
-        raise ValueError(f"UPLOAD_TTL must be a number of seconds above 0, not {text!r}")
-    return seconds
-
-
-def client_id(headers: Headers, peer: str | None) -> str:
-    """Who is asking: the address Spaces' proxy added to `X-Forwarded-For`, else the socket's address."""
-    if not os.environ.get("SPACE_ID"):
+def client_id(headers: Headers, peer: str | None, behind_proxy: bool) -> str:
+    """Who is asking: behind Spaces' proxy, the address it added to `X-Forwarded-For`; else the socket's address."""
+    if not behind_proxy:
         return peer or "unknown"
     lines = headers.getlist("x-forwarded-for") if hasattr(headers, "getlist") else [headers.get("x-forwarded-for", "")]
     return forwarded_client(",".join(lines)) or peer or "unknown"
@@ -200,8 +186,9 @@ def paths_in(value) -> Iterator[str]:
 class Limits:
     """The ledger, the live requests of Gradio's queue, and the sweep that ties them, for one app."""
 
-    def __init__(self, demo, budget: int, ttl: float) -> None:
-        self.demo = demo
+    def __init__(self, demo, settings: Settings) -> None:
+        self.demo, self.settings = demo, settings
+        budget, ttl = upload_budget(settings), settings.upload_ttl
         self.folder = Path(get_upload_folder())
         self.ledger = Ledger(budget, ttl)
         # What is there before the first visitor is the app's own: the examples' copies, which their clicks need.
@@ -233,9 +220,8 @@ class Limits:
             order = sorted(range(len(line)), key=lambda i: turns[i])  # stable: arrival order among equals
             line[:] = [line[i] for i in order]
 
-    @staticmethod
-    def _visitor(event) -> str:
-        return client_id(event.request.headers, _peer(event.request))
+    def _visitor(self, event) -> str:
+        return client_id(event.request.headers, _peer(event.request), self.settings.behind_proxy)
 
     def in_use(self) -> set[str]:
         return {path for event in self.live_events() if event.data is not None for path in paths_in(event.data.data)}
@@ -322,7 +308,8 @@ class Guard:
         if scope["type"] != "http" or scope["method"] != "POST":
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
-        client = client_id(headers, scope["client"][0] if scope.get("client") else None)
+        peer = scope["client"][0] if scope.get("client") else None
+        client = client_id(headers, peer, self.limits.settings.behind_proxy)
         if scope["path"].endswith("/upload"):
             return await self.upload(scope, receive, send, headers, client)
         return await self.request(scope, receive, send, client, MAX_MCP_BODY if "/mcp" in scope["path"] else MAX_BODY)

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..core import config, gate
+from ..core import gate
 from ..core.audio import AudioError
 from ..core.model import Classifier
+from .gpu import zero_gpu
 from .plots import genre_timeline_image
 
 LIVE_SECONDS = 10.0  # what each live answer is about: long enough for rhythm and timbre, short enough to follow
@@ -75,6 +76,17 @@ class LiveSession:
         self.heard += len(chunk) / rate
         self.listened = max(self.heard, now - self.started)
 
+    def snapshot(self) -> LiveSession:
+        """A copy for an answer to work on beside the stream: only the thread that owns a session (its stream
+        handler) changes it, and it takes the answer's bookkeeping with `take`. (`add` replaces the buffer, never
+        changes it in place, so the copy may share it.)"""
+        return replace(self, history=list(self.history), answer=None)
+
+    def take(self, answered: LiveSession) -> None:
+        """The bookkeeping of an answer computed on a snapshot; what arrived meanwhile (`add`) stays."""
+        for name in ("answered_at", "interval", "gpu_used", "last_call", "fastest_call", "history"):
+            setattr(self, name, getattr(answered, name))
+
     def gpu_allowance(self) -> float:
         """GPU seconds this session may have spent by now: the first minute's share at once, then pro rata."""
         return self.gpu_budget * max(1.0, self.listened / 60.0)
@@ -98,7 +110,7 @@ class LiveSession:
 
 def gpu_budget(classifier: Classifier) -> float | None:
     """A live session's GPU seconds per minute: budgeted only where the GPU spends a visitor's quota (ZeroGPU)."""
-    return GPU_SECONDS_PER_MINUTE if config.zero_gpu() and classifier.on_gpu else None
+    return GPU_SECONDS_PER_MINUTE if zero_gpu() and classifier.on_gpu else None
 
 
 def _windows(samples: np.ndarray, sampling_rate: int, count: int) -> tuple[np.ndarray, list[tuple[float, float]]]:

@@ -16,7 +16,7 @@ from gradio.components.plot import PlotData
 
 from .. import examples_dir
 from ..core import answer as verdicts
-from ..core import config, gate
+from ..core import gate
 from ..core.answer import CLEAR_MARGIN
 from ..core.audio import ACCEPTED, AudioError, Clip
 from ..core.model import Classifier, Prediction
@@ -190,7 +190,7 @@ def make_classify(classifier: Classifier):
                 yield *answer, *figures, timeline_rows(p), timeline
         log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
 
-    limit = _clock(config.max_seconds())[:-2]
+    limit = _clock(classifier.max_seconds)[:-2]
     classify.__doc__ = CLASSIFY_DOC.format(limit=limit, accepted=ACCEPTED, margin=CLEAR_MARGIN)
     return classify
 
@@ -233,12 +233,15 @@ def make_listen(classifier: Classifier):
         if chunk is not None:
             session.add(*chunk)
             if session.answer is not None and session.answer.done():
-                session.label, strip = session.answer.result()
+                (session.label, strip), answered = session.answer.result()
+                session.take(answered)
                 session.strip = strip or session.strip
                 session.answer = None
             if session.answer is None and session.due():
+                answered = session.snapshot()  # the answer's own copy: this thread alone changes the session
                 # In this request's context: on ZeroGPU the answer's GPU call is this visitor's.
-                session.answer = ANSWERS.submit(contextvars.copy_context().run, listen_step, classifier, session)
+                context = contextvars.copy_context()
+                session.answer = ANSWERS.submit(context.run, lambda: (listen_step(classifier, answered), answered))
         status = session.status() if session.started is not None else ""
         return session.label, session.strip, status, session
 

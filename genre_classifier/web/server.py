@@ -4,7 +4,6 @@
 """
 
 # First: on a ZeroGPU Space `spaces` must patch torch before anything touches CUDA (it refuses to start after).
-import spaces  # noqa: I001
 
 import atexit
 import logging
@@ -17,36 +16,35 @@ import threading
 import gradio as gr
 from starlette.middleware import Middleware
 
-from ..core import config
-from . import gradio_internals
-from .limits import Guard, Limits, upload_budget, upload_ttl
-from ..core.model import Classifier, load_classifier
+from ..core.loading import load_classifier
+from ..core.model import Classifier
+from ..core.settings import Settings
+from . import gpu, gradio_internals
+from .limits import Guard, Limits, upload_budget
 from .page import CSS, EXAMPLES_DIR, build_demo, warm_up
 
 log = logging.getLogger("app")
 
 
 def build() -> tuple[gr.Blocks, Limits, Classifier]:
-    """The page for `MODEL_ID` (or the embedded model, saying why), and its limits; a setting that cannot mean
-    anything stops the process with one sentence."""
+    """The page for `MODEL_ID` (or the embedded model, saying why), and its limits. The settings are read here,
+    once; one that cannot mean anything stops the process with one sentence."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        budget, ttl = upload_budget(), upload_ttl()
-        classifier, fallback_reason = load_classifier()
+        settings = Settings.from_environment()
+        upload_budget(settings)
     except ValueError as err:  # such as PRECISION=fp8 or UPLOAD_BUDGET=lots
         sys.exit(f"Cannot start: {err}")
+    classifier, fallback_reason = load_classifier(settings=settings)
     log.info("Serving %s", classifier.description)
-    if config.zero_gpu() and not classifier.on_gpu:
-        # ZeroGPU refuses to start a Space that declares no GPU function; the embedded model needs none (it is never
-        # called: only a transformer's forward borrows the GPU).
-        spaces.GPU(lambda: None)
+    gpu.borrow(classifier)
     # Gradio would keep example answers in .gradio/ across restarts, even for another MODEL_ID: this process's own
     # folder keeps the lazily cached answers true to the model that serves them.
     if "GRADIO_EXAMPLES_CACHE" not in os.environ:
         os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="genre-examples-")
         atexit.register(shutil.rmtree, os.environ["GRADIO_EXAMPLES_CACHE"], ignore_errors=True)
     demo = build_demo(classifier, fallback_reason)
-    return demo, Limits(demo, budget, ttl), classifier
+    return demo, Limits(demo, settings), classifier
 
 
 def _warm_up(classifier: Classifier) -> None:
@@ -74,15 +72,16 @@ def launch(demo: gr.Blocks, limits: Limits, classifier: Classifier, block: bool 
     # already uses every core (or the GPU), so running two at once only doubles memory and each one's wait. Queued
     # requests wait their turn (up to max_size, a few per visitor: see limits.py). No route skips the queue (Gradio
     # leaves them open off Spaces).
-    demo.queue(default_concurrency_limit=1, max_size=int(os.environ.get("QUEUE_SIZE", 64)), api_open=False)
+    settings = limits.settings
+    demo.queue(default_concurrency_limit=1, max_size=settings.queue_size, api_open=False)
     try:
         gradio_internals.check(demo)
     except gradio_internals.GradioMismatch as err:
         sys.exit(f"Cannot start: {err}")
     demo.launch(
         # An MCP server at /gradio_api/mcp/ (tools: classify and tag) unless GRADIO_MCP_SERVER says otherwise.
-        mcp_server=None if "GRADIO_MCP_SERVER" in os.environ else True,
-        max_file_size=os.environ.get("MAX_FILE_SIZE", "300mb"),
+        mcp_server=settings.mcp_server,
+        max_file_size=settings.max_file_size,
         allowed_paths=[str(EXAMPLES_DIR)],
         app_kwargs={"middleware": [Middleware(Guard, limits=limits)], "lifespan": limits.lifespan},
         state_session_capacity=limits.sessions,

@@ -1,0 +1,88 @@
+"""The settings of the README's Configuration, read from the environment once, at start, into one frozen object
+that the server, `tag`, the beets plugin and training pass down. A value that cannot mean anything is a
+ValueError with a sentence, before anything loads."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_MODEL_ID = "sanchit-gandhi/distilhubert-finetuned-gtzan"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+RUNTIMES = ("openvino", "torch")
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_id: str = DEFAULT_MODEL_ID  # MODEL_ID: a Hub id, a local folder, or "baseline" for the embedded model
+    device: str = ""  # DEVICE: a torch device; empty: CUDA when present, else the CPU
+    precision: str = "auto"  # PRECISION: one of PRECISIONS (see `precision_on`)
+    runtime: str = "openvino"  # RUNTIME: what runs a transformer's forward on a CPU, once converted
+    max_seconds: float = 600.0  # MAX_DURATION_S: the longest stretch analysed per request; the rest is ignored
+    upload_budget: str = "5gb"  # UPLOAD_BUDGET (a tenth of a Space's 50 GB disk), written as MAX_FILE_SIZE is
+    upload_ttl: float = 300.0  # UPLOAD_TTL: seconds an unused upload is kept (the page asks at once, an API within s)
+    max_file_size: str = "300mb"  # MAX_FILE_SIZE
+    queue_size: int = 64  # QUEUE_SIZE: requests waiting at once, all visitors
+    behind_proxy: bool = False  # SPACE_ID is set: Spaces' proxy names the visitor in X-Forwarded-For
+    mcp_server: bool | None = True  # None where GRADIO_MCP_SERVER is set: Gradio reads it itself
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def text(name: str, default: str) -> str:
+            return env.get(name, "").strip() or default
+
+        def number(name: str, default: float, kind=float) -> float:
+            try:
+                value = kind(text(name, str(default)))
+            except ValueError:
+                value = 0
+            if value <= 0:
+                raise ValueError(f"{name} must be a number above 0, not {env.get(name)!r}")
+            return value
+
+        precision, runtime = text("PRECISION", "auto").lower(), text("RUNTIME", "openvino").lower()
+        if precision not in PRECISIONS:
+            raise ValueError(f"PRECISION must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"RUNTIME must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        return cls(
+            model_id=text("MODEL_ID", DEFAULT_MODEL_ID),
+            device=text("DEVICE", ""),
+            precision=precision,
+            runtime=runtime,
+            max_seconds=number("MAX_DURATION_S", 600.0),
+            upload_budget=text("UPLOAD_BUDGET", "5gb").lower(),
+            upload_ttl=number("UPLOAD_TTL", 300.0),
+            max_file_size=text("MAX_FILE_SIZE", "300mb"),
+            queue_size=int(number("QUEUE_SIZE", 64, int)),
+            behind_proxy=bool(env.get("SPACE_ID")),
+            mcp_server=None if "GRADIO_MCP_SERVER" in env else True,
+        )
+
+    def torch_device(self) -> str:
+        """`DEVICE` if set, else CUDA when present."""
+        import torch
+
+        return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    def precision_on(self, device: str) -> str:
+        """The transformer's precision on `device`: fp32, bf16 or fp16. `auto` takes bf16 where the hardware computes
+        it natively, fp16 on other GPUs, else fp32."""
+        if self.precision != "auto":
+            return self.precision
+        if native_bf16(device):
+            return "bf16"
+        return "fp16" if device.startswith("cuda") else "fp32"
+
+
+def native_bf16(device: str) -> bool:
+    """Whether `device` has bf16 units: AVX512-BF16 or AMX on a CPU (elsewhere oneDNN emulates bf16, slower than
+    fp32), Ampere or newer on a GPU (a T4 only emulates it)."""
+    import torch
+
+    if device.startswith("cuda"):  # on ZeroGPU, outside GPU calls, `spaces` reports the properties of the GPU it lends
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
