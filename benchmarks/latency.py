@@ -124,10 +124,8 @@ def ast_batching(classifier, samples, runs: int) -> dict:
 
 def stage_seconds(model_dir: Path, clip: Path, runs: int) -> dict[str, float]:
     """Where the app's time goes, in process: decoding, the model, drawing and encoding the four plots."""
-    import io
-
     from genre_classifier.core.loading import load_classifier
-    from genre_classifier.web.plots import clip_figures, genre_timeline_figure
+    from genre_classifier.web.plots import clip_images, genre_timeline_image
 
     classifier, _ = load_classifier(str(model_dir))
     stages = {"decode": [], "model": [], "plots": []}
@@ -137,12 +135,8 @@ def stage_seconds(model_dir: Path, clip: Path, runs: int) -> dict[str, float]:
         decoded = time.perf_counter()
         p = classifier.classify(samples)
         classified = time.perf_counter()
-        figures = [*clip_figures(samples, classifier.sampling_rate)]
-        figures.append(
-            genre_timeline_figure(p.labels, p.window_probs, p.window_spans, len(samples) / classifier.sampling_rate)
-        )
-        for figure in figures:
-            figure.savefig(io.BytesIO(), format="webp")  # as gr.Plot(format="webp") does
+        clip_images(samples, classifier.sampling_rate)  # the app's figures, encoded as it sends them
+        genre_timeline_image(p.labels, p.window_probs, p.window_spans, len(samples) / classifier.sampling_rate)
         stages["decode"].append(decoded - start)
         stages["model"].append(classified - decoded)
         stages["plots"].append(time.perf_counter() - classified)

@@ -125,14 +125,12 @@ def new_lengths(classifier, recorder, folder: Path, runs: int) -> dict:
 
 def steps(classifier, path: Path, runs: int) -> dict:
     """Each step of the request alone, as the handler runs it."""
-    from gradio.components import Plot
 
     from genre_classifier.core import gate
     from genre_classifier.core.audio import split_windows
     from genre_classifier.core.model import featurize
-    from genre_classifier.web import plots
+    from genre_classifier.web import figure, plots
 
-    encode = Plot(format="webp").postprocess  # what the server does with each figure
     sr = classifier.sampling_rate
     clip = classifier.load(path)
     samples = clip.samples
@@ -142,8 +140,9 @@ def steps(classifier, path: Path, runs: int) -> dict:
     probs = np.random.default_rng(0).dirichlet(np.ones(len(classifier.labels)), len(spans))
     stft_db, mel_db = plots.spectrograms(samples, sr)
 
-    def fresh_timeline(*args, **kwargs) -> None:
-        encode(plots.genre_timeline_figure(*args, **kwargs))
+    def fresh_timeline(*args, **kwargs) -> None:  # a new figure, drawn whole (a kept one draws a part)
+        figure._KEPT.clear()
+        plots.genre_timeline_image(*args, **kwargs)
 
     def timelines(draw) -> None:  # the genre-over-time figure of every partial answer and of the whole
         for n in range(1, len(spans) + 1):
@@ -158,11 +157,11 @@ def steps(classifier, path: Path, runs: int) -> dict:
         "clip_images": lambda: plots.clip_images(samples, sr),
         "genre_over_time_image": lambda: plots.genre_timeline_image(classifier.labels, probs, spans, duration),
         f"genre_over_time_image_x{len(spans)}": lambda: timelines(plots.genre_timeline_image),
-        # the same figures built afresh and encoded by gr.Plot (what the app did before it kept them)
-        "fresh_waveform": lambda: encode(plots.waveform_figure(samples, sr)),
-        "fresh_spectrogram": lambda: encode(plots.spectrogram_figure(stft_db, sr, duration)),
-        "fresh_mel": lambda: encode(plots.mel_figure(mel_db, sr, duration)),
-        "fresh_genre_over_time": lambda: encode(plots.genre_timeline_figure(classifier.labels, probs, spans, duration)),
+        # the same figures each drawn whole, as a new figure (what keeping them saves)
+        "fresh_waveform": lambda: plots._Waveform().update(samples, sr).webp(),
+        "fresh_spectrogram": lambda: plots._Spectrogram(sr, *plots._range(stft_db)).update(stft_db, duration).webp(),
+        "fresh_mel": lambda: plots._Spectrogram(sr, *plots._range(mel_db), True).update(mel_db, duration).webp(),
+        "fresh_genre_over_time": lambda: fresh_timeline(classifier.labels, probs, spans, duration),
         f"fresh_genre_over_time_x{len(spans)}": lambda: timelines(fresh_timeline),
     }
     return {name: round(median_time(fn, runs), 4) for name, fn in out.items()}

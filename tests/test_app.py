@@ -15,7 +15,7 @@ import soundfile as sf
 from PIL import Image
 
 from genre_classifier import GENRES
-from genre_classifier.web.plots import DPI, SIGNAL_HEIGHT, TIMELINE_HEIGHT, WIDTH
+from genre_classifier.web.figure import DPI, SIGNAL_HEIGHT, TIMELINE_HEIGHT, WIDTH
 
 from .helpers import CLIPS, DATA, GTZAN, ROOT, ServedApp, classify_file, coloured_fraction, needs_gtzan, write_tone
 

@@ -17,7 +17,7 @@ import soundfile as sf
 
 from genre_classifier import GENRES
 from genre_classifier.core.settings import native_bf16
-from genre_classifier.web import plots
+from genre_classifier.web import figure as layout
 from genre_classifier.web.page import EXAMPLES_DIR
 
 from .helpers import CLIPS, ROOT, coloured_fraction
@@ -256,7 +256,7 @@ def test_the_page_at_a_laptops_and_a_phones_width(browser, served_baseline, widt
         for figure in figures:
             assert figure["width"] >= 0.9 * figure["panel"], figure
             assert not figure["covered"], figure
-            assert plots.SMALLEST_PT * plots.DPI / 72 * figure["width"] / figure["natural"] >= READABLE_PX, figure
+            assert layout.SMALLEST_PT * layout.DPI / 72 * figure["width"] / figure["natural"] >= READABLE_PX, figure
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / f"browser-page-{width}px.png", full_page=True)
     finally:

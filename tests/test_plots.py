@@ -8,14 +8,13 @@ import itertools
 
 import numpy as np
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.text import Text
 from PIL import Image
 
 from genre_classifier import GENRES
 from genre_classifier.core.audio import window_starts
 from genre_classifier.web.live import LIVE_CAPTION, LIVE_TITLE
-from genre_classifier.web.plots import clip_figures, genre_timeline_figure
+from genre_classifier.web.plots import drawn_clip, drawn_timeline, genre_timeline_image
 
 from .helpers import CLIPS
 
@@ -27,10 +26,15 @@ def probs(*tops: int) -> np.ndarray:
     return rows
 
 
-def drawn(fig) -> np.ndarray:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return np.asarray(Image.open(buffer).convert("RGB"), dtype=int)
+def pixels(image: bytes) -> np.ndarray:
+    """An encoded figure as the page receives it, decoded."""
+    return np.asarray(Image.open(io.BytesIO(image)).convert("RGB"), dtype=int)
+
+
+def timeline(*args, **kwargs):
+    """The app's genre-over-time figure with an answer drawn in, as it is encoded for the page."""
+    with drawn_timeline(*args, **kwargs) as plot:
+        return plot.fig
 
 
 def caption(fig) -> str:
@@ -39,26 +43,28 @@ def caption(fig) -> str:
 
 
 def test_the_figure_spans_the_clip_and_lines_up_with_the_other_plots():
-    fig = genre_timeline_figure(GENRES, probs(5, 5, 6), [(0, 30), (30, 60), (45, 75)], duration=75.0)
+    answer = (GENRES, probs(5, 5, 6), [(0, 30), (30, 60), (45, 75)])
+    fig = timeline(*answer, duration=75.0)
     ax = fig.axes[0]
     assert ax.get_xlim() == (0, 75.0) and ax.get_xlabel() == "Time (s)"
-    waveform = clip_figures(np.zeros(22050 * 75, dtype=np.float32) + 0.1, 22050)[0]
-    assert ax.get_position().x0 == waveform.axes[0].get_position().x0  # time lines up where figures share a column
-    assert ax.get_position().x1 == waveform.axes[0].get_position().x1
+    with drawn_clip(np.zeros(22050 * 75, dtype=np.float32) + 0.1, 22050) as (waveform, *_):
+        # time lines up where figures share a column
+        assert ax.get_position().x0 == waveform.ax.get_position().x0
+        assert ax.get_position().x1 == waveform.ax.get_position().x1
     assert [t.get_text() for t in ax.get_yticklabels()] == GENRES
     assert "jazz overall" in fig.get_suptitle()  # jazz wins 2 windows of 3
     assert ax.get_yticklabels()[5].get_fontweight() == "bold"
     assert "Hatched, 45.0–60.0 s: the last window (45.0–75.0 s) overlaps the one before" in caption(fig)
     assert "White lines: window edges" in caption(fig) and "Grey" not in caption(fig)
-    rgb = drawn(fig)
+    rgb = pixels(genre_timeline_image(*answer, duration=75.0))
     assert ((rgb.max(axis=2) - rgb.min(axis=2)) > 40).mean() > 0.3  # a drawn heat strip, not empty axes
 
 
 def test_a_partial_answer_greys_the_time_still_to_classify_and_a_short_tail_is_explained():
-    fig = genre_timeline_figure(GENRES, probs(2), [(0, 30)], duration=133.0, pending=True)
+    fig = timeline(GENRES, probs(2), [(0, 30)], duration=133.0, pending=True)
     assert fig.axes[0].get_xlim() == (0, 133.0)
     assert caption(fig) == "Grey, 30.0–133.0 s: still being classified…"
-    done = genre_timeline_figure(GENRES, probs(2, 2), [(0, 30), (30, 60)], duration=61.5)
+    done = timeline(GENRES, probs(2, 2), [(0, 30), (30, 60)], duration=61.5)
     assert "Grey, 60.0–61.5 s: too short for a window of its own, not classified." in caption(done)
 
 
@@ -87,19 +93,24 @@ def test_every_text_is_inside_its_figure_and_over_no_other_text(seconds):
     starts = window_starts(len(samples), window)
     spans = [(s / sr, min(s + window, len(samples)) / sr) for s in starts]
     answers = probs(*(i % len(GENRES) for i in range(len(spans))))
-    figures = [
-        *clip_figures(samples, sr),
-        genre_timeline_figure(GENRES, answers, spans, len(samples) / sr),
-        genre_timeline_figure(GENRES, answers[:1], spans[:1], len(samples) / sr, pending=True),
-    ]
     start = max(0.0, seconds - 60)  # a live strip: the last minute of answers
     recent = [i for i, (_, end) in enumerate(spans) if end > start]
-    live = genre_timeline_figure(
-        GENRES, answers[recent], [spans[i] for i in recent], seconds, start, LIVE_TITLE, caption=LIVE_CAPTION
-    )
-    for fig in [*figures, live]:
-        renderer = FigureCanvasAgg(fig).get_renderer()
-        fig.draw(renderer)
+    with drawn_clip(samples, sr) as plots:
+        check_texts(plots)
+    for answer in [
+        (GENRES, answers, spans, len(samples) / sr),
+        (GENRES, answers[:1], spans[:1], len(samples) / sr, 0.0, "Genre over time", True),
+        (GENRES, answers[recent], [spans[i] for i in recent], seconds, start, LIVE_TITLE, False, LIVE_CAPTION),
+    ]:
+        with drawn_timeline(*answer) as plot:
+            check_texts([plot])
+
+
+def check_texts(plots) -> None:
+    """Every text of each figure, drawn and encoded as the page gets it, lies inside it and over no other."""
+    for plot in plots:
+        plot.webp()
+        fig, renderer = plot.fig, plot.fig.canvas.get_renderer()
         box = fig.bbox
         extents = [(t.get_text(), t.get_window_extent(renderer)) for t in texts_drawn(fig)]
         assert len(extents) > 8
