@@ -99,7 +99,6 @@ class Classifier(ABC):
     batch_size: int = 4  # windows per forward pass: bounds memory on long clips
     step_windows: int | None = None  # windows per partial answer (None: one batch)
     on_gpu: bool = False
-    compiles_on_first_use: bool = False  # numba kernels to compile before the first answer (app.py warms them up)
     max_seconds: float = 600.0  # the longest stretch of a clip analysed (MAX_DURATION_S); the rest is ignored
 
     @abstractmethod
@@ -153,7 +152,6 @@ class BaselineClassifier(Classifier):
     sampling_rate = FEATURE_RATE
     window_seconds = FEATURE_WINDOW
     batch_size = 1
-    compiles_on_first_use = True  # librosa's features
 
     def __init__(self, model: BaselineModel | None = None) -> None:
         self.model = model or BaselineModel.load()

@@ -249,15 +249,21 @@ def make_listen(classifier: Classifier):
 
 
 def warm_up(classifier: Classifier) -> float:
-    """Pay the first-use costs before a visitor does, and cheaply, since the first visitor's request may run beside
-    it: the model's compiled kernels (the embedded model's numba ones, for its full window), the figures' fonts
-    and PIL's webp encoder. Returns the seconds it took."""
+    """Pay the first-use costs before a visitor does: one window through the path of a request (decoding from an
+    array, resampling, the music gate, the model's forward at its full window, whose kernels PyTorch or numba set
+    up on first use), the figures `classify` keeps and their first frames, PIL's webp encoder. A first visitor
+    who comes meanwhile shares the work. Returns the seconds it took."""
     started = time.perf_counter()
-    rate = classifier.sampling_rate
+    rate = 44100  # as a file or a microphone brings it
     t = np.arange(int(classifier.window_seconds * rate)) / rate
     tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2).astype(np.float32)
-    probs = classifier.predict_windows(tone[None])
-    clip_images(tone[:rate], rate)  # the figures `classify` keeps, and their first frames
+    clip = classifier.load((rate, tone))
+    if classifier.on_gpu:  # a forward would borrow a GPU for no visitor (ZeroGPU): the gate alone
+        gate.listen(clip.gate_audio, [(0.0, clip.seconds)])
+        probs = np.full((1, len(classifier.labels)), 1 / len(classifier.labels))
+    else:
+        probs = classifier.classify(clip).window_probs
+    clip_images(clip.samples[: clip.sampling_rate], clip.sampling_rate)
     genre_timeline_image(classifier.labels, probs, [(0, 1)], 1.0)
     return time.perf_counter() - started
 

@@ -57,14 +57,9 @@ def _warm_up(classifier: Classifier) -> None:
 def launch(demo: gr.Blocks, limits: Limits, classifier: Classifier, block: bool = True) -> None:
     """Serve until stopped (or, with `block=False`, in the background). Gradio's own GRADIO_SERVER_NAME /
     GRADIO_SERVER_PORT apply (default 127.0.0.1:7860)."""
-    # The server opens at once (a fallback model is up within seconds). Only the embedded model compiles on first
-    # use (librosa's numba kernels: seconds after every start of a Space, whose cache starts empty), so it answers a
-    # synthetic clip in the background meanwhile, and a request that arrives earlier shares that work. A transformer
-    # checkpoint's path compiles nothing: a warm-up would only compete with the first visitor for the CPU.
-    if classifier.compiles_on_first_use:
-        threading.Thread(target=_warm_up, args=(classifier,), daemon=True).start()
-    else:
-        log.info("Nothing compiles on first use; ready")
+    # The server opens at once (a fallback model is up within seconds) and answers a synthetic clip in its first
+    # seconds, so that the first visitor waits what the next one does; one who comes earlier shares that work.
+    threading.Thread(target=_warm_up, args=(classifier,), daemon=True).start()
     # On a CPU the forward moves to OpenVINO once converted; a conversion runs at the lowest priority, so that it
     # takes only the CPU that visitors leave.
     classifier.switch_runtime(nice=19)
