@@ -25,17 +25,13 @@ from beets.util import displayable_path
 
 try:
     from genre_classifier import GENRES
-    from genre_classifier.core import answer
     from genre_classifier.core.settings import Settings
-    from genre_classifier.library import tag
-    from genre_classifier.library import tags as filetags
+    from genre_classifier.library import batch, policy, rows, tag
 except ImportError:  # a checkout, not installed: the package sits beside this folder
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from genre_classifier import GENRES
-    from genre_classifier.core import answer
     from genre_classifier.core.settings import Settings
-    from genre_classifier.library import tag
-    from genre_classifier.library import tags as filetags
+    from genre_classifier.library import batch, policy, rows, tag
 
 GENRE_FIELD = "genres" if "genres" in Item._fields else "genre"  # beets 2.7 made the genre a list
 PROBABILITY = {genre: f"genre_{genre}" for genre in GENRES}  # genre_blues ... genre_rock
@@ -103,13 +99,13 @@ class GenreClassifierPlugin(BeetsPlugin):
         write = ui.should_write(opts.write)
         by_path = {Path(os.fsdecode(item.path)): item for item in todo}
         workers = min(8, os.cpu_count() or 1) if classifier.on_gpu else 1
-        for done, tagged in enumerate(tag.tag(classifier, list(by_path), workers=workers), 1):
+        for done, tagged in enumerate(batch.tag(classifier, list(by_path), workers=workers), 1):
             item = by_path[tagged.path]
             progress = f"[{done}/{len(by_path)}]"
             if tagged.error:
                 self._log.warning("{} skipped {}: {}", progress, tagged.path, tagged.error)
                 continue
-            row = tag.result_row(str(tagged.path), tagged.prediction, tagged.seconds, tagged.notes)
+            row = rows.result_row(str(tagged.path), tagged.prediction, tagged.seconds, tagged.notes)
             name = format(item) if item.title else displayable_path(item.path)  # untagged items: their file
             ui.print_(f"{progress} {name}: {self.update(item, row, model_id, opts)}")
             if opts.pretend:
@@ -121,24 +117,24 @@ class GenreClassifierPlugin(BeetsPlugin):
 
     def update(self, item: Item, row: dict, model_id: str, opts) -> str:
         """Set the item's fields from one answer (in memory); returns what happened to its genre, in words."""
-        genre = filetags.display_name(row["genre"])
-        said = answer.verdict(GENRES, [row[g] for g in GENRES])
         now = _genres(item)
         ours = bool(item.get("genre_written")) and now == [item.get("genre_written")]
+        decision = policy.decide(row, now, ours, opts.force, opts.unsure, opts.not_music)
+        genre = decision.genre
         item["genre_confidence"] = row["confidence"]
         if row["music_score"] != "":  # "": not gated
             item["genre_music_score"] = row["music_score"]
         item["genre_model"] = model_id
         for g, name in PROBABILITY.items():
             item[name] = row[g]
-        if now == [genre]:
+        if decision.action == "same":
             return f"{genre} ({row['confidence']:.2f}), already set"
-        if now and not ours and not opts.force:
+        if decision.action == "keep":
             return f"{genre} ({row['confidence']:.2f}); kept its genre {' / '.join(now)} (-f replaces it)"
-        if row["music"] == "no" and not opts.not_music:
+        if decision.action == "not music":
             return f"not music ({row['music_score']:.2f}); genre not set (-n sets {genre})"
-        if not said.clear and not opts.unsure:
-            return f"{said.text} ({row['confidence']:.2f}); genre not set (-u sets {genre})"
+        if decision.action == "unsure":
+            return f"{decision.said.text} ({row['confidence']:.2f}); genre not set (-u sets {genre})"
         item[GENRE_FIELD] = [genre] if GENRE_FIELD == "genres" else genre
         item["genre_written"] = genre
         return f"{genre} ({row['confidence']:.2f})"

@@ -160,8 +160,8 @@ def tag(tmp: Path) -> dict:
     """`tag` (in process, as the command runs it) on every real recording, with DistilHuBERT on the GPU."""
     from benchmarks.common import GTZAN, MUSIC, save_distilhubert
     from genre_classifier.core.model import TransformerClassifier
-    from genre_classifier.library.tag import find_audio
-    from genre_classifier.library.tag import tag as tag_files
+    from genre_classifier.library.batch import tag as tag_files
+    from genre_classifier.library.scan import find_audio
 
     classifier = TransformerClassifier.from_pretrained(str(save_distilhubert(tmp / "tag-model")), device="cuda")
     paths, _ = find_audio([GTZAN, MUSIC])

@@ -117,6 +117,22 @@ def test_unusual_valid_audio_is_classified(served_distilhubert, tmp_path, sr, ch
     check_answer(classify_file(served_distilhubert.client(), path), expected_windows=1)
 
 
+def test_a_transformer_checkpoint_answers_its_first_visitor_about_as_fast_as_the_next(distilhubert_dir, tmp_path):
+    """The app warms the request's path up in its first seconds (the forward's kernels at a full window, the gate,
+    the kept figures), so that the first visitor after a start does not pay for it."""
+    app = ServedApp({"MODEL_ID": str(distilhubert_dir)}, tmp_path / "warm.log")
+    try:
+        app.wait_ready()
+        client, times = app.client(), []
+        for _ in range(4):
+            started = time.perf_counter()
+            check_answer(classify_file(client, CLIPS / "rock.00000.wav"))
+            times.append(time.perf_counter() - started)
+    finally:
+        app.stop()
+    assert times[0] <= 1.5 * statistics.median(times[1:]) + 0.5, times
+
+
 def test_truncated_file_is_classified_with_a_note(served_distilhubert, tmp_path):
     path = tmp_path / "truncated.wav"
     path.write_bytes((CLIPS / "disco.00000.wav").read_bytes()[:400_000])

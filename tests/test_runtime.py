@@ -2,9 +2,9 @@
 
 The rest of the suite runs on PyTorch (`RUNTIME=torch`, conftest.py): a conversion takes 10-20 s on 2 cores, so the
 models here are tiny HuBERTs, each converted once into a cache of this module's own. A model that has learned gives
-PyTorch fp32's answers on the first window of each of the 28 real recordings, at the precision `PRECISION=auto`
+PyTorch fp32's answers on the first window of each of the 24 real clips, at the precision `PRECISION=auto`
 gives it (bf16 where the CPU has the units, else fp32). The true-size DistilHuBERT and AST, whose conversions and
-forwards take minutes here, are compared on the same 28 by `benchmarks/runtimes.py`.
+forwards take minutes here, are compared on 28 by `benchmarks/runtimes.py`.
 """
 
 from __future__ import annotations

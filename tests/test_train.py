@@ -18,7 +18,7 @@ from genre_classifier.core.loading import load_classifier
 from genre_classifier.core.model import TransformerClassifier
 from train import evaluate, finetune
 
-from .helpers import CLIPS, DISTILHUBERT_CONFIG, ROOT, ServedApp, classify_file, plant_in_hub_cache
+from .helpers import CLIPS, DISTILHUBERT_CONFIG, GTZAN, ROOT, ServedApp, classify_file, needs_gtzan, plant_in_hub_cache
 
 
 def run(*args: str, launcher: tuple[str, ...] = (sys.executable, "-m"), env: dict | None = None):
@@ -35,12 +35,12 @@ def run_here(script, monkeypatch, *args: str) -> None:
     script.main()
 
 
-def gtzan_folder(root: Path, seconds: int | None = None) -> Path:
-    """A local GTZAN-layout folder root/<genre>/*.wav of the 14 real clips: links to them, or copies cut to their
-    first `seconds`."""
+def gtzan_folder(root: Path, seconds: int | None = None, clips: Path = CLIPS) -> Path:
+    """A local GTZAN-layout folder root/<genre>/*.wav of the 14 real clips (the stand-ins, or GTZAN's own): links
+    to them, or copies cut to their first `seconds`."""
     import soundfile as sf
 
-    for clip in CLIPS.glob("*.wav"):
+    for clip in clips.glob("*.wav"):
         genre = root / clip.name.split(".")[0]
         genre.mkdir(exist_ok=True)
         if seconds is None:
@@ -147,11 +147,14 @@ def test_finetune_output_is_a_complete_checkpoint_folder(finetuned_distilhubert)
     assert config["id2label"] == {str(i): g for i, g in enumerate(GENRES)}
 
 
-def test_evaluate_works_on_the_embedded_model(real_clips, tmp_path, monkeypatch, capsys):
-    run_here(evaluate, monkeypatch, "--model", "baseline", "--data", str(real_clips), "--output-dir", str(tmp_path))
+@needs_gtzan
+def test_evaluate_works_on_the_embedded_model(tmp_path, monkeypatch, capsys):
+    (tmp_path / "gtzan").mkdir()
+    gtzan = gtzan_folder(tmp_path / "gtzan", clips=GTZAN)
+    run_here(evaluate, monkeypatch, "--model", "baseline", "--data", str(gtzan), "--output-dir", str(tmp_path / "out"))
     assert "Offline model" in capsys.readouterr().out
     reported = json.loads((ROOT / "train" / "results" / "baseline.json").read_text())["heldout_predictions"]
-    predictions = json.loads((tmp_path / "metrics.json").read_text())["predictions"]
+    predictions = json.loads((tmp_path / "out" / "metrics.json").read_text())["predictions"]
     assert len(predictions) == 2  # the test part of the 90/10 split
     assert {clip: reported[Path(clip).stem] for clip in predictions} == predictions  # train/baseline.py's answers
 

@@ -20,315 +20,26 @@ previews it), and the output records what was there before, for `--undo`.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import logging
 import os
 import sys
 import time
-import zlib
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .. import GENRES
-from ..core import answer, gate
-from ..core.audio import AUDIO_SUFFIXES, AudioError
 from ..core.settings import Settings
 from . import tags as filetags
+from .batch import tag
+from .rows import COLUMNS, RESUME_COLUMNS, Rows, TagError, merge, part_paths, result_row, rows_so_far
+from .scan import find_audio, share, stat_of, unchanged
 
 if TYPE_CHECKING:
-    from ..core.model import Classifier, Prediction
+    from ..core.model import Classifier
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["path", "genre", "confidence", "music", "music_score", *GENRES, "seconds", "windows", "note"]
-# What later runs need: the file's size and time (to skip it), which model answered, and what --write-tags
-# changed (for --undo). Outputs of earlier versions (before the tag columns; before the music columns) still
-# resume: they are read, then upgraded, their rows' new columns empty (`music` "": taken for music).
-RESUME_COLUMNS = ["size", "mtime", "model", *filetags.TAG_COLUMNS]
-_BEFORE_GATE = [column for column in COLUMNS if column not in ("music", "music_score")]
-OLDER_COLUMNS = [_BEFORE_GATE + ["size", "mtime", "model"], _BEFORE_GATE + RESUME_COLUMNS]
 BARRIER_TIMEOUT = timedelta(days=7)  # a process that finishes its share early waits this long for the others
-
-
-def result_row(name: str, prediction: Prediction, seconds: float, notes: Iterable[str] = ()) -> dict:
-    """One file's answer as a row of `COLUMNS`: the genres in GTZAN order, whatever the model's label order."""
-    probs = {label.lower(): float(p) for label, p in zip(prediction.labels, prediction.probs, strict=True)}
-    top = max(probs, key=probs.get)
-    said = answer.of(prediction)
-    text = f"{said.text}: sounds like {gate.DESCRIBED[said.sounds_like]}" if said.sounds_like else said.text
-    note = [] if said.clear else [text]  # "unsure: blues or rock", "not music: sounds like noise", as the page
-    score = prediction.music_score
-    return {
-        "path": name, "genre": top, "confidence": round(probs[top], 6),
-        "music": "" if score is None else "yes" if said.music else "no",
-        "music_score": "" if score is None else round(score, 3),
-        **{genre: round(probs[genre], 6) for genre in GENRES},
-        "seconds": round(seconds, 2), "windows": len(prediction.window_spans), "note": "; ".join([*note, *notes]),
-    }  # fmt: skip
-
-
-def error_row(name: str, reason: str) -> dict:
-    """A row for a file that could not be classified: no genre, the reason in the note."""
-    return {**dict.fromkeys(COLUMNS, ""), "path": name, "note": reason}
-
-
-# -- finding the files --------------------------------------------------------------------------------------------
-
-
-def find_audio(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Audio and video files under `paths` (folders recursively, by suffix; a file named explicitly is always tried,
-    since the content decides), in a stable order; and the paths that could not be looked at, with why."""
-    found: list[Path] = []
-    problems: list[tuple[Path, str]] = []
-    for path in paths:
-        if path.is_file():
-            found.append(path)
-        elif path.is_dir():
-            for root, dirs, names in os.walk(path, onerror=lambda err: problems.append((Path(err.filename), str(err)))):
-                # Hidden entries are skipped, as taggers do: macOS leaves "._song.mp3" beside every song it copies.
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found += [Path(root, n) for n in sorted(names) if not n.startswith(".")
-                          and Path(n).suffix.lower() in AUDIO_SUFFIXES]  # fmt: skip
-        else:
-            problems.append((path, "no such file or folder"))
-    return list(dict.fromkeys(found)), problems
-
-
-def share(path: Path, world: int) -> int:
-    """The process (rank) that tags `path`: a hash of the path, the same in every process and every run."""
-    return zlib.crc32(str(path).encode()) % world
-
-
-# -- tagging ------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Tagged:
-    """One file's outcome: its prediction and what decoding said, or why it could not be read."""
-
-    path: Path
-    prediction: Prediction | None = None
-    seconds: float = 0.0
-    notes: tuple[str, ...] = ()
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class _Gated:
-    """A decoded file cut into the model's windows, with what the music gate heard in each: all a file's entry
-    keeps until its windows are classified (the clip's full-band audio goes once the gate has heard it)."""
-
-    windows: np.ndarray  # (n_windows, samples) at the model's rate
-    spans: list[tuple[float, float]]
-    seconds: float
-    notes: tuple[str, ...]
-    heard: gate.Heard
-
-
-def _decode(classifier: Classifier, path: Path) -> _Gated | str:
-    """One file decoded, windowed and gated, or the reason it cannot be."""
-    try:
-        clip = classifier.load(path)
-    except AudioError as err:
-        return str(err)
-    except Exception as err:  # one odd file must not end a night-long run; the log keeps the traceback
-        log.debug("Decoding %s failed", path, exc_info=True)
-        return f"it could not be decoded ({type(err).__name__}: {err})"
-    windows, spans = classifier.spans(clip.samples)
-    try:
-        heard = gate.listen(clip.gate_audio, spans)  # here, in the decoding thread: on the CPU, beside the model
-    except Exception as err:
-        log.debug("The music gate failed on %s", path, exc_info=True)
-        return f"the music gate could not hear it ({type(err).__name__}: {err})"
-    return _Gated(windows, spans, clip.seconds, clip.notes, heard)
-
-
-def _decoded(classifier: Classifier, paths: list[Path], workers: int) -> Iterator[tuple[Path, _Gated | str]]:
-    """(path, its windows or the reason it cannot be read), in order; a few files are decoded and gated ahead in
-    threads, so reading, FFmpeg and the gate overlap the model (numpy, soxr and the FFmpeg pipe release the GIL)."""
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
-    ahead: deque = deque()
-    try:
-        for path in paths:
-            ahead.append((path, pool.submit(_decode, classifier, path)))
-            if len(ahead) > 2 * workers:
-                path, future = ahead.popleft()
-                yield path, future.result()
-        while ahead:
-            path, future = ahead.popleft()
-            yield path, future.result()
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-def tag(classifier: Classifier, paths: list[Path], workers: int = 1) -> Iterator[Tagged]:
-    """Classify every file, yielding each one as soon as all its windows are done.
-
-    Full-length windows of consecutive files share batches of the classifier's `batch_size`. The one shorter window
-    of a clip shorter than the model's window goes alone, at once: padding it to its batch-mates' length would
-    change its answer. Each file gets what `Classifier.classify` would give its `Clip` alone, music gate included.
-    """
-    from ..core.model import Prediction
-
-    batch_size = classifier.batch_size
-    window = int(round(classifier.window_seconds * classifier.sampling_rate))
-    queue: list[tuple[dict, int, np.ndarray]] = []  # (file's entry, window index, samples), all of `window` length
-
-    def run(batch: list[tuple[dict, int, np.ndarray]]) -> Iterator[Tagged]:
-        answers = classifier.predict_windows(np.stack([samples for *_, samples in batch]))
-        for (entry, index, _), probs in zip(batch, answers, strict=True):
-            entry["probs"][index] = probs
-            entry["left"] -= 1
-            if entry["left"] == 0:
-                heard = entry["heard"]
-                prediction = Prediction(classifier.labels, entry["probs"], entry["spans"], window_music=heard.music,
-                                        window_sounds=tuple(heard.sounds))  # fmt: skip
-                yield Tagged(entry["path"], prediction, entry["seconds"], entry["notes"])
-
-    for path, gated in _decoded(classifier, paths, workers):
-        if isinstance(gated, str):
-            yield Tagged(path, error=gated)
-            continue
-        windows = gated.windows
-        # The entry keeps the clip's length, notes and gate's answers only: its samples go with its last window.
-        entry = {"path": path, "seconds": gated.seconds, "notes": gated.notes, "spans": gated.spans,
-                 "heard": gated.heard, "left": len(windows),
-                 "probs": np.empty((len(windows), len(classifier.labels)))}  # fmt: skip
-        if windows.shape[1] < window:
-            yield from run([(entry, 0, windows[0])])
-            continue
-        queue += [(entry, i, w) for i, w in enumerate(windows)]
-        while len(queue) >= batch_size:
-            batch, queue = queue[:batch_size], queue[batch_size:]
-            yield from run(batch)
-    while queue:
-        batch, queue = queue[:batch_size], queue[batch_size:]
-        yield from run(batch)
-
-
-# -- the output ---------------------------------------------------------------------------------------------------
-
-
-class TagError(Exception):
-    """Something about the command's settings or output that the person running it must fix."""
-
-
-class Rows:
-    """A CSV or JSON-lines file of rows, appended one flushed row at a time, so it stays valid however it stops."""
-
-    def __init__(self, path: Path, fmt: str, columns: list[str], older: list[list[str]] = OLDER_COLUMNS) -> None:
-        self.path, self.fmt, self.columns, self.older = path, fmt, columns, older  # older: read, then upgraded
-        self.file: io.TextIOBase | None = None
-
-    def _complete(self) -> str:
-        """The file up to its last newline: anything after it is a row a killed run was writing."""
-        try:
-            with open(self.path, encoding="utf-8", newline="") as f:  # newline="": the bytes as they are, "\r\n" too
-                text = f.read()
-        except FileNotFoundError:
-            return ""
-        except (OSError, UnicodeDecodeError) as err:
-            raise TagError(f"Cannot read {self.path}: {err}") from None
-        return text[: text.rfind("\n") + 1]
-
-    def read(self) -> list[dict]:
-        text = self._complete()
-        if not text:
-            return []
-        not_ours = TagError(f"{self.path} was not written by this command as {self.fmt.upper()} (or by another "
-                            "version of it); choose another --output, or the --format it was written in")  # fmt: skip
-        known = [self.columns, *self.older]
-        if self.fmt == "csv":
-            reader = csv.DictReader(io.StringIO(text, newline=""))
-            rows = list(reader)
-            if reader.fieldnames not in known or any(None in row or None in row.values() for row in rows):
-                raise not_ours
-        else:
-            try:
-                rows = [json.loads(line) for line in text.split("\n") if line.strip()]
-            except json.JSONDecodeError:
-                raise not_ours from None
-            if any(not isinstance(row, dict) or list(row) not in known for row in rows):
-                raise not_ours
-        return [{column: row.get(column, "") for column in self.columns} for row in rows]
-
-    def _written_by_older_version(self) -> bool:
-        text = self._complete()
-        first = text[: text.find("\n")]
-        if not first:
-            return False
-        if self.fmt == "csv":
-            return next(csv.reader([first])) != self.columns
-        try:
-            return list(json.loads(first)) != self.columns
-        except (json.JSONDecodeError, TypeError):
-            return False  # not an output of this command: `read` says so
-
-    def open(self) -> None:
-        """Open for appending: cut a half-written last row, and start a new file with the CSV header."""
-        if self._written_by_older_version():  # its rows get the new columns, empty, in one atomic rewrite
-            self.replace_with(self.read())
-        keep = len(self._complete().encode())
-        self.file = open(self.path, "a+", encoding="utf-8", newline="")
-        self.file.truncate(keep)
-        self.file.seek(keep)
-        if keep == 0 and self.fmt == "csv":
-            csv.writer(self.file).writerow(self.columns)
-
-    def write(self, row: dict) -> None:
-        row = {column: row.get(column, "") for column in self.columns}  # the columns in order, every one there
-        if self.fmt == "csv":
-            csv.DictWriter(self.file, self.columns).writerow(row)
-        else:
-            self.file.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self.file.flush()  # on disk now: a run killed after this row still has it
-
-    def close(self) -> None:
-        if self.file:
-            self.file.close()
-
-    def replace_with(self, rows: list[dict]) -> None:
-        """Write all `rows` anew, atomically: readers see the old file or the new one, never half of one."""
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="") as out:
-            if self.fmt == "csv":
-                writer = csv.DictWriter(out, self.columns)
-                writer.writeheader()
-                writer.writerows(rows)
-            else:
-                out.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        os.replace(tmp, self.path)
-
-
-def part_paths(output: Path) -> list[Path]:
-    """Parts that processes of this or an earlier distributed run left beside `output`."""
-    return sorted(output.parent.glob(f"{output.name}.part-*-of-*"))
-
-
-def unchanged(row: dict | None, stat: os.stat_result | None) -> bool:
-    """Whether a row stands for the file as it is now (same size and modification time)."""
-    if row is None or stat is None:
-        return False
-    try:
-        return int(row["size"]) == stat.st_size and float(row["mtime"]) == stat.st_mtime
-    except (TypeError, ValueError):
-        return False
-
-
-def _stat(path: Path) -> os.stat_result | None:
-    try:
-        return path.stat()
-    except OSError:
-        return None  # gone or unreadable since it was listed: decoding will say why
 
 
 # -- the command --------------------------------------------------------------------------------------------------
@@ -426,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:  # a mistyped PRECISION, with the choices
         raise TagError(str(err)) from None
     model_id = settings.model_id
-    done = _rows_so_far(output)
+    done = rows_so_far(output)
     if getattr(args, "undo", False):
         return _undo(output, files, done, args.dry_run)
     if others := {row["model"] for row in done.values()} - {model_id}:
@@ -434,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.output} holds answers of {', '.join(sorted(others))}, and this run's MODEL_ID is {model_id}: "
             "choose another --output, or set MODEL_ID to the model it was written with."
         )
-    stats = {path: _stat(path) for path in files if share(path, world) == rank}
+    stats = {path: stat_of(path) for path in files if share(path, world) == rank}
     todo = [path for path, stat in stats.items() if not unchanged(done.get(str(path)), stat)]
 
     tags = _TagWriter(args, done) if getattr(args, "write_tags", False) else None
@@ -459,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         group.destroy_process_group()
     # A file that changed was tagged again: its new row replaces the old one. Parts are merged into the output.
     if rank == 0 and (part_paths(args.output) or any(str(path) in done for path in todo) or (tags and tags.rewritten)):
-        _merge(output, files)
+        merge(output, files)
     return 0
 
 
@@ -534,7 +245,7 @@ def _undo(output: Rows, files: list[Path], done: dict[str, dict], dry_run: bool)
                 output.write(row)
         finally:
             output.close()
-        _merge(output, files)
+        merge(output, files)
     print("\n".join(filetags.summary(changes, dry_run, undo=True)))
     return 0
 
@@ -553,26 +264,6 @@ def _join_process_group():
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))  # "cuda" is then this process's own GPU
     return dist
-
-
-def _rows_so_far(output: Rows) -> dict[str, dict]:
-    """Path -> row, from the output and every part beside it; the last row of a path wins."""
-    rows: dict[str, dict] = {}
-    for source in [output, *(Rows(p, output.fmt, output.columns) for p in part_paths(output.path))]:
-        rows.update((row["path"], row) for row in source.read())
-    return rows
-
-
-def _merge(output: Rows, files: list[Path]) -> None:
-    """One row per path in the output, in the order of `files` (rows of paths from other runs first); the parts go."""
-    parts = part_paths(output.path)
-    order = {str(path): i for i, path in enumerate(files)}
-    rows = sorted(_rows_so_far(output).values(), key=lambda row: order.get(row["path"], -1))
-    output.replace_with(rows)
-    for part in parts:
-        part.unlink()
-    if parts:
-        print(f"Merged {len(parts)} part(s) into {output.path}: {len(rows)} rows.")
 
 
 def _tag_into(rows: Rows, todo: list[Path], stats: dict, settings: Settings, batch_size: int | None, rank: int,

@@ -21,14 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import GENRES
-from ..core.answer import verdict
 from ..core.gate import NOT_MUSIC
+from .policy import decide
 
-DISPLAY_NAMES = {
-    "blues": "Blues", "classical": "Classical", "country": "Country", "disco": "Disco", "hiphop": "Hip-Hop",
-    "jazz": "Jazz", "metal": "Metal", "pop": "Pop", "reggae": "Reggae", "rock": "Rock",
-}  # fmt: skip
 FIELD = "genre_classifier"  # the MediaFile property of the custom field; its tag is GENRE_CLASSIFIER
 TAG_COLUMNS = ["genre_before", "genre_written"]  # what the output keeps so that --undo can put genres back
 TMP_MARK = ".genre-classifier-tmp"  # in the hidden copy's name: `.song.mp3.genre-classifier-tmp.mp3`
@@ -36,11 +31,6 @@ TMP_MARK = ".genre-classifier-tmp"  # in the hidden copy's name: `.song.mp3.genr
 
 class TagWriteError(Exception):
     """A file whose tags cannot be read or written; the message says why, in words."""
-
-
-def display_name(genre: str) -> str:
-    """The genre as people write it in tags: "Hip-Hop", not "hiphop"."""
-    return DISPLAY_NAMES.get(genre, genre.title())
 
 
 def _mediafile():
@@ -222,19 +212,19 @@ def plan(
         return Change(path, "error", [], written, previous_before, bool(written), str(err))
     ours = bool(written) and now == written
     before = previous_before if ours else now
-    want = [display_name(row["genre"])]
-    answer = verdict(GENRES, [float(row[genre]) for genre in GENRES])
-    if now == want:
-        return Change(path, "same", now, now, before, ours, "already holds it")
-    if now and not ours and not overwrite:
-        return Change(path, "keep", now, now, now, False, f"kept: the owner's genre (--overwrite writes {want[0]})")
-    if row.get("music") == "no" and not write_not_music:
-        note = f"not written: {NOT_MUSIC} (--write-not-music writes {want[0]})"
-        return Change(path, "not music", now, now, before, ours, note)
-    if not answer.clear and not write_unsure:
-        note = f"not written: {answer.text} (--write-unsure writes {want[0]})"
-        return Change(path, "unsure", now, now, before, ours, note)
-    return Change(path, "write", now, want, before, True, provenance(row["model"], float(row["confidence"])), ours)
+    decision = decide(row, now, ours, overwrite, write_unsure, write_not_music)
+    genre = decision.genre
+    if decision.action == "write":
+        written_by = provenance(row["model"], float(row["confidence"]))
+        return Change(path, "write", now, [genre], before, True, written_by, ours)
+    if decision.action == "keep":
+        return Change(path, "keep", now, now, now, False, f"kept: the owner's genre (--overwrite writes {genre})")
+    note = {
+        "same": "already holds it",
+        "not music": f"not written: {NOT_MUSIC} (--write-not-music writes {genre})",
+        "unsure": f"not written: {decision.said.text} (--write-unsure writes {genre})",
+    }[decision.action]
+    return Change(path, decision.action, now, now, before, ours, note)
 
 
 def plan_undo(path: Path, row: dict) -> Change | None:

@@ -17,7 +17,7 @@ import gradio as gr
 
 from ..core.audio import AudioError
 from ..core.model import Classifier
-from ..library.tag import COLUMNS, error_row, result_row
+from ..library.rows import COLUMNS, error_row, result_row
 from . import limits
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,126 @@
+"""Many files through one classifier: decoded and gated ahead in threads, their windows classified in shared
+batches, one `Tagged` answer per file as soon as its last window is done."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..core import gate
+from ..core.audio import AudioError
+
+if TYPE_CHECKING:
+    from ..core.model import Classifier, Prediction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tagged:
+    """One file's outcome: its prediction and what decoding said, or why it could not be read."""
+
+    path: Path
+    prediction: Prediction | None = None
+    seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Gated:
+    """A decoded file cut into the model's windows, with what the music gate heard in each: all a file's entry
+    keeps until its windows are classified (the clip's full-band audio goes once the gate has heard it)."""
+
+    windows: np.ndarray  # (n_windows, samples) at the model's rate
+    spans: list[tuple[float, float]]
+    seconds: float
+    notes: tuple[str, ...]
+    heard: gate.Heard
+
+
+def _decode(classifier: Classifier, path: Path) -> _Gated | str:
+    """One file decoded, windowed and gated, or the reason it cannot be."""
+    try:
+        clip = classifier.load(path)
+    except AudioError as err:
+        return str(err)
+    except Exception as err:  # one odd file must not end a night-long run; the log keeps the traceback
+        log.debug("Decoding %s failed", path, exc_info=True)
+        return f"it could not be decoded ({type(err).__name__}: {err})"
+    windows, spans = classifier.spans(clip.samples)
+    try:
+        heard = gate.listen(clip.gate_audio, spans)  # here, in the decoding thread: on the CPU, beside the model
+    except Exception as err:
+        log.debug("The music gate failed on %s", path, exc_info=True)
+        return f"the music gate could not hear it ({type(err).__name__}: {err})"
+    return _Gated(windows, spans, clip.seconds, clip.notes, heard)
+
+
+def _decoded(classifier: Classifier, paths: list[Path], workers: int) -> Iterator[tuple[Path, _Gated | str]]:
+    """(path, its windows or the reason it cannot be read), in order; a few files are decoded and gated ahead in
+    threads, so reading, FFmpeg and the gate overlap the model (numpy, soxr and the FFmpeg pipe release the GIL)."""
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
+    ahead: deque = deque()
+    try:
+        for path in paths:
+            ahead.append((path, pool.submit(_decode, classifier, path)))
+            if len(ahead) > 2 * workers:
+                path, future = ahead.popleft()
+                yield path, future.result()
+        while ahead:
+            path, future = ahead.popleft()
+            yield path, future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def tag(classifier: Classifier, paths: list[Path], workers: int = 1) -> Iterator[Tagged]:
+    """Classify every file, yielding each one as soon as all its windows are done.
+
+    Full-length windows of consecutive files share batches of the classifier's `batch_size`. The one shorter window
+    of a clip shorter than the model's window goes alone, at once: padding it to its batch-mates' length would
+    change its answer. Each file gets what `Classifier.classify` would give its `Clip` alone, music gate included.
+    """
+    from ..core.model import Prediction
+
+    batch_size = classifier.batch_size
+    window = int(round(classifier.window_seconds * classifier.sampling_rate))
+    queue: list[tuple[dict, int, np.ndarray]] = []  # (file's entry, window index, samples), all of `window` length
+
+    def run(batch: list[tuple[dict, int, np.ndarray]]) -> Iterator[Tagged]:
+        answers = classifier.predict_windows(np.stack([samples for *_, samples in batch]))
+        for (entry, index, _), probs in zip(batch, answers, strict=True):
+            entry["probs"][index] = probs
+            entry["left"] -= 1
+            if entry["left"] == 0:
+                heard = entry["heard"]
+                prediction = Prediction(classifier.labels, entry["probs"], entry["spans"], window_music=heard.music,
+                                        window_sounds=tuple(heard.sounds))  # fmt: skip
+                yield Tagged(entry["path"], prediction, entry["seconds"], entry["notes"])
+
+    for path, gated in _decoded(classifier, paths, workers):
+        if isinstance(gated, str):
+            yield Tagged(path, error=gated)
+            continue
+        windows = gated.windows
+        # The entry keeps the clip's length, notes and gate's answers only: its samples go with its last window.
+        entry = {"path": path, "seconds": gated.seconds, "notes": gated.notes, "spans": gated.spans,
+                 "heard": gated.heard, "left": len(windows),
+                 "probs": np.empty((len(windows), len(classifier.labels)))}  # fmt: skip
+        if windows.shape[1] < window:
+            yield from run([(entry, 0, windows[0])])
+            continue
+        queue += [(entry, i, w) for i, w in enumerate(windows)]
+        while len(queue) >= batch_size:
+            batch, queue = queue[:batch_size], queue[batch_size:]
+            yield from run(batch)
+    while queue:
+        batch, queue = queue[:batch_size], queue[batch_size:]
+        yield from run(batch)
