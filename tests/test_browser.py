@@ -90,12 +90,22 @@ def test_page_loads_and_names_the_model(page):
     page.get_by_role("button", name="Classify").wait_for()
 
 
-def test_uploading_a_real_clip_shows_genres_and_plots(page):
+def test_uploading_a_real_clip_shows_genres_and_plots_and_classify_answers_it_again(page, served_distilhubert):
     page.locator("input[type=file]").first.set_input_files(str(CLIPS / "pop.00000.wav"))
     wait_for_result(page)
     assert "from 30.0 s of audio, 1 window" in page.locator("#details").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "browser-upload-result.png", full_page=True)
+    answered = served_distilhubert.log.count("Classified 30.0 s of audio")
+    page.get_by_role("button", name="Classify").click()  # again, the file still shown
+    deadline = time.monotonic() + RESULT_TIMEOUT_MS / 1000
+    while served_distilhubert.log.count("Classified 30.0 s of audio") == answered:
+        assert page.locator(".toast-body").count() == 0, page.locator(".toast-body").first.inner_text()
+        assert time.monotonic() < deadline, "no second answer"
+        time.sleep(0.2)
+    wait_for_result(page)
+    assert page.locator(".toast-body").count() == 0  # no "send it again"
+    assert "from 30.0 s of audio, 1 window" in page.locator("#details").inner_text()
 
 
 def test_clicking_an_example_classifies_it_and_a_second_click_is_instant(page, served_distilhubert):

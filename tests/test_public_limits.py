@@ -92,11 +92,35 @@ def examples_answer(app) -> None:
     assert len(label["confidences"]) == 10
 
 
-def test_an_upload_is_deleted_once_its_request_is_answered(app, clip):
-    label, *_ = classify_file(app.client(visitor="198.51.100.1"), clip)
-    assert len(label["confidences"]) == 10
-    assert wait_until(lambda: not uploads(app), timeout=2.5), uploads(app)  # well before the TTL
+def classify_stored(app, path: str, visitor: str) -> str:
+    """`/classify` of a file already on the server, as a raw API client (or the page) names it: the event stream."""
+    call = httpx.post(f"{app.url}gradio_api/call/classify", headers={"X-Forwarded-For": visitor},
+                      json={"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}]})  # fmt: skip
+    return httpx.get(f"{app.url}gradio_api/call/classify/{call.json()['event_id']}", timeout=60).text
+
+
+def test_an_upload_answers_again_until_no_request_has_used_it_for_the_ttl(app, clip):
+    visitor = "198.51.100.1"
+    response = httpx.post(f"{app.url}gradio_api/upload", files={"files": (clip.name, clip.read_bytes())},
+                          headers={"X-Forwarded-For": visitor}, timeout=30)  # fmt: skip
+    path = response.json()[0]
+    for _ in range(2):  # Classify pressed again with the file still shown, or an API call repeated
+        assert "event: complete" in classify_stored(app, path, visitor)
+    time.sleep(TTL / 2)
+    assert Path(path).exists()
+    assert wait_until(lambda: not Path(path).exists(), timeout=TTL + 2)  # idle for the TTL: gone
+    assert limits.EXPIRED in classify_stored(app, path, visitor)
     examples_answer(app)
+
+
+def test_answered_uploads_make_room_for_the_same_visitors_next_ones(app):
+    visitor = "198.51.100.3"
+    assert wait_until(lambda: not uploads(app), timeout=TTL + 3)
+    first, second = (upload(app, visitor).json()[0] for _ in range(2))  # 1 MB each: the 2 MB share is full
+    for path in (first, second):
+        assert "event: error" in classify_stored(app, path, visitor)  # answered (random bytes: not audio)
+    assert upload(app, visitor).status_code == 200  # the page moved on: an answered upload made room
+    assert not Path(first).exists()  # the longest idle went first
 
 
 def test_an_upload_no_request_used_is_deleted_after_the_ttl_and_a_late_request_says_so(app):
@@ -239,11 +263,11 @@ def test_an_upload_named_by_a_request_still_joining_the_queue_is_kept(tmp_path, 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     queue = SimpleNamespace(event_ids_to_events={}, active_jobs=[], event_queue_per_concurrency_id={})
     demo = SimpleNamespace(_queue=queue, blocks={}, upload_file_set=set())  # what of Gradio's Blocks limits reads
-    guarded = limits.Limits(demo, Settings(upload_budget="1mb", upload_ttl=60))
+    guarded = limits.Limits(demo, Settings(upload_budget="1mb", upload_ttl=0.5))
     stored = tmp_path / "0123abcd" / "clip.wav"
     stored.parent.mkdir()
     stored.write_bytes(b"RIFF" * 100)
-    assert guarded.ledger.reserve("198.51.100.7", 400) is None
+    assert guarded.ledger.reserve("198.51.100.7", 400) == []
     guarded.ledger.settle("198.51.100.7", 400, [str(stored)])
     body = json.dumps({"data": [{"path": str(stored), "meta": {"_type": "gradio.FileData"}}]}).encode()
     seen = []
@@ -265,5 +289,8 @@ def test_an_upload_named_by_a_request_still_joining_the_queue_is_kept(tmp_path, 
              "client": ("198.51.100.7", 5000)}  # fmt: skip
     asyncio.run(limits.Guard(gradio, guarded)(scope, receive, send))
     assert seen == [True]
-    guarded.sweep()  # the request has been answered (no event of it is left): its upload goes
+    guarded.sweep()  # the request has been answered (no event of it is left): its upload may answer again...
+    assert stored.exists()
+    time.sleep(0.6)
+    guarded.sweep()  # ...until no request has used it for the TTL
     assert not stored.exists()

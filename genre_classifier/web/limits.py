@@ -4,8 +4,10 @@ Gradio stores every upload in `GRADIO_TEMP_DIR` and keeps it for ever, and its u
 anyone, with no request behind them. Here:
 - all uploads together hold at most `UPLOAD_BUDGET` bytes at once, one visitor at most `CLIENT_SHARE` of it; an
   upload that would pass either is refused before a byte is stored;
-- an upload is deleted once the request that used it has been answered, or `UPLOAD_TTL` seconds after it arrived
-  if no request used it; never while a queued or running request refers to it;
+- an upload is kept while requests use it and `UPLOAD_TTL` seconds after the last one (or after it arrived, if
+  none did), so that the same file answers again (Classify pressed twice, an API call repeated); an upload that
+  has been answered is the first to go when a visitor's share or the budget needs room; never while a queued or
+  running request refers to it;
 - one visitor has at most `MAX_REQUESTS` requests queued or running at once, and visitors take turns in the
   queue, so one who has several waiting does not hold up the others.
 `Guard` (an ASGI middleware in front of Gradio's routes) makes the checks; `sweep_forever` (on the server's event
@@ -52,7 +54,7 @@ STALE_SECONDS = 60  # a half-received upload not written to for this long was ab
 MAX_SESSIONS = 500
 
 BUSY = "The server is busy: try again in a minute."
-EXPIRED = "This upload is no longer on the server (it is deleted once answered, or unused for a while): send it again."
+EXPIRED = "This upload is no longer on the server (unused for a while, or room was needed): send it again."
 
 
 def upload_budget(settings: Settings) -> int:
@@ -99,8 +101,8 @@ def _megabytes(n: float) -> str:
 class Upload:
     client: str
     size: int
-    stored: float  # time.monotonic()
-    used: bool = False  # a request has named it: it goes once no live request does
+    seen: float  # time.monotonic() it arrived, or a request last named it or was using it
+    used: bool = False  # a request has named it: it may make room for new uploads once no live request does
 
 
 class Ledger:
@@ -117,9 +119,20 @@ class Ledger:
         stored = sum(u.size for u in self.uploads.values() if client is None or u.client == client)
         return stored + (self.reserved[client] if client else sum(self.reserved.values()))
 
-    def reserve(self, client: str, size: int) -> tuple[int, str] | None:
-        """Promise `size` bytes to an arriving upload, or say why not: (HTTP status, sentence)."""
+    def reserve(self, client: str, size: int, in_use: set[str] = frozenset()) -> tuple[int, str] | list[str]:
+        """Promise `size` bytes to an arriving upload, making room with answered uploads no request uses (the
+        visitor's own first, then anyone's, the longest idle first): the paths to delete; or say why not: (HTTP
+        status, sentence)."""
         with self.lock:
+            idle = sorted((u.seen, path) for path, u in self.uploads.items() if u.used and path not in in_use)
+            freed = []
+            for _, path in idle:
+                over_share, over_budget = self.held(client) + size > self.share, self.held() + size > self.budget
+                if not (over_share or over_budget):
+                    break
+                if self.uploads[path].client == client or not over_share:  # another's makes room in the budget only
+                    freed.append(path)
+                    del self.uploads[path]
             if self.held(client) + size > self.share:
                 return 429, (
                     f"You have sent more than one visitor may hold at once ({_megabytes(self.share)} of uploads "
@@ -128,7 +141,7 @@ class Ledger:
             if self.held() + size > self.budget:
                 return 503, BUSY
             self.reserved[client] += size
-            return None
+            return freed
 
     def settle(self, client: str, size: int, paths: list[str] | None) -> None:
         """An upload has ended: its files (None if it failed) replace the promise."""
@@ -142,21 +155,22 @@ class Ledger:
                     size_on_disk = os.stat(path).st_size
                 except OSError:
                     continue
-                self.uploads[path] = Upload(client, size_on_disk, time.monotonic())
+                self.uploads[path] = Upload(client, size_on_disk, seen=time.monotonic())
             self.reserved += Counter()  # drops clients whose count is back to zero
 
     def mark_used(self, paths: list[str]) -> None:
         with self.lock:
             for path in paths:
                 if upload := self.uploads.get(path):
-                    upload.used = True
+                    upload.used, upload.seen = True, time.monotonic()
 
     def expired(self, in_use: set[str]) -> list[str]:
-        """Forget the uploads no longer needed, and return their paths to delete."""
+        """Forget the uploads no request has used for the TTL, and return their paths to delete."""
         now = time.monotonic()
         with self.lock:
-            gone = [path for path, u in self.uploads.items()
-                    if path not in in_use and (u.used or now - u.stored > self.ttl)]  # fmt: skip
+            for path in in_use & self.uploads.keys():
+                self.uploads[path].seen = now  # the TTL counts from the end of the last request that used it
+            gone = [path for path, u in self.uploads.items() if now - u.seen > self.ttl]
             for path in gone:
                 del self.uploads[path]
             due = [a for a in self.abandoned if a[0] <= now]
@@ -223,6 +237,12 @@ class Limits:
     def _visitor(self, event) -> str:
         return client_id(event.request.headers, _peer(event.request), self.settings.behind_proxy)
 
+    def delete(self, paths: list[str]) -> None:
+        for path in paths:
+            internals.forget_upload(self.demo, path)  # Gradio's record of it goes with the file
+            if path not in self.kept:  # someone uploaded an example's bytes: the same path
+                shutil.rmtree(Path(path).parent, ignore_errors=True)  # Gradio's folder of one upload: <sha256>/<name>
+
     def in_use(self) -> set[str]:
         return {path for event in self.live_events() if event.data is not None for path in paths_in(event.data.data)}
 
@@ -230,10 +250,7 @@ class Limits:
         """Delete the uploads no longer needed, what else the app wrote that is older than the TTL (a CSV of /tag),
         and the temporary files of uploads abandoned half way; never the examples' copies."""
         in_use = self.in_use()
-        for path in self.ledger.expired(in_use):
-            internals.forget_upload(self.demo, path)  # Gradio's record of it goes with the file
-            if path not in self.kept:  # someone uploaded an example's bytes: the same path
-                shutil.rmtree(Path(path).parent, ignore_errors=True)  # Gradio's folder of one upload: <sha256>/<name>
+        self.delete(self.ledger.expired(in_use))
         now = time.time()
         for path, modified in _files(self.folder):
             if path in self.kept or path in in_use or path in self.ledger.uploads:
@@ -279,7 +296,7 @@ def _peer(request) -> str | None:
 
 
 def gone(path: str | None) -> bool:
-    """Whether `path` was an upload that is no longer on the server (deleted after its answer or its time)."""
+    """Whether `path` was an upload that is no longer on the server (idle past its time, or room for newer ones)."""
     if not path:
         return False
     folder = Path(get_upload_folder()).resolve()
@@ -319,9 +336,11 @@ class Guard:
             size = int(headers["content-length"])
         except (KeyError, ValueError):
             return await _respond(send, 411, "Send uploads with a Content-Length header.")
-        if refused := self.limits.ledger.reserve(client, size):
-            log.info("Refused an upload of %s from %s: %s", _megabytes(size), client, refused[1])
-            return await _respond(send, *refused)
+        reserved = self.limits.ledger.reserve(client, size, self.limits.in_use())
+        if isinstance(reserved, tuple):
+            log.info("Refused an upload of %s from %s: %s", _megabytes(size), client, reserved[1])
+            return await _respond(send, *reserved)
+        self.limits.delete(reserved)  # answered uploads that made room
         deadline = time.monotonic() + UPLOAD_SECONDS
         status, body, paths = 0, b"", None
 
