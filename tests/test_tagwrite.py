@@ -30,6 +30,7 @@ pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ff
 SOURCE = GTZAN / "classical.00000.wav"  # the embedded model calls its first 4 s classical (0.97-0.99)
 EXAMPLES = ROOT / "genre_classifier" / "examples"  # CC-licensed music shipped with the package (ATTRIBUTION.md)
 BEFORE_GATE = ["path", "genre", "confidence", *GENRES, "seconds", "windows", "note"]  # before the music columns
+BEFORE_TRACE = ["size", "mtime", "model", "genre_before", "genre_written"]  # before had_tags and size_before
 # name -> FFmpeg options. The WAV has no RIFF INFO list (no -metadata, -bitexact): FFmpeg reads that list instead of
 # the ID3 chunk where one is there, so ffprobe would not show the genre of such a file (players read ID3).
 FORMATS = {
@@ -277,7 +278,7 @@ def test_an_output_of_the_version_before_the_music_columns_resumes_and_is_upgrad
     stat = song.stat()
     row = {**answer(disco=0.9, pop=0.1), "path": str(song), "seconds": 5.33, "windows": 1, "note": "",
            "size": stat.st_size, "mtime": stat.st_mtime, "genre_before": "", "genre_written": ""}  # fmt: skip
-    old = BEFORE_GATE + tag.RESUME_COLUMNS
+    old = BEFORE_GATE + BEFORE_TRACE
     with open(output, "w", newline="") as f:
         if fmt == "csv":
             writer = csv.DictWriter(f, old)
@@ -361,6 +362,141 @@ def test_flags_that_do_not_go_together_are_refused_in_a_sentence(clips, capsys):
     assert "--overwrite goes with --write-tags" in capsys.readouterr().err
     assert tag.main([str(clips["song.mp3"]), "--write-not-music"]) == 1
     assert "--write-not-music goes with --write-tags" in capsys.readouterr().err
+
+
+# -- --undo leaves no trace ---------------------------------------------------------------------------------------
+
+# No tags at all: no metadata copied, no encoder tag (bitexact), and no ID3 header in the MP3.
+NO_TAGS = ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
+OWNERS = {"title": "Trumpet loop", "artist": "The owner", "album": "Loops", "genre": "Italo Disco"}
+
+
+@pytest.fixture(scope="module")
+def owned(tmp_path_factory) -> dict[str, dict[str, Path]]:
+    """4 s of a CC clip in every format, twice: with no tags at all ("none"), and with the owner's ("tags")."""
+    import mutagen.id3
+
+    folder = tmp_path_factory.mktemp("owned")
+    source = ["-t", "4", "-i", str(EXAMPLES / "trumpet_loop.ogg")]
+    made: dict[str, dict[str, Path]] = {"none": {}, "tags": {}}
+    for name, options in FORMATS.items():
+        bare = made["none"][name] = folder / f"none {name}"
+        ffmpeg(*source, *NO_TAGS, *options, *(["-id3v2_version", "0"] if name.endswith(".mp3") else []), str(bare))
+        if mutagen.File(bare).tags:  # Vorbis and Opus: FFmpeg writes its encoder into the comment all the same
+            mutagen.File(bare).delete()
+        assert not mutagen.File(bare).tags, name
+        tagged = made["tags"][name] = folder / f"tags {name}"
+        if name.endswith((".wav", ".aiff")):  # their tags are an ID3 chunk, which FFmpeg does not write
+            ffmpeg(*source, *options, str(tagged))
+            song = mutagen.File(tagged)
+            song.add_tags()
+            for frame, key in ((mutagen.id3.TIT2, "title"), (mutagen.id3.TPE1, "artist"), (mutagen.id3.TALB, "album"),
+                               (mutagen.id3.TCON, "genre")):  # fmt: skip
+                song.tags.add(frame(encoding=3, text=OWNERS[key]))
+            song.save()
+        else:
+            ffmpeg(*source, *[f for key, value in OWNERS.items() for f in ("-metadata", f"{key}={value}")], *options,
+                   str(tagged))  # fmt: skip
+    return made
+
+
+def every_field(path: Path) -> dict:
+    """Every field mediafile reads: title, artist, album, genres, ..., the field saying what wrote the genre."""
+    return filetags._open(path).as_dict()
+
+
+def write_then_undo(song: Path, *flags: str) -> dict:
+    """`tag SONG --write-tags` then `--undo`, with the CLI's main, from an output that answers Jazz for the song (no
+    model is loaded); returns the song's row after the write."""
+    output = song.with_name("genres.csv")
+    stat = song.stat()
+    with open(output, "w", newline="") as f:
+        writer = csv.DictWriter(f, tag.COLUMNS + tag.RESUME_COLUMNS)
+        writer.writeheader()
+        writer.writerow({**answer(jazz=0.9, blues=0.1), "path": str(song), "seconds": 4.0, "windows": 1,
+                         "size": stat.st_size, "mtime": stat.st_mtime})  # fmt: skip
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MODEL_ID", "baseline")
+        assert tag.main([str(song), "--output", str(output), "--write-tags", *flags]) == 0
+        assert mutagen_genre(song) == ["Jazz"]
+        with open(output, newline="") as f:
+            (written,) = list(csv.DictReader(f))
+        assert tag.main([str(song), "--output", str(output), "--undo"]) == 0
+    with open(output, newline="") as f:
+        (undone,) = list(csv.DictReader(f))
+    assert (undone["genre_written"], undone["had_tags"], undone["size_before"]) == ("", "", "")
+    return written
+
+
+# mutagen writes an MP4's ilst with a `free` atom after it, always (8 bytes, empty), where FFmpeg's file has none.
+FREE_ATOM = {"song.m4a": 8}
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_write_tags_then_undo_gives_a_file_without_tags_back_byte_for_byte(owned, name, tmp_path):
+    song = tmp_path / name
+    shutil.copy(owned["none"][name], song)
+    size, before, packets = song.stat().st_size, sha(song), audio_md5(song, decoded=False)
+
+    written = write_then_undo(song)
+
+    # MP3, WAV and AIFF had no tag block: the undo removes the one the write added. The others always carry one.
+    assert written["had_tags"] == ("no" if name.endswith((".mp3", ".wav", ".aiff")) else "yes")
+    assert int(written["size_before"]) == size
+    assert not mutagen.File(song).tags
+    if name in FREE_ATOM:
+        assert song.stat().st_size == size + FREE_ATOM[name] and audio_md5(song, decoded=False) == packets
+    else:
+        assert sha(song) == before
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_write_tags_then_undo_gives_a_file_its_own_tags_back_and_keeps_its_audio(owned, name, tmp_path):
+    song = tmp_path / name
+    shutil.copy(owned["tags"][name], song)
+    fields, size, packets = every_field(song), song.stat().st_size, audio_md5(song, decoded=False)
+    assert {key: fields[key] for key in ("title", "artist", "album", "genre")} == OWNERS
+
+    write_then_undo(song, "--overwrite")  # the owner's genre is replaced, then put back
+
+    assert every_field(song) == fields and mutagen_genre(song) == [OWNERS["genre"]]
+    assert song.stat().st_size == size + FREE_ATOM.get(name, 0)  # the padding the write added went with it
+    assert audio_md5(song, decoded=False) == packets
+
+
+def test_undo_keeps_a_tag_block_the_owner_has_written_into_since(owned, tmp_path):
+    import mutagen.id3
+
+    song = tmp_path / "song.mp3"
+    shutil.copy(owned["none"]["song.mp3"], song)
+    row = filetags.apply(filetags.plan(song, answer(jazz=0.9, blues=0.1), None, False, False), {"path": str(song)})
+    assert row["had_tags"] == "no"
+    tags = mutagen.File(song)
+    tags.tags.add(mutagen.id3.TIT2(encoding=3, text="Named since"))
+    tags.save()
+    filetags.apply(filetags.plan_undo(song, row), row)
+    assert mutagen_genre(song) == [] and str(mutagen.File(song).tags["TIT2"]) == "Named since"
+
+
+def test_an_output_written_before_the_trace_still_undoes_the_genre(owned, tmp_path, capsys):
+    song = tmp_path / "song.wav"
+    shutil.copy(owned["none"]["song.wav"], song)
+    filetags.write_genres(song, ["Jazz"], filetags.provenance("baseline", 0.9))  # what that version wrote
+    output = tmp_path / "genres.csv"
+    stat = song.stat()
+    with open(output, "w", newline="") as f:
+        writer = csv.DictWriter(f, tag.COLUMNS + BEFORE_TRACE)
+        writer.writeheader()
+        writer.writerow({**answer(jazz=0.9, blues=0.1), "path": str(song), "seconds": 4.0, "windows": 1,
+                         "size": stat.st_size, "mtime": stat.st_mtime, "genre_written": "Jazz"})  # fmt: skip
+    assert tag.main([str(song), "--output", str(output), "--undo"]) == 0
+    assert "Genres put back: 1;" in capsys.readouterr().out
+    # The genre and the field are gone; the empty ID3 chunk stays, as then: nothing says the file had none.
+    assert mutagen_genre(song) == [] and mutagen.File(song).tags is not None
+    with open(output, newline="") as f:
+        reader = csv.DictReader(f)
+        (upgraded,) = list(reader)
+    assert reader.fieldnames == tag.COLUMNS + tag.RESUME_COLUMNS and upgraded["genre_written"] == ""
 
 
 KILLED_WRITER = """
