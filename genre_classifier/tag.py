@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import GENRES, answer, config, filetags, gate
-from .audio import AUDIO_SUFFIXES, AudioError
+from .audio import AUDIO_SUFFIXES, AudioError, c_stderr_logged
 
 if TYPE_CHECKING:
     from .model import Classifier, Prediction
@@ -622,7 +622,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_logged(args: argparse.Namespace) -> int:
-    """`run` with the log on stderr and the command's own errors as one sentence, no traceback."""
+    """`run` with the log on stderr and the command's own errors as one sentence, no traceback. What decoders print
+    from C (libmpg123's notes on a damaged MP3) goes to the log, at debug level, not onto the terminal."""
+    with c_stderr_logged():
+        return _run_logged(args)
+
+
+def _run_logged(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     for name in (__name__, "genre_classifier.runtime"):  # this command's progress, and which runtime answers
         logging.getLogger(name).setLevel(logging.INFO)  # (the decoders' details stay at debug level)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -20,7 +21,7 @@ from pathlib import Path
 import mutagen
 import pytest
 
-from genre_classifier import GENRES, filetags, tag
+from genre_classifier import GENRES, audio, filetags, tag
 
 from .helpers import GTZAN, ROOT
 from .test_formats import ffmpeg
@@ -497,6 +498,27 @@ def test_an_output_written_before_the_trace_still_undoes_the_genre(owned, tmp_pa
         reader = csv.DictReader(f)
         (upgraded,) = list(reader)
     assert reader.fieldnames == tag.COLUMNS + tag.RESUME_COLUMNS and upgraded["genre_written"] == ""
+
+
+MPG123_NOISE = ("[src/libmpg123/", "Illegal Audio-MPEG-Header", "Trying to resync", "Xing stream size")
+
+
+def test_what_libmpg123_prints_on_a_damaged_mp3_goes_to_the_log_not_onto_the_terminal(owned, tmp_path, caplog):
+    damaged = tmp_path / "damaged.mp3"
+    data = owned["none"]["song.mp3"].read_bytes()
+    damaged.write_bytes(data[: len(data) // 2] + b"\xff\xfb\x00\x00" * 3 + data[len(data) // 2 :])  # 3 bad frames
+    decoded = subprocess.run([sys.executable, "-c", "import sys, soundfile; soundfile.read(sys.argv[1])",
+                              str(damaged)], capture_output=True, text=True, check=True)  # fmt: skip
+    assert "[src/libmpg123/" in decoded.stderr  # what libsndfile's decoder prints from C
+
+    result = run_command(str(damaged), "--output", str(tmp_path / "genres.csv"))
+    assert "Tagged 1 file(s)" in result.stdout, result.stdout
+    assert not any(noise in result.stdout + result.stderr for noise in MPG123_NOISE), result.stderr
+
+    caplog.set_level(logging.DEBUG, logger="genre_classifier.audio")
+    with audio.c_stderr_logged():
+        audio.load_audio(damaged, 16000)
+    assert any("[src/libmpg123/" in record.getMessage() for record in caplog.records)
 
 
 KILLED_WRITER = """
