@@ -24,7 +24,7 @@ import soundfile as sf
 from gradio_client import handle_file
 
 from genre_classifier.core.settings import Settings
-from genre_classifier.web import limits
+from genre_classifier.web import ledger, limits
 
 from .helpers import CLIPS, ServedApp, classify_file
 
@@ -162,7 +162,7 @@ def test_a_flood_of_uploads_is_refused_before_it_is_stored(app, clip):
     assert peak[0] - examples <= BUDGET  # (uploads that expire during the flood make room for more)
     refused = [r for visitor in answers for r in visitor if r.status_code != 200]
     assert {r.status_code for r in refused} <= {429, 503} and 503 in {r.status_code for r in refused}
-    assert all(r.text == limits.BUSY for r in refused if r.status_code == 503)
+    assert all(r.text == ledger.BUSY for r in refused if r.status_code == 503)
     assert all("more than one visitor may hold at once" in r.text for r in refused if r.status_code == 429)
     # Once the unused uploads have expired, visitors are served again.
     assert wait_until(lambda: not uploads(app), timeout=TTL + 3)

@@ -28,7 +28,8 @@ from genre_classifier import GENRES
 from genre_classifier.core import gate
 from genre_classifier.core.model import Prediction
 from genre_classifier.core.settings import Settings
-from genre_classifier.library import batch, rows, scan, tag
+from genre_classifier.library import batch, scan, tag
+from genre_classifier.library.rows import COLUMNS, RESUME_COLUMNS, result_row
 
 from .helpers import CLIPS, DATA, EXAMPLES, ROOT, classify_file
 from .test_formats import ffmpeg
@@ -144,7 +145,7 @@ def test_windows_of_several_files_share_a_batch_and_answer_as_each_file_alone(si
     alone = read_rows(single_run[0])
     for tagged in batched:
         assert not tagged.error
-        same_answers(rows.result_row(str(tagged.path), tagged.prediction, tagged.seconds), alone[str(tagged.path)])
+        same_answers(result_row(str(tagged.path), tagged.prediction, tagged.seconds), alone[str(tagged.path)])
 
 
 def test_an_interrupted_run_resumes_without_repeating_rows(tiny_hubert_dir, tmp_path):
@@ -185,7 +186,7 @@ def test_jsonl_rerun_retags_only_a_changed_file_and_replaces_its_row(library, ti
     status, printed = run_here(tiny_hubert_dir, [str(songs), "--output", str(output)])
     assert status == 0 and "Tagged 2 file(s)" in printed, printed
     rows = [json.loads(line) for line in output.read_text().splitlines()]
-    assert [list(row) for row in rows] == [rows.COLUMNS + rows.RESUME_COLUMNS] * 2
+    assert [list(row) for row in rows] == [COLUMNS + RESUME_COLUMNS] * 2
     assert isinstance(rows[0]["confidence"], float) and rows[0]["model"] == str(tiny_hubert_dir)
 
     changed = songs / "solo trumpet.ogg"
@@ -219,7 +220,7 @@ def test_two_processes_under_torchrun_split_the_files_and_merge_to_the_single_pr
     (path, first), *_ = read_rows(single).items()
     resumed = scan.share(Path(path), 2)
     with open(tmp_path / f"genres.csv.part-{resumed}-of-2", "w", newline="") as part:
-        writer = csv.DictWriter(part, rows.COLUMNS + rows.RESUME_COLUMNS)
+        writer = csv.DictWriter(part, COLUMNS + RESUME_COLUMNS)
         writer.writeheader()
         writer.writerow(first)
     result = subprocess.run(
@@ -243,7 +244,7 @@ def test_two_processes_under_torchrun_split_the_files_and_merge_to_the_single_pr
 def test_a_row_says_unsure_and_names_the_contenders_when_the_top_genre_is_not_clearly_ahead():
     def row(**probs: float) -> dict:
         window = np.array([[probs.get(genre, 0.0) for genre in GENRES]])
-        return rows.result_row("song.mp3", Prediction(GENRES, window, [(0.0, 30.0)]), 30.0, ["truncated"])
+        return result_row("song.mp3", Prediction(GENRES, window, [(0.0, 30.0)]), 30.0, ["truncated"])
 
     assert row(blues=0.40, rock=0.35, jazz=0.25)["note"] == "unsure: blues, rock or jazz; truncated"
     assert row(blues=0.60, rock=0.30, jazz=0.10)["note"] == "truncated"
@@ -254,12 +255,12 @@ def test_a_row_says_not_music_where_the_gate_hears_something_else_whatever_the_g
     def row(music: float) -> dict:
         window = np.array([[0.9 if genre == "blues" else 0.1 / 9 for genre in GENRES]])
         heard = Prediction(GENRES, window, [(0.0, 30.0)], window_music=np.array([music]), window_sounds=("voice",))
-        return rows.result_row("memo.mp3", heard, 30.0, ["truncated"])
+        return result_row("memo.mp3", heard, 30.0, ["truncated"])
 
     speech = row(0.1234)
     assert (speech["genre"], speech["music"], speech["music_score"]) == ("blues", "no", 0.123)
     assert speech["note"] == "not music: sounds like a voice, speaking or calling; truncated"
-    assert list(speech) == rows.COLUMNS and rows.COLUMNS[2:5] == ["confidence", "music", "music_score"]
+    assert list(speech) == COLUMNS and COLUMNS[2:5] == ["confidence", "music", "music_score"]
     music = row(0.9876)
     assert (music["music"], music["music_score"], music["note"]) == ("yes", 0.988, "truncated")
 

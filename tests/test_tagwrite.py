@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -21,7 +22,8 @@ import mutagen
 import pytest
 
 from genre_classifier import GENRES
-from genre_classifier.library import rows, tag
+from genre_classifier.core import audio
+from genre_classifier.library import policy, rows, tag
 from genre_classifier.library import tags as filetags
 
 from .helpers import CLIPS, ROOT
@@ -32,6 +34,7 @@ pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ff
 SOURCE = CLIPS / "classical.00000.wav"  # the embedded model calls its first 4 s classical (0.91-0.93)
 EXAMPLES = ROOT / "examples"  # CC-licensed music shipped with the package (ATTRIBUTION.md)
 BEFORE_GATE = ["path", "genre", "confidence", *GENRES, "seconds", "windows", "note"]  # before the music columns
+BEFORE_TRACE = ["size", "mtime", "model", "genre_before", "genre_written"]  # before had_tags and size_before
 # name -> FFmpeg options. The WAV has no RIFF INFO list (no -metadata, -bitexact): FFmpeg reads that list instead of
 # the ID3 chunk where one is there, so ffprobe would not show the genre of such a file (players read ID3).
 FORMATS = {
@@ -279,7 +282,7 @@ def test_an_output_of_the_version_before_the_music_columns_resumes_and_is_upgrad
     stat = song.stat()
     row = {**answer(disco=0.9, pop=0.1), "path": str(song), "seconds": 5.33, "windows": 1, "note": "",
            "size": stat.st_size, "mtime": stat.st_mtime, "genre_before": "", "genre_written": ""}  # fmt: skip
-    old = BEFORE_GATE + rows.RESUME_COLUMNS
+    old = BEFORE_GATE + BEFORE_TRACE
     with open(output, "w", newline="") as f:
         if fmt == "csv":
             writer = csv.DictWriter(f, old)
@@ -330,7 +333,7 @@ def test_speech_keeps_its_tags_byte_for_byte_unless_write_not_music_is_given(spe
         assert sha(memo) == before  # no genre, no field saying what wrote it: not one byte
         with open(output, newline="") as f:
             (row,) = list(csv.DictReader(f))
-        genre = filetags.display_name(row["genre"])
+        genre = policy.display_name(row["genre"])
         assert (row["music"], row["genre_written"]) == ("no", "") and "not music" in row["note"], row
         assert "not music, not written: 1;" in printed, printed
         assert f"  {memo}: not written: not music (--write-not-music writes {genre})" in printed
@@ -352,7 +355,7 @@ def test_a_new_file_is_classified_and_written_in_one_run(clips, tmp_path, capsys
     printed = capsys.readouterr().out
     assert "Tagged 1 file(s)" in printed and "Genres written: 1;" in printed, printed
     (row,) = [json.loads(line) for line in output.read_text().splitlines()]
-    assert mutagen_genre(song) == [filetags.display_name(row["genre"])] == [row["genre_written"]]
+    assert mutagen_genre(song) == [policy.display_name(row["genre"])] == [row["genre_written"]]
     assert row["size"] == song.stat().st_size and row["mtime"] == song.stat().st_mtime
 
 
@@ -363,6 +366,162 @@ def test_flags_that_do_not_go_together_are_refused_in_a_sentence(clips, capsys):
     assert "--overwrite goes with --write-tags" in capsys.readouterr().err
     assert tag.main([str(clips["song.mp3"]), "--write-not-music"]) == 1
     assert "--write-not-music goes with --write-tags" in capsys.readouterr().err
+
+
+# -- --undo leaves no trace ---------------------------------------------------------------------------------------
+
+# No tags at all: no metadata copied, no encoder tag (bitexact), and no ID3 header in the MP3.
+NO_TAGS = ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
+OWNERS = {"title": "Trumpet loop", "artist": "The owner", "album": "Loops", "genre": "Italo Disco"}
+
+
+@pytest.fixture(scope="module")
+def owned(tmp_path_factory) -> dict[str, dict[str, Path]]:
+    """4 s of a CC clip in every format, twice: with no tags at all ("none"), and with the owner's ("tags")."""
+    import mutagen.id3
+
+    folder = tmp_path_factory.mktemp("owned")
+    source = ["-t", "4", "-i", str(EXAMPLES / "trumpet_loop.ogg")]
+    made: dict[str, dict[str, Path]] = {"none": {}, "tags": {}}
+    for name, options in FORMATS.items():
+        bare = made["none"][name] = folder / f"none {name}"
+        ffmpeg(*source, *NO_TAGS, *options, *(["-id3v2_version", "0"] if name.endswith(".mp3") else []), str(bare))
+        if mutagen.File(bare).tags:  # Vorbis and Opus: FFmpeg writes its encoder into the comment all the same
+            mutagen.File(bare).delete()
+        assert not mutagen.File(bare).tags, name
+        tagged = made["tags"][name] = folder / f"tags {name}"
+        if name.endswith((".wav", ".aiff")):  # their tags are an ID3 chunk, which FFmpeg does not write
+            ffmpeg(*source, *options, str(tagged))
+            song = mutagen.File(tagged)
+            song.add_tags()
+            for frame, key in ((mutagen.id3.TIT2, "title"), (mutagen.id3.TPE1, "artist"), (mutagen.id3.TALB, "album"),
+                               (mutagen.id3.TCON, "genre")):  # fmt: skip
+                song.tags.add(frame(encoding=3, text=OWNERS[key]))
+            song.save()
+        else:
+            ffmpeg(*source, *[f for key, value in OWNERS.items() for f in ("-metadata", f"{key}={value}")], *options,
+                   str(tagged))  # fmt: skip
+    return made
+
+
+def every_field(path: Path) -> dict:
+    """Every field mediafile reads: title, artist, album, genres, ..., the field saying what wrote the genre."""
+    return filetags._open(path).as_dict()
+
+
+def write_then_undo(song: Path, *flags: str) -> dict:
+    """`tag SONG --write-tags` then `--undo`, with the CLI's main, from an output that answers Jazz for the song (no
+    model is loaded); returns the song's row after the write."""
+    output = song.with_name("genres.csv")
+    stat = song.stat()
+    with open(output, "w", newline="") as f:
+        writer = csv.DictWriter(f, rows.COLUMNS + rows.RESUME_COLUMNS)
+        writer.writeheader()
+        writer.writerow({**answer(jazz=0.9, blues=0.1), "path": str(song), "seconds": 4.0, "windows": 1,
+                         "size": stat.st_size, "mtime": stat.st_mtime})  # fmt: skip
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MODEL_ID", "baseline")
+        assert tag.main([str(song), "--output", str(output), "--write-tags", *flags]) == 0
+        assert mutagen_genre(song) == ["Jazz"]
+        with open(output, newline="") as f:
+            (written,) = list(csv.DictReader(f))
+        assert tag.main([str(song), "--output", str(output), "--undo"]) == 0
+    with open(output, newline="") as f:
+        (undone,) = list(csv.DictReader(f))
+    assert (undone["genre_written"], undone["had_tags"], undone["size_before"]) == ("", "", "")
+    return written
+
+
+# mutagen writes an MP4's ilst with a `free` atom after it, always (8 bytes, empty), where FFmpeg's file has none.
+FREE_ATOM = {"song.m4a": 8}
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_write_tags_then_undo_gives_a_file_without_tags_back_byte_for_byte(owned, name, tmp_path):
+    song = tmp_path / name
+    shutil.copy(owned["none"][name], song)
+    size, before, packets = song.stat().st_size, sha(song), audio_md5(song, decoded=False)
+
+    written = write_then_undo(song)
+
+    # MP3, WAV and AIFF had no tag block: the undo removes the one the write added. The others always carry one.
+    assert written["had_tags"] == ("no" if name.endswith((".mp3", ".wav", ".aiff")) else "yes")
+    assert int(written["size_before"]) == size
+    assert not mutagen.File(song).tags
+    if name in FREE_ATOM:
+        assert song.stat().st_size == size + FREE_ATOM[name] and audio_md5(song, decoded=False) == packets
+    else:
+        assert sha(song) == before
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_write_tags_then_undo_gives_a_file_its_own_tags_back_and_keeps_its_audio(owned, name, tmp_path):
+    song = tmp_path / name
+    shutil.copy(owned["tags"][name], song)
+    fields, size, packets = every_field(song), song.stat().st_size, audio_md5(song, decoded=False)
+    assert {key: fields[key] for key in ("title", "artist", "album", "genre")} == OWNERS
+
+    write_then_undo(song, "--overwrite")  # the owner's genre is replaced, then put back
+
+    assert every_field(song) == fields and mutagen_genre(song) == [OWNERS["genre"]]
+    assert song.stat().st_size == size + FREE_ATOM.get(name, 0)  # the padding the write added went with it
+    assert audio_md5(song, decoded=False) == packets
+
+
+def test_undo_keeps_a_tag_block_the_owner_has_written_into_since(owned, tmp_path):
+    import mutagen.id3
+
+    song = tmp_path / "song.mp3"
+    shutil.copy(owned["none"]["song.mp3"], song)
+    row = filetags.apply(filetags.plan(song, answer(jazz=0.9, blues=0.1), None, False, False), {"path": str(song)})
+    assert row["had_tags"] == "no"
+    tags = mutagen.File(song)
+    tags.tags.add(mutagen.id3.TIT2(encoding=3, text="Named since"))
+    tags.save()
+    filetags.apply(filetags.plan_undo(song, row), row)
+    assert mutagen_genre(song) == [] and str(mutagen.File(song).tags["TIT2"]) == "Named since"
+
+
+def test_an_output_written_before_the_trace_still_undoes_the_genre(owned, tmp_path, capsys):
+    song = tmp_path / "song.wav"
+    shutil.copy(owned["none"]["song.wav"], song)
+    filetags.write_genres(song, ["Jazz"], filetags.provenance("baseline", 0.9))  # what that version wrote
+    output = tmp_path / "genres.csv"
+    stat = song.stat()
+    with open(output, "w", newline="") as f:
+        writer = csv.DictWriter(f, rows.COLUMNS + BEFORE_TRACE)
+        writer.writeheader()
+        writer.writerow({**answer(jazz=0.9, blues=0.1), "path": str(song), "seconds": 4.0, "windows": 1,
+                         "size": stat.st_size, "mtime": stat.st_mtime, "genre_written": "Jazz"})  # fmt: skip
+    assert tag.main([str(song), "--output", str(output), "--undo"]) == 0
+    assert "Genres put back: 1;" in capsys.readouterr().out
+    # The genre and the field are gone; the empty ID3 chunk stays, as then: nothing says the file had none.
+    assert mutagen_genre(song) == [] and mutagen.File(song).tags is not None
+    with open(output, newline="") as f:
+        reader = csv.DictReader(f)
+        (upgraded,) = list(reader)
+    assert reader.fieldnames == rows.COLUMNS + rows.RESUME_COLUMNS and upgraded["genre_written"] == ""
+
+
+MPG123_NOISE = ("[src/libmpg123/", "Illegal Audio-MPEG-Header", "Trying to resync", "Xing stream size")
+
+
+def test_what_libmpg123_prints_on_a_damaged_mp3_goes_to_the_log_not_onto_the_terminal(owned, tmp_path, caplog):
+    damaged = tmp_path / "damaged.mp3"
+    data = owned["none"]["song.mp3"].read_bytes()
+    damaged.write_bytes(data[: len(data) // 2] + b"\xff\xfb\x00\x00" * 3 + data[len(data) // 2 :])  # 3 bad frames
+    decoded = subprocess.run([sys.executable, "-c", "import sys, soundfile; soundfile.read(sys.argv[1])",
+                              str(damaged)], capture_output=True, text=True, check=True)  # fmt: skip
+    assert "[src/libmpg123/" in decoded.stderr  # what libsndfile's decoder prints from C
+
+    result = run_command(str(damaged), "--output", str(tmp_path / "genres.csv"))
+    assert "Tagged 1 file(s)" in result.stdout, result.stdout
+    assert not any(noise in result.stdout + result.stderr for noise in MPG123_NOISE), result.stderr
+
+    caplog.set_level(logging.DEBUG, logger="genre_classifier.core.audio")
+    with audio.c_stderr_logged():
+        audio.load_audio(damaged, 16000)
+    assert any("[src/libmpg123/" in record.getMessage() for record in caplog.records)
 
 
 KILLED_WRITER = """

@@ -5,12 +5,15 @@ This is the one preprocessing path: the app, `train/finetune.py` and `train/eval
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
 import os
 import re
+import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,6 +213,52 @@ def load_audio(source: AudioInput, sampling_rate: int, max_seconds: float = 600.
     if sr != sampling_rate:
         samples = resample(samples, sr, sampling_rate)
     return Clip(np.ascontiguousarray(samples, dtype=np.float32), sampling_rate, total, tuple(notes), gate_samples)
+
+
+@contextlib.contextmanager
+def c_stderr_logged() -> Iterator[None]:
+    """While it runs, what C code prints onto fd 2 goes to this log (debug), not onto the terminal.
+
+    libsndfile's MP3 decoder, libmpg123, reports a damaged stream from C ("[src/libmpg123/parse.c:...] error: ...",
+    "Note: Trying to resync..."), onto fd 2 whatever Python's `sys.stderr` is. Here fd 2 becomes a temporary file,
+    logged line by line at the end, and Python's own stderr (progress bar, warnings, errors) writes to a copy of the
+    terminal: one redirection for the whole run, so decoding threads need no lock and nothing of Python's is caught
+    with the noise. Enter it before logging is set up, so that the log's handler writes to the terminal too.
+    """
+    python_stderr = sys.stderr
+    try:
+        python_stderr.flush()
+        terminal = os.dup(2)
+    except (AttributeError, OSError, ValueError):  # no stderr at all: nothing to keep off it
+        yield
+        return
+    with tempfile.TemporaryFile() as printed:  # a file, not a pipe: a flood of notes cannot stall a decoder
+        os.dup2(printed.fileno(), 2)
+        try:
+            if _fd(python_stderr) == 2:  # not when it is captured elsewhere (pytest)
+                sys.stderr = open(terminal, "w", buffering=1, encoding=python_stderr.encoding,
+                                  errors=python_stderr.errors, closefd=False)  # fmt: skip
+            yield
+        finally:
+            copy, sys.stderr = sys.stderr, python_stderr
+            if copy is not python_stderr:
+                copy.flush()
+                for handler in logging.getLogger().handlers:  # set up meanwhile: back to the stderr that lives on
+                    if isinstance(handler, logging.StreamHandler) and handler.stream is copy:
+                        handler.setStream(python_stderr)
+            os.dup2(terminal, 2)
+            os.close(terminal)
+            printed.seek(0)
+            for line in printed:
+                if text := line.decode(errors="replace").rstrip():
+                    log.debug("printed by a decoder: %s", text)
+
+
+def _fd(stream) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def resample(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:

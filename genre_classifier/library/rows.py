@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 
 COLUMNS = ["path", "genre", "confidence", "music", "music_score", *GENRES, "seconds", "windows", "note"]
 # What later runs need: the file's size and time (to skip it), which model answered, and what --write-tags
-# changed (for --undo). Outputs of earlier versions (before the tag columns; before the music columns) still
-# resume: they are read, then upgraded, their rows' new columns empty (`music` "": taken for music).
+# changed (for --undo). Outputs of earlier versions (before the tag columns; before the music columns; before the
+# trace of a file's tags) still resume: they are read, then upgraded, their rows' new columns empty (`music` "":
+# taken for music; no trace: --undo puts the genres back, as it did).
 RESUME_COLUMNS = ["size", "mtime", "model", *filetags.TAG_COLUMNS]
 _BEFORE_GATE = [column for column in COLUMNS if column not in ("music", "music_score")]
-OLDER_COLUMNS = [_BEFORE_GATE + ["size", "mtime", "model"], _BEFORE_GATE + RESUME_COLUMNS]
+_BEFORE_TRACE = ["size", "mtime", "model", "genre_before", "genre_written"]
+OLDER_COLUMNS = [_BEFORE_GATE + ["size", "mtime", "model"], _BEFORE_GATE + _BEFORE_TRACE, COLUMNS + _BEFORE_TRACE]
 
 
 def result_row(name: str, prediction: Prediction, seconds: float, notes: Iterable[str] = ()) -> dict:

@@ -28,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..core.audio import c_stderr_logged
 from ..core.settings import Settings
 from . import tags as filetags
 from .batch import tag
@@ -317,7 +318,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_logged(args: argparse.Namespace) -> int:
-    """`run` with the log on stderr and the command's own errors as one sentence, no traceback."""
+    """`run` with the log on stderr and the command's own errors as one sentence, no traceback. What decoders print
+    from C (libmpg123's notes on a damaged MP3) goes to the log, at debug level, not onto the terminal."""
+    with c_stderr_logged():
+        return _run_logged(args)
+
+
+def _run_logged(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     for name in (__name__, "genre_classifier.core.runtime"):  # this command's progress, and which runtime answers
         logging.getLogger(name).setLevel(logging.INFO)  # (the decoders' details stay at debug level)

@@ -4,6 +4,10 @@ Tags go through beets' `mediafile` (on mutagen), so the genre lands where beets 
 MP3 and in the ID3 chunk of WAV and AIFF, `GENRE` in FLAC, Ogg Vorbis and Opus, `©gen` in MP4/M4A. Besides the
 genre, one custom field says what wrote it (`GENRE_CLASSIFIER`: the model and its confidence).
 
+`--undo` leaves no trace: the output also records whether the file had a tag block at all and its size, so the
+undo removes a block the write added (an MP3's ID3 header, a WAV's or AIFF's ID3 chunk) and pads the tags back to
+the size they had: a file whose tags are as they were is the same bytes again.
+
 mutagen saves in place, so a kill in the middle of a save could leave a file players cannot read. Here the tags
 are saved into a copy beside the file, which is synced and then renamed over the original (`os.replace`, atomic
 on one file system): at every moment the file is either the old one or the new one.
@@ -25,12 +29,32 @@ from ..core.gate import NOT_MUSIC
 from .policy import decide
 
 FIELD = "genre_classifier"  # the MediaFile property of the custom field; its tag is GENRE_CLASSIFIER
-TAG_COLUMNS = ["genre_before", "genre_written"]  # what the output keeps so that --undo can put genres back
+# What the output keeps so that --undo can put genres back, and the file as it was (`Trace`).
+TAG_COLUMNS = ["genre_before", "genre_written", "had_tags", "size_before"]
 TMP_MARK = ".genre-classifier-tmp"  # in the hidden copy's name: `.song.mp3.genre-classifier-tmp.mp3`
 
 
 class TagWriteError(Exception):
     """A file whose tags cannot be read or written; the message says why, in words."""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A file before this command first wrote into its tags, beyond its genres: what --undo takes it back to."""
+
+    tagged: bool  # whether it had a tag block at all (a Vorbis comment always is); if not, the undo removes it
+    size: int  # its size in bytes: the undo pads the tags back to it
+
+    @property
+    def columns(self) -> dict:
+        return {"had_tags": "yes" if self.tagged else "no", "size_before": self.size}
+
+    @classmethod
+    def of(cls, row: dict | None) -> Trace | None:
+        """The trace a row records; None for rows of outputs written before it was (their undo puts genres back)."""
+        row = row or {}
+        had, size = row.get("had_tags"), str(row.get("size_before", ""))
+        return cls(had == "yes", int(size)) if had in ("yes", "no") and size.isdigit() else None
 
 
 def _mediafile():
@@ -70,16 +94,29 @@ def read_genres(path: Path) -> list[str]:
     return list(_open(path).genres or [])
 
 
+def _read(path: Path) -> tuple[list[str], Trace]:
+    """The file's genres, and its trace as it is now."""
+    import mutagen
+
+    genres = read_genres(path)
+    try:  # mutagen's own answer: MediaFile gives a file with no tag block an empty one
+        return genres, Trace(mutagen.File(path).tags is not None, os.path.getsize(path))
+    except (mutagen.MutagenError, OSError) as err:
+        raise TagWriteError(f"its tags cannot be read ({err})") from None
+
+
 def provenance(model_id: str, confidence: float) -> str:
     """The custom field's value: which model wrote the genre, and how sure it was."""
     return f"{model_id}, confidence {confidence:.3f}"
 
 
-def write_genres(path: Path, genres: list[str], note: str | None) -> None:
+def write_genres(path: Path, genres: list[str], note: str | None, back_to: Trace | None = None) -> None:
     """Set the file's genres (none: remove them) and the custom field (None: remove it), atomically.
 
     Only these two fields change: mutagen rewrites the tag block, never the audio, and an ID3v2.3 tag stays
-    v2.3. The copy keeps the original's permission bits, owner where allowed, and extended attributes.
+    v2.3. The copy keeps the original's permission bits, owner where allowed, and extended attributes. With
+    `back_to` (the undo), a tag block the file did not have goes once it is empty, and the tags are padded back
+    to the file's size then.
     """
     target = Path(os.path.realpath(path))  # a symlink's target is written; the link stays a link
     try:
@@ -104,7 +141,7 @@ def write_genres(path: Path, genres: list[str], note: str | None) -> None:
             setattr(media, FIELD, note)
         else:
             delattr(media, FIELD)
-        _save(media)
+        _save(media, back_to)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())  # the new bytes are on disk before the name points at them
         os.replace(tmp, target)
@@ -120,7 +157,7 @@ def write_genres(path: Path, genres: list[str], note: str | None) -> None:
         raise
 
 
-def _save(media) -> None:
+def _save(media, back_to: Trace | None = None) -> None:
     import mutagen.id3
     from mediafile import UnreadableFileError
 
@@ -129,6 +166,17 @@ def _save(media) -> None:
     if isinstance(tags, mutagen.id3.ID3) and tags.version[:2] == (2, 3):
         tags.update_to_v23()  # mutagen read it as v2.4 frames; it goes back as the v2.3 it was
         kwargs["v2_version"] = 3
+    if back_to and not back_to.tagged and not tags:  # only the write put a block there, and it holds nothing now
+        try:
+            media.mgfile.delete()
+        except mutagen.MutagenError as err:
+            raise TagWriteError(f"its tags cannot be removed ({err})") from None
+        return
+    if back_to:
+        # mutagen pads tags that grow by 1 kB or so: the undo takes back what the write added (never more: the owner
+        # may have removed other tags since), so that the tags as they were fill the bytes they filled.
+        grown = os.path.getsize(media.mgfile.filename) - back_to.size
+        kwargs["padding"] = lambda info: max(0, info.padding - max(grown, 0))
     try:
         media.save(**kwargs)
     except UnreadableFileError as err:
@@ -181,6 +229,8 @@ class Change:
     ours: bool  # whether `new` is this command's genre (then the row records it, for --undo)
     note: str = ""  # the custom field's value, or what happened, in words
     held: bool = False  # whether `now` was this command's genre (so a failed write leaves the row's record as it was)
+    trace: Trace | None = None  # the file before this command first wrote: recorded with `before`
+    undo: bool = False  # the change takes the file back to `trace`
 
     @property
     def line(self) -> str:
@@ -193,8 +243,9 @@ class Change:
     def recorded(self, row: dict) -> dict:
         """`row` with the tag columns of the file as it is after this step."""
         ours = self.ours and self.new != self.before
+        trace = self.trace.columns if ours and self.trace else {"had_tags": "", "size_before": ""}
         return {**row, "genre_before": encode(self.before) if ours else "", "genre_written": encode(self.new) if ours
-                else ""}  # fmt: skip
+                else "", **trace}  # fmt: skip
 
 
 def plan(
@@ -205,18 +256,18 @@ def plan(
     music gate took for something else gets no genre unless `write_not_music` (rows of an output written before the
     gate have `music` "": music)."""
     written = decode((previous or {}).get("genre_written"))
-    previous_before = decode((previous or {}).get("genre_before"))
+    previous_before, previous_trace = decode((previous or {}).get("genre_before")), Trace.of(previous)
     try:
-        now = read_genres(path)
+        now, trace = _read(path)
     except TagWriteError as err:
-        return Change(path, "error", [], written, previous_before, bool(written), str(err))
+        return Change(path, "error", [], written, previous_before, bool(written), str(err), trace=previous_trace)
     ours = bool(written) and now == written
-    before = previous_before if ours else now
+    before, trace = (previous_before, previous_trace) if ours else (now, trace)
     decision = decide(row, now, ours, overwrite, write_unsure, write_not_music)
     genre = decision.genre
     if decision.action == "write":
         written_by = provenance(row["model"], float(row["confidence"]))
-        return Change(path, "write", now, [genre], before, True, written_by, ours)
+        return Change(path, "write", now, [genre], before, True, written_by, ours, trace)
     if decision.action == "keep":
         return Change(path, "keep", now, now, now, False, f"kept: the owner's genre (--overwrite writes {genre})")
     note = {
@@ -224,12 +275,13 @@ def plan(
         "not music": f"not written: {NOT_MUSIC} (--write-not-music writes {genre})",
         "unsure": f"not written: {decision.said.text} (--write-unsure writes {genre})",
     }[decision.action]
-    return Change(path, decision.action, now, now, before, ours, note)
+    return Change(path, decision.action, now, now, before, ours, note, trace=trace)
 
 
 def plan_undo(path: Path, row: dict) -> Change | None:
     """What `--undo` does to one file: put back the owner's genre where the file still holds what this command
-    wrote (none where it had none); None where the row records no write."""
+    wrote (none where it had none), and the file as it was where the row records it; None where the row records no
+    write."""
     written = decode(row.get("genre_written"))
     if not written:
         return None
@@ -237,10 +289,10 @@ def plan_undo(path: Path, row: dict) -> Change | None:
     try:
         now = read_genres(path)
     except TagWriteError as err:
-        return Change(path, "error", [], written, before, True, str(err))
+        return Change(path, "error", [], written, before, True, str(err), trace=Trace.of(row))
     if now != written:
         return Change(path, "keep", now, now, before, False, "kept: its genre was changed since it was written")
-    return Change(path, "write", now, before, before, False, held=True)
+    return Change(path, "write", now, before, before, False, held=True, trace=Trace.of(row), undo=True)
 
 
 def apply(change: Change, row: dict) -> dict:
@@ -248,7 +300,7 @@ def apply(change: Change, row: dict) -> dict:
     (a later run must not take the file for a changed one). A failed write turns the change into an error."""
     if change.action == "write":
         try:
-            write_genres(change.path, change.new, change.note or None)
+            write_genres(change.path, change.new, change.note or None, change.trace if change.undo else None)
         except TagWriteError as err:
             change.action, change.note = "error", str(err)
             change.new, change.ours = change.now, change.held
