@@ -117,6 +117,7 @@ def test_unusual_valid_audio_is_classified(served_distilhubert, tmp_path, sr, ch
     check_answer(classify_file(served_distilhubert.client(), path), expected_windows=1)
 
 
+@pytest.mark.slow
 def test_a_transformer_checkpoint_answers_its_first_visitor_about_as_fast_as_the_next(distilhubert_dir, tmp_path):
     """The app warms the request's path up in its first seconds (the forward's kernels at a full window, the gate,
     the kept figures), so that the first visitor after a start does not pay for it."""
@@ -140,6 +141,7 @@ def test_truncated_file_is_classified_with_a_note(served_distilhubert, tmp_path)
     assert "truncated" in details and len(label["confidences"]) == 10
 
 
+@pytest.mark.slow
 def test_fallback_starts_within_seconds_and_after_warm_up_the_first_answer_is_as_quick_as_the_next(tmp_path):
     """No network: the embedded model answers, the page says why in words. Once the warm-up that follows start-up
     is done, the first answer takes no longer than the next ones (benchmarks/latency.py measures the same from

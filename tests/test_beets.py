@@ -18,8 +18,10 @@ from .helpers import ROOT
 from .test_formats import ffmpeg
 from .test_tagwrite import SOURCE, mutagen_genre
 
-pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed: the test files are made "
-                                "with it")  # fmt: skip
+pytestmark = [
+    pytest.mark.slow,  # runs beet, which loads the model
+    pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed: the test files are made with it"),
+]
 BEET = shutil.which("beet", path=str(Path(sys.executable).parent)) or "beet"  # this environment's beets first
 
 

@@ -162,6 +162,7 @@ class RepoNotFoundHub(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_an_unknown_hub_repo_is_named_as_such(tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), RepoNotFoundHub)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -57,11 +57,13 @@ def check(rows, clips: int | None = None) -> None:
     assert all(same for _, _, same in rows), [name for name, _, same in rows if not same]
 
 
+@pytest.mark.slow
 def test_true_size_distilhubert(distilhubert_dir):
     clips = CLIPS if NATIVE else CLIPS[::7]
     check(agreement(load_classifier(str(distilhubert_dir))[0], seconds=5 if NATIVE else 1, clips=clips), len(clips))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not NATIVE, reason="bf16 is emulated on this CPU (no AVX512-BF16 or AMX): AST would take minutes")
 def test_true_size_ast(tmp_path):
     check(agreement(load_classifier(str(save_ast(tmp_path / "ast")))[0], clips=CLIPS[::7]), clips=4)

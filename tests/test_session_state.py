@@ -20,6 +20,8 @@ from genre_classifier.web.page import make_listen
 
 from .helpers import CLIPS, write_tone
 
+pytestmark = pytest.mark.slow  # serves the app
+
 
 @pytest.fixture(scope="module")
 def served(tiny_hubert_dir, tmp_path_factory):

@@ -148,6 +148,7 @@ def test_windows_of_several_files_share_a_batch_and_answer_as_each_file_alone(si
         same_answers(result_row(str(tagged.path), tagged.prediction, tagged.seconds), alone[str(tagged.path)])
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_without_repeating_rows(tiny_hubert_dir, tmp_path):
     songs = tmp_path / "songs"
     songs.mkdir()
@@ -210,6 +211,7 @@ def test_another_models_output_or_a_foreign_file_is_refused_with_a_sentence(sing
     assert foreign.read_text() == "artist,title\nSomeone,Something\n"
 
 
+@pytest.mark.slow
 def test_two_processes_under_torchrun_split_the_files_and_merge_to_the_single_process_output(
     single_run, library, tiny_hubert_dir, tmp_path
 ):

@@ -199,6 +199,7 @@ def run_command(*args: str) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.slow
 def test_dry_run_write_resume_and_undo_as_a_user_runs_them(clips, tmp_path, capsys):
     """The dry run classifies, in this process (the embedded model's kernels compile once per process); the
     write, the resume and the undo load no model, and run as the user types them."""
@@ -506,6 +507,7 @@ def test_an_output_written_before_the_trace_still_undoes_the_genre(owned, tmp_pa
 MPG123_NOISE = ("[src/libmpg123/", "Illegal Audio-MPEG-Header", "Trying to resync", "Xing stream size")
 
 
+@pytest.mark.slow
 def test_what_libmpg123_prints_on_a_damaged_mp3_goes_to_the_log_not_onto_the_terminal(owned, tmp_path, caplog):
     damaged = tmp_path / "damaged.mp3"
     data = owned["none"]["song.mp3"].read_bytes()
@@ -543,6 +545,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_a_kill_in_the_middle_of_a_save_leaves_the_old_file_or_the_new_one(clips, tmp_path):
     """SIGKILL while a process saves the genre, again and again: the file is always whole and readable."""
     path = tmp_path / "song.wav"

@@ -20,6 +20,8 @@ from train import evaluate, finetune
 
 from .helpers import CLIPS, DISTILHUBERT_CONFIG, GTZAN, ROOT, ServedApp, classify_file, needs_gtzan, plant_in_hub_cache
 
+pytestmark = pytest.mark.slow  # fine-tunes models, starts apps and torchrun
+
 
 def run(*args: str, launcher: tuple[str, ...] = (sys.executable, "-m"), env: dict | None = None):
     result = subprocess.run(

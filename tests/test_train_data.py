@@ -32,6 +32,8 @@ from train.data import DataError, load_gtzan, make_split
 
 from .helpers import CLIPS, ROOT, plant_in_hub_cache
 
+pytestmark = pytest.mark.slow  # fine-tunes models
+
 GOOD_CLIPS = 28  # 14 real clips and an excerpt of each
 TEST_CLIPS = 3  # ceil(0.1 * 28)
 

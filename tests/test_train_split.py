@@ -27,6 +27,8 @@ from train import evaluate, finetune
 
 from .helpers import CLIPS, ROOT
 
+pytestmark = pytest.mark.slow  # fine-tunes and evaluates models
+
 SPLITS = ROOT / "train" / "splits"
 LISTS = {"train": "train_filtered.txt", "validation": "valid_filtered.txt", "test": "test_filtered.txt"}
 SOURCE_SHA256 = {
