@@ -27,10 +27,8 @@ HEADERS = ["File", "Genre", "Confidence", "Seconds", "Windows", "Note"]
 
 
 def table_rows(rows: list[dict]) -> list[list]:
-    """The page's table: the CSV's rows without the ten probabilities, the confidence in per cent as the Clip tab
-    says it (the CSV keeps the number)."""
-    return [[r["path"], r["genre"], f"{r['confidence']:.0%}" if r["genre"] else "", r["seconds"], r["windows"],
-             r["note"]] for r in rows]  # fmt: skip
+    """The page's table: the CSV's rows without the ten probabilities."""
+    return [[r["path"], r["genre"], r["confidence"], r["seconds"], r["windows"], r["note"]] for r in rows]
 
 
 def make_tag(classifier: Classifier):
@@ -104,9 +102,7 @@ def many_files_tab(classifier: Classifier) -> None:
             elem_id="tag-files",
         )
         button = gr.Button("Tag files", variant="primary")
-        # Long names and notes wrap, and the file and its genre take most of a phone's width.
-        table = gr.Dataframe(headers=HEADERS, label="Genre per file", interactive=False, elem_id="tag-table", wrap=True,
-                             column_widths=["30%", "16%", "14%", "11%", "9%", "20%"])  # fmt: skip
+        table = gr.Dataframe(headers=HEADERS, label="Genre per file", interactive=False, elem_id="tag-table")
         csv_file = gr.File(label="CSV", elem_id="tag-csv")
         gr.on(
             [button.click, files.upload], make_tag(classifier), inputs=files, outputs=[table, csv_file],
