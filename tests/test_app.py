@@ -117,18 +117,24 @@ def test_unusual_valid_audio_is_classified(served_distilhubert, tmp_path, sr, ch
     check_answer(classify_file(served_distilhubert.client(), path), expected_windows=1)
 
 
+def answer_times(app: ServedApp, answers: int = 4) -> list[float]:
+    """Seconds of each of the first `answers` answers once the app is ready: the first visitor's, then the next."""
+    app.wait_ready()
+    client, times = app.client(), []
+    for _ in range(answers):
+        started = time.perf_counter()
+        check_answer(classify_file(client, CLIPS / "rock.00000.wav"))
+        times.append(time.perf_counter() - started)
+    return times
+
+
 @pytest.mark.slow
 def test_a_transformer_checkpoint_answers_its_first_visitor_about_as_fast_as_the_next(distilhubert_dir, tmp_path):
     """The app warms the request's path up in its first seconds (the forward's kernels at a full window, the gate,
     the kept figures), so that the first visitor after a start does not pay for it."""
     app = ServedApp({"MODEL_ID": str(distilhubert_dir)}, tmp_path / "warm.log")
     try:
-        app.wait_ready()
-        client, times = app.client(), []
-        for _ in range(4):
-            started = time.perf_counter()
-            check_answer(classify_file(client, CLIPS / "rock.00000.wav"))
-            times.append(time.perf_counter() - started)
+        times = answer_times(app)
     finally:
         app.stop()
     assert times[0] <= 1.5 * statistics.median(times[1:]) + 0.5, times
@@ -156,12 +162,7 @@ def test_fallback_starts_within_seconds_and_after_warm_up_the_first_answer_is_as
         texts = " ".join(str(c.get("props", {}).get("value", "")) for c in page["components"])
         assert "could not be loaded: the Hub is switched off (HF_HUB_OFFLINE=1)" in texts and "Offline model" in texts
         assert "Error" not in texts  # the cause in words, not an exception class
-        app.wait_ready()
-        client, times = app.client(), []
-        for _ in range(4):
-            started = time.perf_counter()
-            check_answer(classify_file(client, CLIPS / "rock.00000.wav"))
-            times.append(time.perf_counter() - started)
+        times = answer_times(app)
         assert secret not in texts and secret not in app.log
     finally:
         app.stop()
