@@ -6,12 +6,15 @@ import base64
 import contextvars
 import logging
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
+import soundfile as sf
 from gradio.components.plot import PlotData
 
 from .. import examples_dir
@@ -249,22 +252,24 @@ def make_listen(classifier: Classifier):
 
 
 def warm_up(classifier: Classifier) -> float:
-    """Pay the first-use costs before a visitor does: one window through the path of a request (decoding from an
-    array, resampling, the music gate, the model's forward at its full window, whose kernels PyTorch or numba set
-    up on first use), the figures `classify` keeps and their first frames, PIL's webp encoder. A first visitor
-    who comes meanwhile shares the work. Returns the seconds it took."""
+    """Pay the first-use costs before a visitor does: a synthetic clip of one window, written as a file comes, goes
+    through the request handler itself (decoding, resampling, the music gate, the forward at its full window, whose
+    kernels PyTorch or numba set up on first use, the figures and their encoders). Returns the seconds it took."""
     started = time.perf_counter()
     rate = 44100  # as a file or a microphone brings it
     t = np.arange(int(classifier.window_seconds * rate)) / rate
     tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2).astype(np.float32)
-    clip = classifier.load((rate, tone))
-    if classifier.on_gpu:  # a forward would borrow a GPU for no visitor (ZeroGPU): the gate alone
+    if classifier.on_gpu:  # a forward would borrow a GPU for no visitor (ZeroGPU): the gate and figures alone
+        clip = classifier.load((rate, tone))
         gate.listen(clip.gate_audio, [(0.0, clip.seconds)])
-        probs = np.full((1, len(classifier.labels)), 1 / len(classifier.labels))
+        clip_images(clip.samples, clip.sampling_rate)
+        genre_timeline_image(classifier.labels, np.full((1, len(classifier.labels)), 0.1), [(0, 1)], 1.0)
     else:
-        probs = classifier.classify(clip).window_probs
-    clip_images(clip.samples[: clip.sampling_rate], clip.sampling_rate)
-    genre_timeline_image(classifier.labels, probs, [(0, 1)], 1.0)
+        with tempfile.TemporaryDirectory(prefix="genre-warm-up-") as folder:
+            path = Path(folder) / "warm-up.wav"
+            sf.write(path, tone, rate)
+            for _ in make_classify(classifier)(str(path), progress=lambda *args, **kwargs: None):
+                pass
     return time.perf_counter() - started
 
 

@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -24,6 +25,7 @@ from .limits import Guard, Limits, upload_budget
 from .page import CSS, EXAMPLES_DIR, build_demo, warm_up
 
 log = logging.getLogger("app")
+QUIET_SECONDS, QUIET_WAIT_MAX = 2.0, 60.0
 
 
 def build() -> tuple[gr.Blocks, Limits, Classifier]:
@@ -54,15 +56,29 @@ def _warm_up(classifier: Classifier) -> None:
         log.warning("Warm-up failed (%s: %s); serving anyway", type(err).__name__, err)
 
 
+def _convert_when_quiet(classifier: Classifier, limits: Limits) -> None:
+    """Start the OpenVINO conversion once no request has been queued or answered for QUIET_SECONDS (or after
+    QUIET_WAIT_MAX at the latest), at the lowest priority: the converter's start (seconds of imports) slows a forward
+    that runs beside it by about a second even at niceness 19, so the visitors who come at once are answered first."""
+    waited, quiet = 0.0, 0.0
+    while quiet < QUIET_SECONDS and waited < QUIET_WAIT_MAX:
+        time.sleep(0.5)
+        waited += 0.5
+        try:
+            quiet = 0.0 if limits.live_events() else quiet + 0.5
+        except AttributeError:  # the queue is not started yet
+            quiet = 0.0
+    classifier.switch_runtime(nice=19)
+
+
 def launch(demo: gr.Blocks, limits: Limits, classifier: Classifier, block: bool = True) -> None:
     """Serve until stopped (or, with `block=False`, in the background). Gradio's own GRADIO_SERVER_NAME /
     GRADIO_SERVER_PORT apply (default 127.0.0.1:7860)."""
-    # The server opens at once (a fallback model is up within seconds) and answers a synthetic clip in its first
-    # seconds, so that the first visitor waits what the next one does; one who comes earlier shares that work.
-    threading.Thread(target=_warm_up, args=(classifier,), daemon=True).start()
-    # On a CPU the forward moves to OpenVINO once converted; a conversion runs at the lowest priority, so that it
-    # takes only the CPU that visitors leave.
-    classifier.switch_runtime(nice=19)
+    # A synthetic clip goes the way of a request before the port opens (a few seconds), so that the first visitor
+    # waits what the next one does: a visitor who came during a warm-up in the background would share the CPU with it.
+    _warm_up(classifier)
+    # On a CPU the forward moves to OpenVINO once converted (see _convert_when_quiet).
+    threading.Thread(target=_convert_when_quiet, args=(classifier, limits), name="convert", daemon=True).start()
     # One upload at a time (beside one live step and one /tag request, which have their own limits): a forward pass
     # already uses every core (or the GPU), so running two at once only doubles memory and each one's wait. Queued
     # requests wait their turn (up to max_size, a few per visitor: see limits.py). No route skips the queue (Gradio
