@@ -12,11 +12,10 @@ decoding, featurizing, the figures drawn and encoded, the summary and Gradio's o
   figure), with `spaces.GPU` replaced by the tests' recorder, which times the forward (and pickles what crosses
   ZeroGPU's boundary, except as a CPU serves). "outside" is the request's time less the forward's: the handler
   draws while the forward runs in its worker thread, so this is the time no forward runs. As a CPU serves them:
-  the true-size model's forward on the app's runtime, window by window, and the same requests as an MCP agent
-  makes them (no figures). As a GPU serves them (one call a clip), and 30 s clips of lengths not seen before
-  (every time axis drawn afresh): a stand-in forward returning fixed probabilities at once, so that nothing is
-  drawn beside it; and as on a GPU whose call takes GPU_CALL_S (an assumption: ZeroGPU's own overhead cannot be
-  measured here), the CPU idle meanwhile;
+  the true-size model's forward on the app's runtime, window by window. As a GPU serves them (one call a clip),
+  and 30 s clips of lengths not seen before (every time axis drawn afresh): a stand-in forward returning fixed
+  probabilities at once, so that nothing is drawn beside it; and as on a GPU whose call takes GPU_CALL_S (an
+  assumption: ZeroGPU's own overhead cannot be measured here), the CPU idle meanwhile;
 - each step alone: decoding, featurizing, the music gate, the spectrograms, each figure drawn and encoded, and the
   genre-over-time figure of every partial answer.
 
@@ -35,7 +34,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import soundfile as sf
@@ -82,12 +80,12 @@ class Request:
         self.block_fn = next(fn for fn in demo.fns.values() if fn.api_name == "classify")
         self.state = SessionState(demo)  # the server keeps one per visitor
 
-    def __call__(self, path: Path, agent: bool = False) -> dict:
-        """One request; `agent`: as an MCP agent asks, the same answers without figures."""
+    def __call__(self, path: Path) -> dict:
+        """One request."""
         self.recorder.calls.clear()
         started = time.perf_counter()
         postprocess, first, yields = 0.0, None, 0
-        for outputs in self.classify(str(path), request=AGENT if agent else None):
+        for outputs in self.classify(str(path)):
             begun = time.perf_counter()
             first = first or begun - started
             asyncio.run(self.demo.postprocess_data(self.block_fn, list(outputs), self.state))
@@ -99,15 +97,12 @@ class Request:
                 "first_answer_s": first, "yields": yields}  # fmt: skip
 
 
-AGENT = SimpleNamespace(headers={"x-gradio-user": "mcp"})  # the header Gradio's MCP server sends
-
-
-def requests(classifier, recorder, clips: dict[str, Path], runs: int, agent: bool = False) -> dict:
+def requests(classifier, recorder, clips: dict[str, Path], runs: int) -> dict:
     request = Request(classifier, recorder)
     out = {}
     for name, path in clips.items():
-        request(path, agent)  # first-call costs out of the way
-        rows = [request(path, agent) for _ in range(runs)]
+        request(path)  # first-call costs out of the way
+        rows = [request(path) for _ in range(runs)]
         out[name] = {key: round(statistics.median(row[key] for row in rows), 3) for key in rows[0]}
     return out
 
@@ -225,11 +220,9 @@ def main() -> None:
             switching.join()
         results["served"] = classifier.description
         clips = {"30 s": CLIP, "10 min": long}
-        # As a CPU serves: the true forward, window by window, each answer drawn while the next window is classified;
-        # and the same requests as an agent makes them (no figure drawn), which is what the figures add to.
+        # As a CPU serves: the true forward, window by window, each answer drawn while the next window is classified.
         recorder.crossing = False  # a CPU Space calls its forward directly
         results["cpu_streaming"] = requests(classifier, recorder, clips, args.runs)
-        results["cpu_streaming_no_figures"] = requests(classifier, recorder, clips, args.runs, agent=True)
         recorder.crossing = True
         # A stand-in forward: fixed probabilities at once, still featurized and pickled across the recorder's
         # boundary; as on a GPU, whose forward takes milliseconds, nothing is drawn beside it.
@@ -256,7 +249,7 @@ def main() -> None:
         if args.png:
             args.png.mkdir(parents=True, exist_ok=True)
             save_png(classifier, CLIP, args.png)
-    for mode in ("cpu_streaming", "cpu_streaming_no_figures", "new_lengths", "gpu_layout", "gpu_layout_waiting"):
+    for mode in ("cpu_streaming", "new_lengths", "gpu_layout", "gpu_layout_waiting"):
         for name, row in results[mode].items():
             row["outside_x_naive"] = round(row["outside_s"] / naive, 3)
             print(f"{mode} {name}: {row}")

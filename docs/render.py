@@ -116,8 +116,6 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
          "{d[cpu_streaming][30 s][outside_s]:.2f} s (the forward {d[cpu_streaming][30 s][forward_s]:.1f} s)",
          "{d[cpu_streaming][10 min][outside_s]:.2f} s (the forward {d[cpu_streaming][10 min][forward_s]:.1f} s, "
          "{d[cpu_streaming][10 min][yields]} updates)"],
-        ["the same, for an MCP agent (no figures)", "{d[cpu_streaming_no_figures][30 s][outside_s]:.2f} s",
-         "{d[cpu_streaming_no_figures][10 min][outside_s]:.2f} s"],
         ["the first answer, as on a CPU (the first window's forward included)",
          "{d[cpu_streaming][30 s][first_answer_s]:.2f} s", "{d[cpu_streaming][10 min][first_answer_s]:.2f} s"],
         ["one call per clip, as on a GPU: an instant forward", "{d[gpu_layout][30 s][outside_s]:.2f} s",

@@ -49,6 +49,15 @@ def forget_upload(demo: gr.Blocks, path: str) -> None:
     demo.upload_file_set.discard(path)
 
 
+
+def keep_out_of_mcp(demo: gr.Blocks, api_names: set[str]) -> None:
+    """Keep the events of `api_names` on the API but out of the MCP tools: Gradio's MCP server lists as tools only
+    the functions whose `_mcp_type` (set by `gr.mcp.tool`) is missing or "tool"."""
+    for block_fn in demo.fns.values():
+        if block_fn.api_name in api_names:
+            block_fn.fn._mcp_type = "page"
+
+
 def check(demo: gr.Blocks) -> None:
     """Raise GradioMismatch, naming what is missing, unless this Gradio has every internal used above (after
     `demo.queue()`)."""
@@ -64,6 +73,8 @@ def check(demo: gr.Blocks) -> None:
     for name in ("event_ids_to_events", "active_jobs", "event_queue_per_concurrency_id"):
         if not hasattr(queue, name):
             missing.append(f"Blocks._queue.{name}")
+    if getattr(gr.mcp.tool()(lambda: None), "_mcp_type", None) != "tool":
+        missing.append("gr.mcp.tool's _mcp_type")
     if not isinstance(getattr(demo, "upload_file_set", None), set):
         missing.append("Blocks.upload_file_set")
     if missing:

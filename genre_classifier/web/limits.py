@@ -199,6 +199,13 @@ def _peer(request) -> str | None:
     return request.client.host if request.client else None
 
 
+def _is_loopback(address: str | None) -> bool:
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False
+
+
 def gone(path: str | None) -> bool:
     """Whether `path` was an upload that is no longer on the server (idle past its time, or room for newer ones)."""
     if not path:
@@ -233,7 +240,10 @@ class Guard:
         client = client_id(headers, peer, self.limits.settings.behind_proxy)
         if scope["path"].endswith("/upload"):
             return await self.upload(scope, receive, send, headers, client)
-        return await self.request(scope, receive, send, client, MAX_MCP_BODY if "/mcp" in scope["path"] else MAX_BODY)
+        # An MCP call may carry its recording inline: the call itself, and the queue request that Gradio's MCP server
+        # makes for it over loopback with its own header (not a header an outside client can reach us with there).
+        mcp = "/mcp" in scope["path"] or (headers.get("x-gradio-user") == "mcp" and _is_loopback(peer))
+        return await self.request(scope, receive, send, client, MAX_MCP_BODY if mcp else MAX_BODY)
 
     async def upload(self, scope, receive, send, headers: Headers, client: str) -> None:
         try:

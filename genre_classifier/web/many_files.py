@@ -106,5 +106,5 @@ def many_files_tab(classifier: Classifier) -> None:
         csv_file = gr.File(label="CSV", elem_id="tag-csv")
         gr.on(
             [button.click, files.upload], make_tag(classifier), inputs=files, outputs=[table, csv_file],
-            api_name="tag", show_progress="minimal",
+            api_name="tag", show_progress="minimal", concurrency_id="tag",
         )  # fmt: skip

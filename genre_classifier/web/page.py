@@ -23,7 +23,7 @@ from ..core import gate
 from ..core.answer import CLEAR_MARGIN
 from ..core.audio import ACCEPTED, AudioError, Clip
 from ..core.model import Classifier, Prediction
-from . import limits
+from . import agents, limits
 from .live import ANSWERS, LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LIVE_TITLE, LiveSession, gpu_budget, listen_step
 from .many_files import many_files_tab
 from .plots import clip_images, genre_timeline_image
@@ -162,11 +162,8 @@ def make_classify(classifier: Classifier):
     def classify(
         audio_path: str | None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom)
-        request: gr.Request | None = None,
     ):
         started = time.perf_counter()
-        # Gradio's MCP server calls with this header: an agent reads the text, so no figure is drawn for it.
-        agent = request is not None and request.headers.get("x-gradio-user") == "mcp"
         if not audio_path:
             raise gr.Error("Record a clip or drop an audio file first.", print_exception=False)
         try:
@@ -179,12 +176,12 @@ def make_classify(classifier: Classifier):
         for note in clip.notes:
             gr.Warning(note)
         with Ahead(classifier.predictions(clip)) as answers:  # the first window classified meanwhile:
-            figures = (None,) * 3 if agent else tuple(map(plot_data, clip_images(clip.samples, clip.sampling_rate)))
+            figures = tuple(map(plot_data, clip_images(clip.samples, clip.sampling_rate)))
             for p in answers:
                 progress(len(p.window_spans) / p.total_windows, desc="Classifying windows")
                 answer = (p.confidences(), _summary(p, clip, classifier.window_seconds))
                 pending = not p.complete
-                timeline = None if agent else plot_data(genre_timeline_image(
+                timeline = plot_data(genre_timeline_image(
                     p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending, music=p.music_windows
                 ))  # fmt: skip
                 # The same figures with every answer: Gradio sends a generator's outputs as differences from the
@@ -198,7 +195,7 @@ def make_classify(classifier: Classifier):
     return classify
 
 
-# What an agent reads of the `classify` tool over MCP (and the API page): what to pass, what comes back, the limits.
+# What the API page says of `/classify`: what to pass, what comes back, the limits (agents: agents.py).
 # Gradio reads one line per parameter and per returned value.
 CLASSIFY_DOC = "\n".join([
     "Music genre of a recording: the probability of each of the ten GTZAN genres (blues, classical, country, disco, "
@@ -214,9 +211,9 @@ CLASSIFY_DOC = "\n".join([
     "    the answer in words, headed by the verdict (the genre when it leads the second by {margin:g} or more, else "
     "\"Unsure: blues or rock\" naming the close contenders, or \"This doesn't sound like music\" for speech, noise "
     "or tones, whose probabilities then mean little), with the seconds and windows classified",
-    "    three figures: waveform, spectrogram and mel spectrogram (empty over MCP)",
+    "    three figures: waveform, spectrogram and mel spectrogram",
     "    the genre of each window (start, end, top genre or \"not music\", confidence)",
-    "    a figure of the genre over time (empty over MCP)",
+    "    a figure of the genre over time",
 ])  # fmt: skip
 
 
@@ -280,6 +277,7 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
     if fallback_reason:
         model_line = f"⚠️ {fallback_reason}\n\n{model_line}"
     with gr.Blocks(title="Music genre classifier") as demo:
+        agents.add_tools(classifier)  # first: the MCP tools take the plain names
         gr.Markdown(
             "# Music genre classifier\n"
             "Record a clip or drop an audio or video file to see how likely each of the ten "
@@ -323,7 +321,7 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
             # of the label to the session's state, see `make_classify`), so the toast is the one message.
             classified = gr.on(
                 [button.click, audio.upload, audio.stop_recording], classify, inputs=audio, outputs=outputs,
-                api_name="classify", show_progress="minimal", show_progress_on=[label],
+                api_name="classify", show_progress="minimal", show_progress_on=[label], concurrency_id="classify",
             )  # fmt: skip
             details.change(fade, inputs=details, outputs=label, api_visibility="private", queue=False,
                            show_progress="hidden")  # fmt: skip
@@ -368,4 +366,5 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
             strip.change(plot_data, inputs=strip, outputs=live_plot, api_visibility="private", show_progress="hidden",
                          queue=False)  # fmt: skip
         many_files_tab(classifier)
+    agents.keep_page_out_of_mcp(demo)
     return demo
