@@ -271,3 +271,52 @@ def test_the_page_at_a_laptops_and_a_phones_width(browser, served_baseline, widt
         page.screenshot(path=ARTIFACTS / f"browser-page-{width}px.png", full_page=True)
     finally:
         context.close()
+
+
+# Whether an element is on screen, as the visitor sees it without scrolling.
+IN_VIEW = """(element) => { const box = element?.getBoundingClientRect();
+    return !!box && box.height > 0 && box.top >= 0 && box.bottom <= window.innerHeight
+        && box.left >= 0 && box.right <= window.innerWidth; }"""
+
+
+def in_view(page, selector: str) -> bool:
+    return page.evaluate(f"() => ({IN_VIEW})(document.querySelector({selector!r}))")
+
+
+def test_on_a_phone_the_answer_comes_on_screen_and_nothing_empty_is_shown_before(browser, served_baseline, tmp_path):
+    """390 x 844 with touch: no empty figure frames before an answer, "listening…" only once Record is pressed, the
+    answer in words on screen when it arrives (no scrolling by the visitor), and the Many files table's file and
+    genre side by side, the confidence in per cent."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                  permissions=["microphone"])  # fmt: skip
+    page = context.new_page()
+    try:
+        page.goto(served_baseline.url, wait_until="load")
+        page.locator("#model-info").wait_for()
+        assert page.locator("[data-testid=matplotlib]:visible, #waveform:visible, #mel:visible").count() == 0
+        page.get_by_role("tab", name="Live").tap()
+        assert "listening" not in page.locator("#live-genre").inner_text()
+        assert page.locator("#live-strip:visible").count() == 0
+        page.get_by_role("tab", name="Clip").tap()
+        assert not in_view(page, "#details")  # below the player, the button and the examples
+
+        page.locator("input[type=file]").first.set_input_files(str(CLIPS / "classical.00001.wav"))
+        page.wait_for_function("() => document.querySelector('#details h2')?.innerText.trim() === 'classical'",
+                               timeout=RESULT_TIMEOUT_MS)  # fmt: skip
+        # A smooth scroll: on screen within a few seconds, whatever the machine's load.
+        page.wait_for_function(f"() => ({IN_VIEW})(document.querySelector('#details h2'))", timeout=5000)
+        page.screenshot(path=ARTIFACTS / "browser-phone-answer.png")
+
+        page.get_by_role("tab", name="Many files").tap()
+        page.locator("#tag-files input[type=file]").set_input_files([str(CLIPS / "classical.00001.wav")])
+        page.locator("#tag-csv a").first.wait_for(timeout=RESULT_TIMEOUT_MS)
+        row = page.locator("#tag-table [role=row][data-index]").first
+        cells = row.locator("[role=gridcell], td")
+        file_cell, genre_cell, confidence_cell = cells.nth(0), cells.nth(1), cells.nth(2)
+        for cell in (file_cell, genre_cell):
+            box = cell.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        assert genre_cell.inner_text().strip() == "classical" and confidence_cell.inner_text().strip() == "92%"
+        page.screenshot(path=ARTIFACTS / "browser-phone-many-files.png", full_page=True)
+    finally:
+        context.close()

@@ -27,8 +27,10 @@ HEADERS = ["File", "Genre", "Confidence", "Seconds", "Windows", "Note"]
 
 
 def table_rows(rows: list[dict]) -> list[list]:
-    """The page's table: the CSV's rows without the ten probabilities."""
-    return [[r["path"], r["genre"], r["confidence"], r["seconds"], r["windows"], r["note"]] for r in rows]
+    """The page's table: the CSV's rows without the ten probabilities, the confidence in per cent as the Clip tab
+    says it (the CSV keeps the number)."""
+    return [[r["path"], r["genre"], f"{r['confidence']:.0%}" if r["genre"] else "", r["seconds"], r["windows"],
+             r["note"]] for r in rows]  # fmt: skip
 
 
 def make_tag(classifier: Classifier):
@@ -102,7 +104,9 @@ def many_files_tab(classifier: Classifier) -> None:
             elem_id="tag-files",
         )
         button = gr.Button("Tag files", variant="primary")
-        table = gr.Dataframe(headers=HEADERS, label="Genre per file", interactive=False, elem_id="tag-table")
+        # Long names and notes wrap, and the file and its genre take most of a phone's width.
+        table = gr.Dataframe(headers=HEADERS, label="Genre per file", interactive=False, elem_id="tag-table", wrap=True,
+                             column_widths=["28%", "24%", "14%", "12%", "10%", "12%"])  # fmt: skip
         csv_file = gr.File(label="CSV", elem_id="tag-csv")
         gr.on(
             [button.click, files.upload], make_tag(classifier), inputs=files, outputs=[table, csv_file],

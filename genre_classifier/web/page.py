@@ -39,7 +39,22 @@ EXAMPLES = [
     ("trumpet_loop.ogg", "Trumpet loop (5 s)"),
 ]
 TIMELINE_HEADERS = ["Start", "End", "Top genre", "Confidence", "Note"]
-CSS = "#genre-label.not-music { opacity: 0.45; }"  # the genres of a sound that is not music: shown, but faded
+PLOTS = ("genre-over-time", "mel", "waveform", "spectrogram", "live-strip")  # their elem_ids
+CSS = (
+    "#genre-label.not-music { opacity: 0.45; }"  # the genres of a sound that is not music: shown, but faded
+    # A figure with nothing drawn yet is not shown at all: no empty, untitled frames before the first answer.
+    + ",".join(f"#{plot}:not(:has(img))" for plot in PLOTS)
+    + " { display: none; }"
+)
+# On a phone the answer arrives below the fold (under the player, the button and the examples): it is brought on
+# screen when its first words come (measured once they are drawn, a moment after the change). Where it is in view
+# already (a laptop), nothing moves.
+SHOW_ANSWER = """() => setTimeout(() => {
+    const answer = document.querySelector('#details');
+    if (answer && answer.getBoundingClientRect().top > 0.6 * window.innerHeight) {
+        answer.scrollIntoView({behavior: 'smooth', block: 'start'});
+    }
+}, 100)"""
 NOT_MUSIC_HEADLINE = "This doesn't sound like music"
 PLOT_MIN_WIDTH = 480  # px: two figures side by side from a laptop's width up, stacked on a phone or a narrow window
 
@@ -325,6 +340,7 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
             )  # fmt: skip
             details.change(fade, inputs=details, outputs=label, api_visibility="private", queue=False,
                            show_progress="hidden")  # fmt: skip
+            details.change(None, js=SHOW_ANSWER, api_visibility="private", queue=False, show_progress="hidden")
             classified.failure(
                 lambda shown: shown, inputs=label, outputs=label, show_progress="hidden", api_visibility="private",
                 queue=False,
@@ -348,7 +364,8 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
                     live_audio = gr.Audio(
                         sources=["microphone"], streaming=True, type="numpy", label="Microphone", elem_id="live-mic"
                     )
-                    live_label = gr.Label(value=LISTENING, num_top_classes=3, label="Genre now", elem_id="live-genre")
+                    # Empty until Record is pressed: "listening…" comes with the recording.
+                    live_label = gr.Label(num_top_classes=3, label="Genre now", elem_id="live-genre")
                     live_status = gr.Markdown(elem_id="live-status")
                 with gr.Column(min_width=PLOT_MIN_WIDTH):
                     live_plot = gr.Plot(label=LIVE_TITLE, elem_id="live-strip", **plot)
