@@ -10,6 +10,7 @@ On a CUDA GPU, with the true-size DistilHuBERT and AST (random weights, ten genr
 - `tag` on the real recordings of `../shared/data`, in files per minute;
 - fine-tuning steps per second for both models at `train/finetune.py`'s batch size and precision (a training loop on
   random batches of the clips' shapes: forward, backward, AdamW step);
+- the training data loader with its default augmentation in 4 workers, against the clips per second the GPU trains;
 - the peak GPU memory of each part.
 
 It needs only torch, transformers and numpy; the parts that need the app's other packages (gradio, soundfile, soxr,
@@ -188,6 +189,40 @@ def finetune(runs: int) -> dict:
     return out
 
 
+def loader(finetuned: dict, workers: int = 4) -> dict:
+    """train/finetune.py's data loader with its default augmentation (recorded-like copies, Opus through FFmpeg) in
+    `workers` processes, as it runs beside a GPU: clips per second, against the clips per second the GPU trains
+    DistilHuBERT at (`finetune`'s figure). Below it, the GPU waits for data."""
+    import shutil
+
+    from torch.utils.data import DataLoader, Dataset
+
+    from train.finetune import random_crops
+    from train.recorded import Augment
+
+    if shutil.which("ffmpeg") is None:
+        return {"not_run": "FFmpeg is not installed here, and the augmentation's codec needs it."}
+    clips = sorted((ROOT / "examples").glob("*.ogg"))
+    transform = random_crops(30 * 16000, 16000, Augment())
+
+    class Crops(Dataset):
+        def __len__(self) -> int:
+            return 16 * workers
+
+        def __getitem__(self, i: int):
+            return transform({"audio": [{"path": str(clips[i % len(clips)]), "bytes": None}], "genre": [0]})
+
+    started = time.perf_counter()
+    for _ in DataLoader(Crops(), batch_size=FINETUNE_BATCH, num_workers=workers, collate_fn=list):
+        pass
+    clips_per_s = 16 * workers / (time.perf_counter() - started)  # worker start-up included, as in an epoch
+    gpu = finetuned.get("distilhubert", {}).get("steps_per_s", 0) * FINETUNE_BATCH
+    out = {"workers": workers, "clips_per_s": round(clips_per_s, 1), "gpu_trains_clips_per_s": round(gpu, 1),
+           "cpu_cores": os.cpu_count(), "gpu_waits": bool(gpu and clips_per_s < gpu)}  # fmt: skip
+    print(f"data loader with augmentation: {out}", flush=True)
+    return out
+
+
 def train_step_seconds(config, inputs, dtype, runs: int) -> float:
     """One optimiser step of a batch: forward under autocast, backward, AdamW (fp16 with a gradient scaler)."""
     import torch
@@ -236,6 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
             "classify": (lambda: classify(min(args.runs, 3), Path(tmp))) if not app_missing else app_missing,
             "tag": (lambda: tag(Path(tmp))) if not app_missing else app_missing,
             "finetune": lambda: finetune(args.runs),
+            "loader": (lambda: loader(results.get("finetune", {}))) if not app_missing else app_missing,
         }
         for name, part in parts.items():
             started = time.perf_counter()

@@ -187,6 +187,16 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
           "{d[naive_s]:.2f} s = {d[gate_x_naive]:.3f} ×", "the same gate"]]),  # fmt: skip
     "music-gate": ("music_gate.json", "python benchmarks/music_gate.py", ["group", "clip", "is", "embedded model says",
                    "DistilHuBERT (random) says", "music probability", "windows not music"], gate_rows()),
+    "recorded": ("recorded.json", "python benchmarks/recorded.py", ["the embedded model", "clean", "recorded-like"], [
+        ["clip accuracy", "{d[clean_accuracy]:.1%}", "{d[recorded_accuracy]:.1%}"],
+        ["clips whose top genre is unchanged", "", "{d[agreement]:.1%} ({d[same]} of {d[clips]})"],
+    ]),  # fmt: skip
+    "augment": ("augment.json", "python benchmarks/augment.py", ["clips per second, one loader worker",
+                "DistilHuBERT (30 s crops)", "AST (10.24 s crops)"], [
+        [label, f"{{d[distilhubert_30s][{key}]}}", f"{{d[ast_10s][{key}]}}"] for label, key in (
+            ("no augmentation", "none"), ("the default (`--augment recorded`)", "default"),
+            ("every crop copied, with the codec (worst case)", "every_crop"))
+    ]),  # fmt: skip
     "runtimes-avx2": runtimes_table(
         "runtimes_avx2.json", "python benchmarks/runtimes.py --runs 5 --out benchmarks/results/runtimes_avx2.json"
     ),

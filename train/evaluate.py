@@ -8,8 +8,10 @@ probabilities averaged per clip.
 the same way (`--split course`: the audio course's random 90/10 split; `fault-filtered`: the artist-filtered
 lists in train/splits/; undecodable clips left out first). Prints clip accuracy, window accuracy, per-genre
 precision/recall/F1 and the confusion matrix, and writes metrics.json, split.json and confusion_matrix.png to
---output-dir. Metrics come from the confusion matrix with numpy: `evaluate.load("accuracy")` fetches its code
-from the Hub at run time, which offline machines cannot do. (`python train/evaluate.py ...` works the same.)
+--output-dir. `--recorded` scores every clip again as a recorded-like copy (a song played in a room and recorded
+by a browser: train/recorded.py) and adds its accuracy, confusion matrix and agreement with the clean answers.
+Metrics come from the confusion matrix with numpy: `evaluate.load("accuracy")` fetches its code from the Hub at run
+time, which offline machines cannot do. (`python train/evaluate.py ...` works the same.)
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from train.data import (
     load_gtzan,
     make_split,
 )
+from train.recorded import EVAL_SEED, recorded_copy
 
 ALL = "all"
 PARTS = ("test", "validation", "train")
@@ -71,29 +74,54 @@ def scores(matrix: np.ndarray, labels: list[str] = GENRES) -> dict:
     return {"accuracy": float(hits.sum() / max(matrix.sum(), 1)), "macro_f1": float(f1.mean()), "per_genre": per_genre}
 
 
-def evaluate_classifier(classifier: Classifier, dataset) -> dict:
-    """Classify every clip of `dataset` (columns `audio`, `genre`) as the app does; clip and window metrics."""
+def evaluate_classifier(classifier: Classifier, dataset, recorded: bool = False) -> dict:
+    """Classify every clip of `dataset` (columns `audio`, `genre`) as the app does; clip and window metrics. With
+    `recorded`, each clip is scored again as a recorded-like copy (`train/recorded.py`, the clip's own seed from
+    EVAL_SEED), under `recorded`: its metrics and the `agreement`, the share of clips whose top genre is unchanged."""
     genre_of = {label: GENRES.index(label) for label in classifier.labels}  # checkpoint label order -> GENRES
     if sorted(genre_of) != sorted(GENRES):
         raise ValueError(f"the checkpoint's labels {classifier.labels} are not the ten GTZAN genres")
-    clip_true, clip_pred, window_true, window_pred, predictions = [], [], [], [], {}
+    runs = {"clean": Tally(), **({"recorded": Tally()} if recorded else {})}
     for i, example in enumerate(dataset):
-        prediction = classifier.classify(decode(example["audio"], classifier.sampling_rate))
-        clip_true.append(example["genre"])
-        clip_pred.append(genre_of[prediction.top])
-        window_pred += [genre_of[classifier.labels[j]] for j in prediction.window_probs.argmax(axis=1)]
-        window_true += [example["genre"]] * len(prediction.window_probs)
-        predictions[clip_name(example["audio"], i)] = prediction.top
-    clips = confusion_matrix(clip_true, clip_pred)
-    windows = confusion_matrix(window_true, window_pred)
-    return {
-        **scores(clips),
-        "window_accuracy": float(np.trace(windows) / windows.sum()),
-        "clips": len(clip_true),
-        "windows": len(window_true),
-        "confusion_matrix": clips.tolist(),
-        "predictions": predictions,
-    }
+        samples = decode(example["audio"], classifier.sampling_rate)
+        name = clip_name(example["audio"], i)
+        runs["clean"].add(name, example["genre"], classifier.classify(samples), genre_of)
+        if recorded:
+            copy = recorded_copy(samples, classifier.sampling_rate, seed=(EVAL_SEED, i))
+            runs["recorded"].add(name, example["genre"], classifier.classify(copy), genre_of)
+    metrics = runs["clean"].metrics()
+    if recorded:
+        same = [runs["recorded"].predictions[name] == top for name, top in metrics["predictions"].items()]
+        metrics["recorded"] = {**runs["recorded"].metrics(), "agreement": float(np.mean(same)),
+                               "seed": EVAL_SEED}  # fmt: skip
+    return metrics
+
+
+class Tally:
+    """The answers of one pass over the clips, and their metrics."""
+
+    def __init__(self) -> None:
+        self.clip_true, self.clip_pred, self.window_true, self.window_pred = [], [], [], []
+        self.predictions: dict[str, str] = {}
+
+    def add(self, name: str, genre: int, prediction, genre_of: dict[str, int]) -> None:
+        self.clip_true.append(genre)
+        self.clip_pred.append(genre_of[prediction.top])
+        self.window_pred += [genre_of[prediction.labels[j]] for j in prediction.window_probs.argmax(axis=1)]
+        self.window_true += [genre] * len(prediction.window_probs)
+        self.predictions[name] = prediction.top
+
+    def metrics(self) -> dict:
+        clips = confusion_matrix(self.clip_true, self.clip_pred)
+        windows = confusion_matrix(self.window_true, self.window_pred)
+        return {
+            **scores(clips),
+            "window_accuracy": float(np.trace(windows) / windows.sum()),
+            "clips": len(self.clip_true),
+            "windows": len(self.window_true),
+            "confusion_matrix": clips.tolist(),
+            "predictions": self.predictions,
+        }
 
 
 def save_confusion_matrix(matrix: np.ndarray, path: Path, title: str) -> None:
@@ -123,6 +151,13 @@ def report(metrics: dict) -> str:
         lines.append(f"{genre:10s} {s['precision']:9.3f} {s['recall']:7.3f} {s['f1']:6.3f} {s['support']:4d}")
     lines += ["", "confusion matrix (rows true, columns predicted, in the order above):"]
     lines += [" ".join(f"{c:3d}" for c in row) for row in metrics["confusion_matrix"]]
+    if "recorded" in metrics:
+        recorded = metrics["recorded"]
+        lines += ["", f"recorded-like copies (train/recorded.py, seed {recorded['seed']}):",
+                  f"clip accuracy:   {recorded['accuracy']:.4f}",
+                  f"agreement:       {recorded['agreement']:.4f} (clips whose top genre is unchanged)",
+                  "confusion matrix:"]  # fmt: skip
+        lines += [" ".join(f"{c:3d}" for c in row) for row in recorded["confusion_matrix"]]
     return "\n".join(lines)
 
 
@@ -130,6 +165,9 @@ def write_results(metrics: dict, output_dir: Path, title: str) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     save_confusion_matrix(np.array(metrics["confusion_matrix"]), output_dir / "confusion_matrix.png", title)
+    if "recorded" in metrics:
+        save_confusion_matrix(np.array(metrics["recorded"]["confusion_matrix"]),
+                              output_dir / "confusion_matrix_recorded.png", f"{title}, recorded-like")  # fmt: skip
 
 
 def write_split(chosen: Split, output_dir: Path) -> None:
@@ -193,6 +231,11 @@ def main() -> None:
     parser.add_argument("--test-size", type=float, default=0.1, help="course split: held-out fraction")
     parser.add_argument("--seed", type=int, default=42, help="course split: its shuffle seed")
     parser.add_argument("--output-dir", type=Path, default=Path("eval_results"), help="where the results go")
+    parser.add_argument(
+        "--recorded", action="store_true",
+        help="score every clip a second time as a recorded-like copy (a room, a microphone's band, noise, level and "
+        "Opus: train/recorded.py, a fixed seed), written under `recorded` in metrics.json with the agreement",
+    )  # fmt: skip
     args = parser.parse_args()
     try:
         evaluate(args)
@@ -213,7 +256,7 @@ def evaluate(args: argparse.Namespace) -> None:
     lines = [classifier.description, f"data: {args.data}, split: {args.split}, part: {part} ({len(dataset)} clips)"]
     lines += chosen.left_out(str(args.output_dir / "split.json")) + ([note] if note else [])
     print("\n".join(lines) + "\n")
-    metrics = evaluate_classifier(classifier, dataset)
+    metrics = evaluate_classifier(classifier, dataset, recorded=args.recorded)
     metrics |= {
         "model": args.model, "data": args.data, "split": args.split, "split_description": chosen.description,
         "part": part, "seed": args.seed, "clips_seen_in_training": seen,

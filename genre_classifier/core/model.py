@@ -173,8 +173,10 @@ def window_seconds_for(feature_extractor) -> float:
 
 
 def featurize(feature_extractor, windows: list[np.ndarray] | np.ndarray, sampling_rate: int, tensors: str = "pt"):
-    """The feature-extractor call, shared by serving and training (same padding; torch or numpy arrays)."""
-    return feature_extractor(list(windows), sampling_rate=sampling_rate, padding=True, return_tensors=tensors)
+    """The feature-extractor call, shared by serving and training (same padding; torch or numpy arrays). Whisper's
+    encoder takes only its full 30 s of frames: a shorter window is padded to them."""
+    padding = "max_length" if hasattr(feature_extractor, "nb_max_frames") else True
+    return feature_extractor(list(windows), sampling_rate=sampling_rate, padding=padding, return_tensors=tensors)
 
 
 GPU_BATCH = 16  # windows per forward pass on a GPU (8 min of DistilHuBERT windows): bounds its memory

@@ -1,0 +1,102 @@
+"""Recorded-like copies (train/recorded.py): what each step does to real audio, the same copy for the same seed,
+`train.evaluate --recorded`, and the augmentation `train.finetune` applies by default."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from genre_classifier.core.audio import load_audio
+from train.recorded import Augment, Recording, opus, recorded_copy
+
+from .helpers import CLIPS
+from .test_train import gtzan_folder, run_here
+
+RATE = 22050
+
+
+@pytest.fixture(scope="module")
+def song() -> np.ndarray:
+    return load_audio(CLIPS / "rock.00000.wav", RATE).samples[: 10 * RATE]
+
+
+def band_energy(samples: np.ndarray, low: float, high: float) -> float:
+    spectrum = np.abs(np.fft.rfft(samples)) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / RATE)
+    return float(spectrum[(freqs >= low) & (freqs < high)].sum() / spectrum.sum())
+
+
+def test_a_copy_is_the_same_for_a_seed_and_keeps_the_clip_s_length_and_level(song):
+    first, again, other = recorded_copy(song, RATE, 1), recorded_copy(song, RATE, 1), recorded_copy(song, RATE, 2)
+    assert first.dtype == np.float32 and len(first) == len(song)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+    assert np.abs(first).max() <= 1.0 and np.sqrt(np.mean(first**2)) > 0.01
+
+
+def test_the_microphone_band_the_noise_the_clipping_and_the_room_each_do_what_they_say(song):
+    dry = dict(rt60=0.3, wet=0.0, low_hz=20, high_hz=10_000, snr_db=None, gain_db=0.0, kbps=None)
+    rng = lambda: np.random.default_rng(0)  # noqa: E731
+    narrow = Recording(**{**dry, "low_hz": 200, "high_hz": 4000}).apply(song, RATE, rng())
+    assert band_energy(narrow, 6000, 11025) < 0.2 * band_energy(song, 6000, 11025)
+    assert band_energy(narrow, 0, 80) < 0.2 * band_energy(song, 0, 80)
+    noisy = Recording(**{**dry, "snr_db": 10.0}).apply(song, RATE, rng())
+    clean = Recording(**dry).apply(song, RATE, rng())
+    snr = 10 * np.log10(np.mean(clean**2) / np.mean((noisy - clean) ** 2))
+    assert 7 < snr < 13  # the level is set after the noise: about 10 dB, not exactly
+    hot = Recording(**{**dry, "gain_db": 20.0}).apply(song, RATE, rng())
+    assert np.mean(np.abs(hot) >= 0.999) > 0.01  # clipped at full scale
+    roomy = Recording(**{**dry, "wet": 0.5, "rt60": 1.0}).apply(song, RATE, rng())
+    assert np.corrcoef(roomy, clean)[0, 1] < 0.99  # the room's tail smears it
+
+
+def test_opus_at_browser_bit_rates_is_lossy_but_keeps_the_song(song):
+    for kbps in (24, 32):
+        coded = opus(song, RATE, kbps)
+        assert len(coded) == len(song) and not np.allclose(coded, song, atol=1e-3)
+        # Opus delays the signal by a few ms: compare the envelopes of 50 ms frames.
+        frames = lambda x: np.sqrt(np.mean(x[: len(x) // 1102 * 1102].reshape(-1, 1102) ** 2, axis=1))  # noqa: E731
+        assert np.corrcoef(frames(coded), frames(song))[0, 1] > 0.9
+
+
+def test_training_augmentation_changes_crops_reproducibly_from_torch_s_seed(song):
+    from train.finetune import random_crops
+
+    audio = [{"path": str(CLIPS / "rock.00000.wav"), "bytes": None}]
+    plain = random_crops(5 * 16000, 16000)
+    augmented = random_crops(5 * 16000, 16000, Augment(p=1.0))
+    torch.manual_seed(0)
+    crop = plain({"audio": audio, "genre": [9]})["window"][0]
+    torch.manual_seed(0)
+    first = augmented({"audio": audio, "genre": [9]})["window"][0]
+    torch.manual_seed(0)
+    again = augmented({"audio": audio, "genre": [9]})["window"][0]
+    np.testing.assert_array_equal(first, again)
+    assert len(first) == len(crop) and not np.allclose(first, crop, atol=1e-3)
+    assert "recorded-like copy of 100% of crops" in Augment(p=1.0).describe()
+
+
+def test_evaluate_recorded_scores_each_clip_twice_and_writes_both(tmp_path, monkeypatch, capsys):
+    from train import evaluate
+
+    clips, data = tmp_path / "clips", tmp_path / "data"
+    clips.mkdir(), data.mkdir()
+    for name in ("rock.00000.wav", "classical.00000.wav", "disco.00000.wav"):
+        (clips / name).symlink_to(CLIPS / name)
+    gtzan_folder(data, seconds=10, clips=clips)
+    out = tmp_path / "out"
+    run_here(evaluate, monkeypatch, "--model", "baseline", "--data", str(data), "--split", "all", "--recorded",
+             "--output-dir", str(out))  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    recorded = metrics["recorded"]
+    assert recorded["clips"] == metrics["clips"] == len(list(clips.glob("*.wav")))
+    assert 0 <= recorded["accuracy"] <= 1 and 0 <= recorded["agreement"] <= 1 and recorded["seed"] == 0
+    same = np.mean([recorded["predictions"][n] == top for n, top in metrics["predictions"].items()])
+    assert recorded["agreement"] == pytest.approx(same)
+    assert np.array(recorded["confusion_matrix"]).sum() == metrics["clips"]
+    assert (out / "confusion_matrix.png").is_file() and (out / "confusion_matrix_recorded.png").is_file()
+    printed = capsys.readouterr().out
+    assert "recorded-like copies" in printed and "agreement:" in printed
