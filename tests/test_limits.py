@@ -56,9 +56,11 @@ def test_upload_over_the_size_limit_is_refused_clearly(served_small_server, tmp_
         classify_file(served_small_server.client(), path)
 
 
-def test_the_api_offers_the_two_endpoints_and_no_model_choice(served_tiny):
+def test_the_api_offers_the_page_s_two_events_their_json_twins_and_no_model_choice(served_tiny):
     api = served_tiny.client().view_api(print_info=False, return_format="dict")
-    assert list(api["named_endpoints"]) == ["/classify", "/tag"]
+    assert sorted(api["named_endpoints"]) == ["/classify", "/classify_json", "/tag", "/tag_json"]
+    assert [p["parameter_name"] for p in api["named_endpoints"]["/classify_json"]["parameters"]] == ["audio"]
+    assert [p["parameter_name"] for p in api["named_endpoints"]["/tag_json"]["parameters"]] == ["files"]
     assert [p["component"] for p in api["named_endpoints"]["/classify"]["parameters"]] == ["Audio"]
     assert [p["component"] for p in api["named_endpoints"]["/tag"]["parameters"]] == ["File"]
 
