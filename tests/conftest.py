@@ -89,12 +89,12 @@ def learned(synthetic, tiny_config, tmp_path_factory) -> Path:
     from train import finetune
 
     out = tmp_path_factory.mktemp("learned") / "tiny"
-    # In this process (the command's fresh-process forms have tests of their own).
+    # In this process (the command's fresh-process forms have tests of their own); tones and clicks, not
+    # recordings, so no recorded-like augmentation (test_recorded.py and test_whisper.py train with it).
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setattr(sys, "argv", ["finetune", "--model", str(tiny_config), "--data", str(synthetic),
                                           "--output-dir", str(out), "--epochs", "6", "--batch-size", "16",
                                           "--learning-rate", "3e-3", "--augment", "none"])  # fmt: skip
-        # (tones and clicks, not recordings: the recorded-like augmentation has tests of its own)
         finetune.main()
     return out
 

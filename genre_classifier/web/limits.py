@@ -241,7 +241,7 @@ class Guard:
         if scope["path"].endswith("/upload"):
             return await self.upload(scope, receive, send, headers, client)
         # An MCP call may carry its recording inline: the call itself, and the queue request that Gradio's MCP server
-        # makes for it over loopback with its own header (not a header an outside client can reach us with there).
+        # then makes over loopback with its own header (only a process on this machine connects from loopback).
         mcp = "/mcp" in scope["path"] or (headers.get("x-gradio-user") == "mcp" and _is_loopback(peer))
         return await self.request(scope, receive, send, client, MAX_MCP_BODY if mcp else MAX_BODY)
 
