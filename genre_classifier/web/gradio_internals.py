@@ -49,7 +49,6 @@ def forget_upload(demo: gr.Blocks, path: str) -> None:
     demo.upload_file_set.discard(path)
 
 
-
 def keep_out_of_mcp(demo: gr.Blocks, api_names: set[str]) -> None:
     """Keep the events of `api_names` on the API but out of the MCP tools: Gradio's MCP server lists as tools only
     the functions whose `_mcp_type` (set by `gr.mcp.tool`) is missing or "tool"."""
