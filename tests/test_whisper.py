@@ -32,7 +32,7 @@ def finetuned_whisper(tmp_path_factory):
     out = tmp_path_factory.mktemp("finetuned") / "whisper-gtzan"
     with pytest.MonkeyPatch.context() as monkeypatch:
         run_here(finetune, monkeypatch, "--model", str(config_only), "--data", str(clips), "--output-dir", str(out),
-                 "--max-steps", "2", "--batch-size", "2", "--max-eval-samples", "1")  # fmt: skip
+                 "--max-steps", "2", "--batch-size", "1", "--max-eval-samples", "1")  # fmt: skip
     return out
 
 
