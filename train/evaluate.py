@@ -154,7 +154,7 @@ def report(metrics: dict) -> str:
     if "recorded" in metrics:
         recorded = metrics["recorded"]
         lines += ["", f"recorded-like copies (train/recorded.py, seed {recorded['seed']}):",
-                  f"clip accuracy:   {recorded['accuracy']:.4f}",
+                  f"accuracy:        {recorded['accuracy']:.4f} (clips)",
                   f"agreement:       {recorded['agreement']:.4f} (clips whose top genre is unchanged)",
                   "confusion matrix:"]  # fmt: skip
         lines += [" ".join(f"{c:3d}" for c in row) for row in recorded["confusion_matrix"]]
