@@ -10,8 +10,9 @@ The steps, in the order sound meets them, each with its parameters (`Recording`)
   microphones roll off below about 100 Hz and above about 8 kHz);
 - background noise: pink noise at `snr_db` below the signal;
 - the level: `gain_db`, then clipping at full scale (a recording made too hot);
-- the browser's codec: Opus at `kbps` through FFmpeg, decoded back by the app's own decoder (MediaRecorder sends
-  Opus at 24-32 kbit/s from Chromium), or none.
+- the browser's codec: Opus at `kbps` through FFmpeg, decoded back by the app's own decoder, or none. Chromium's
+  MediaRecorder sends 128 kbit/s (benchmarks/browser_codec.py measures it); the lower rates stand for what
+  squeezes harder (WebRTC calls, messaging apps, a browser told to save bandwidth).
 
 Everything is drawn from a numpy Generator, so a copy is the same for the same seed.
 """
@@ -27,6 +28,7 @@ from scipy import signal
 from genre_classifier.core.audio import load_audio
 
 EVAL_SEED = 0  # the fixed seed of `train.evaluate --recorded`: every run scores the same copies
+BIT_RATES = (24, 32, 64, 128)  # kbit/s of Opus: 128 is what Chromium's MediaRecorder sends
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Recording:
             high_hz=float(rng.uniform(5000, 10000)),
             snr_db=float(rng.uniform(20, 40)),
             gain_db=float(rng.uniform(-6, 12)),
-            kbps=int(rng.choice([24, 32])) if codec else None,
+            kbps=int(rng.choice(BIT_RATES)) if codec else None,
         )
 
     def describe(self) -> dict:
@@ -116,7 +118,7 @@ class Augment:
 
     def describe(self) -> str:
         return (f"a recorded-like copy of {self.p:.0%} of crops (room, microphone band, noise, level and clipping; "
-                f"Opus at 24-32 kbit/s in {self.codec_p:.0%} of those), and a gain of up to ±{self.gain_db:g} dB on "
+                f"Opus at 24-128 kbit/s in {self.codec_p:.0%} of those), and a gain of up to ±{self.gain_db:g} dB on "
                 "every crop (train/recorded.py)")  # fmt: skip
 
     def __call__(self, samples: np.ndarray, sampling_rate: int, rng: np.random.Generator) -> np.ndarray:
