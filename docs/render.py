@@ -191,11 +191,12 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
         ["clip accuracy", "{d[clean_accuracy]:.1%}", "{d[recorded_accuracy]:.1%}"],
         ["clips whose top genre is unchanged", "", "{d[agreement]:.1%} ({d[same]} of {d[clips]})"],
     ]),  # fmt: skip
-    "browser-codec": ("browser_codec.json", "python benchmarks/browser_codec.py", ["{d[clip]}, first {d[seconds]} s",
+    "browser-codec": ("browser_codec.json", "python benchmarks/browser_codec.py", ["copy of a clip's first 10 s",
                       "distortion (SDR)", "99 % of the energy under", "embedded model says"], [
         [label, f"{{d[{key}][sdr_db]}} dB" if key != "clip_itself" else "", f"{{d[{key}][energy_99_hz]}} Hz",
          f"{{d[{key}][embedded_top]}}"] for label, key in (
-            ("the clip", "clip_itself"), ("Chromium's MediaRecorder ({d[browser_bitrate]} bit/s)", "browser"),
+            ("the clip ({d[clip]})", "clip_itself"),
+            ("Chromium's MediaRecorder ({d[browser_bitrate]} bit/s)", "browser"),
             ("this module's Opus, 32 kbit/s", "opus_32k"), ("this module's Opus, 24 kbit/s", "opus_24k"))
     ]),  # fmt: skip
     "augment": ("augment.json", "python benchmarks/augment.py", ["clips per second, one loader worker",
