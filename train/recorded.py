@@ -11,8 +11,8 @@ The steps, in the order sound meets them, each with its parameters (`Recording`)
 - background noise: pink noise at `snr_db` below the signal;
 - the level: `gain_db`, then clipping at full scale (a recording made too hot);
 - the browser's codec: Opus at `kbps` through FFmpeg, decoded back by the app's own decoder, or none. Chromium's
-  MediaRecorder sends 128 kbit/s (benchmarks/browser_codec.py measures it); the lower rates stand for what
-  squeezes harder (WebRTC calls, messaging apps, a browser told to save bandwidth).
+  MediaRecorder sends 128 kbit/s, which Gradio's recorder asks for too (benchmarks/browser_codec.py); the lower
+  rates stand for what squeezes harder (WebRTC calls, messaging apps, a browser told to save bandwidth).
 
 Everything is drawn from a numpy Generator, so a copy is the same for the same seed.
 """
