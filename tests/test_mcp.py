@@ -99,7 +99,8 @@ def test_a_url_of_a_loopback_address_is_refused_and_never_fetched(served_tiny):
     finally:
         decoy.shutdown()
     assert result.isError and not fetched
-    assert "is not a public address" in text_of(result)
+    assert "is not a public address" in text_of(result)  # the agent reads why; the log says it in one line
+    assert served_tiny.log.count("is not a public address") == 1 and "Traceback" not in served_tiny.log
 
 
 def test_an_agent_hears_that_speech_is_not_music(served_tiny, speech_wav):
