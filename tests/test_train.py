@@ -197,6 +197,8 @@ def test_an_interrupted_run_resumes_where_it_stopped(synthetic, tiny_config, tmp
     run_here(finetune, monkeypatch, *common, "--max-steps", "2")
     first = capsys.readouterr().out
     assert "40 train / 8 test" in first and "4 clips per optimiser step" in first and "10 steps per epoch" in first
+    assert "augment:     a recorded-like copy of 50% of crops" in first  # the default
+    assert "recorded-like copies (train/recorded.py, seed 0):" in first  # the test clips scored both ways
 
     with pytest.raises(SystemExit, match="is not empty.*--resume-from-checkpoint"):  # a message, not a trace
         run_here(finetune, monkeypatch, *common, "--max-steps", "4")
