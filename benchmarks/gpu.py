@@ -193,14 +193,13 @@ def loader(finetuned: dict, workers: int = 4) -> dict:
     """train/finetune.py's data loader with its default augmentation (recorded-like copies, Opus through FFmpeg) in
     `workers` processes, as it runs beside a GPU: clips per second, against the clips per second the GPU trains
     DistilHuBERT at (`finetune`'s figure). Below it, the GPU waits for data."""
-    import shutil
-
     from torch.utils.data import DataLoader, Dataset
 
+    from genre_classifier.core import ffmpeg
     from train.finetune import random_crops
     from train.recorded import Augment
 
-    if shutil.which("ffmpeg") is None:
+    if not ffmpeg.available():
         return {"not_run": "FFmpeg is not installed here, and the augmentation's codec needs it."}
     clips = sorted((ROOT / "examples").glob("*.ogg"))
     transform = random_crops(30 * 16000, 16000, Augment())

@@ -20,11 +20,12 @@ Everything is drawn from a numpy Generator, so a copy is the same for the same s
 from __future__ import annotations
 
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import signal
 
+from genre_classifier.core import ffmpeg
 from genre_classifier.core.audio import load_audio
 
 EVAL_SEED = 0  # the fixed seed of `train.evaluate --recorded`: every run scores the same copies
@@ -53,9 +54,6 @@ class Recording:
             gain_db=float(rng.uniform(-6, 12)),
             kbps=int(rng.choice(BIT_RATES)) if codec else None,
         )
-
-    def describe(self) -> dict:
-        return {key: round(value, 2) if isinstance(value, float) else value for key, value in asdict(self).items()}
 
     def apply(self, samples: np.ndarray, sampling_rate: int, rng: np.random.Generator) -> np.ndarray:
         """The copy of mono float32 `samples`, same length and rate."""
@@ -96,7 +94,8 @@ def opus(samples: np.ndarray, sampling_rate: int, kbps: int) -> np.ndarray:
     decoder at the same rate and trimmed or padded to the same length."""
     encode = ["ffmpeg", "-nostdin", "-v", "error", "-f", "f32le", "-ar", str(sampling_rate), "-ac", "1", "-i", "pipe:",
               "-c:a", "libopus", "-b:a", f"{kbps}k", "-f", "ogg", "pipe:"]  # fmt: skip
-    encoded = subprocess.run(encode, input=samples.astype("<f4").tobytes(), capture_output=True, check=True).stdout
+    encoded = subprocess.run(encode, input=samples.astype("<f4").tobytes(), capture_output=True, check=True,
+                             timeout=ffmpeg.TIMEOUT_S).stdout  # fmt: skip
     decoded = load_audio(encoded, sampling_rate, max_seconds=len(samples) / sampling_rate + 1).samples
     return np.pad(decoded, (0, max(0, len(samples) - len(decoded))))[: len(samples)].astype(np.float32)
 
@@ -118,8 +117,8 @@ class Augment:
 
     def describe(self) -> str:
         return (f"a recorded-like copy of {self.p:.0%} of crops (room, microphone band, noise, level and clipping; "
-                f"Opus at 24-128 kbit/s in {self.codec_p:.0%} of those), and a gain of up to ±{self.gain_db:g} dB on "
-                "every crop (train/recorded.py)")  # fmt: skip
+                f"Opus at {min(BIT_RATES)}-{max(BIT_RATES)} kbit/s in {self.codec_p:.0%} of those), and a gain of up "
+                f"to ±{self.gain_db:g} dB on every crop (train/recorded.py)")  # fmt: skip
 
     def __call__(self, samples: np.ndarray, sampling_rate: int, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < self.p:

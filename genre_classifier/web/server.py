@@ -60,14 +60,11 @@ def _convert_when_quiet(classifier: Classifier, limits: Limits) -> None:
     """Start the OpenVINO conversion once no request has been queued or answered for QUIET_SECONDS (or after
     QUIET_WAIT_MAX at the latest), at the lowest priority: the converter's start (seconds of imports) slows a forward
     that runs beside it by about a second even at niceness 19, so the visitors who come at once are answered first."""
-    waited, quiet = 0.0, 0.0
-    while quiet < QUIET_SECONDS and waited < QUIET_WAIT_MAX:
+    started = quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < QUIET_SECONDS and time.monotonic() - started < QUIET_WAIT_MAX:
         time.sleep(0.5)
-        waited += 0.5
-        try:
-            quiet = 0.0 if limits.live_events() else quiet + 0.5
-        except AttributeError:  # the queue is not started yet
-            quiet = 0.0
+        if limits.live_events():
+            quiet_since = time.monotonic()
     classifier.switch_runtime(nice=19)
 
 
