@@ -142,8 +142,8 @@ class ServedApp:
         return self.log_path.read_text()
 
     def wait_ready(self, timeout: float = 240) -> None:
-        """Wait for the warm-up's "ready" line (the app logs it before its port opens; on a fresh install librosa
-        compiles during the warm-up)."""
+        """Wait for the warm-up's "ready" line (the app logs it before its port opens, unless the warm-up takes
+        longer than server.WARM_UP_WAIT, as when librosa compiles on a fresh install)."""
         deadline = time.monotonic() + timeout
         while "; ready" not in self.log:
             if time.monotonic() > deadline or self.process.poll() is not None:

@@ -26,6 +26,7 @@ from .page import CSS, EXAMPLES_DIR, build_demo, warm_up
 
 log = logging.getLogger("app")
 QUIET_SECONDS, QUIET_WAIT_MAX = 2.0, 60.0
+WARM_UP_WAIT = 5.0  # seconds the port waits for the warm-up, at most
 
 
 def build() -> tuple[gr.Blocks, Limits, Classifier]:
@@ -71,9 +72,12 @@ def _convert_when_quiet(classifier: Classifier, limits: Limits) -> None:
 def launch(demo: gr.Blocks, limits: Limits, classifier: Classifier, block: bool = True) -> None:
     """Serve until stopped (or, with `block=False`, in the background). Gradio's own GRADIO_SERVER_NAME /
     GRADIO_SERVER_PORT apply (default 127.0.0.1:7860)."""
-    # A synthetic clip goes the way of a request before the port opens (a few seconds), so that the first visitor
-    # waits what the next one does: a visitor who came during a warm-up in the background would share the CPU with it.
-    _warm_up(classifier)
+    # A synthetic clip goes the way of a request before the port opens (about 2 s), so that the first visitor waits
+    # what the next one does: one who came during the warm-up would share the CPU with it. Where it takes longer than
+    # WARM_UP_WAIT (librosa's kernels compiling on a fresh install), the port opens anyway, the rest goes on beside.
+    warming = threading.Thread(target=_warm_up, args=(classifier,), name="warm-up", daemon=True)
+    warming.start()
+    warming.join(WARM_UP_WAIT)
     # On a CPU the forward moves to OpenVINO once converted (see _convert_when_quiet).
     threading.Thread(target=_convert_when_quiet, args=(classifier, limits), name="convert", daemon=True).start()
     # One upload at a time (beside one live step and one /tag request, which have their own limits): a forward pass
