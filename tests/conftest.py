@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ServedApp, hubert_extractor, save_distilhubert, save_random_model, tiny_hubert_config
+from .helpers import ROOT, ServedApp, hubert_extractor, save_distilhubert, save_random_model, tiny_hubert_config
 from .synthetic import write_dataset
 
 # PyTorch's forward everywhere but in test_runtime.py: a switch to OpenVINO converts the model (10-20 s) beside the
@@ -100,14 +100,6 @@ def learned(synthetic, tiny_config, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def speech_wav(tmp_path_factory) -> Path:
-    """15 s of synthetic speech from espeak-ng (a voice and sentences the music gate was not fitted on)."""
-    import soundfile as sf
-
-    from train import sounds
-
-    if not sounds.espeak_available():
-        pytest.skip("speech is made with espeak-ng: apt install espeak-ng")
-    path = tmp_path_factory.mktemp("speech") / "voice-memo.wav"
-    sf.write(path, sounds.make("speech", 1000, "eval", seconds=15), sounds.RATE)
-    return path
+def speech_wav() -> Path:
+    """22 s of a real person talking: a telephone prompt read by a voice artist (tests/data/ATTRIBUTION.md)."""
+    return ROOT / "tests" / "data" / "speech-en-phone.ogg"

@@ -41,17 +41,22 @@ def microphone_clip(tmp_path_factory):
     return path
 
 
+def launch(playwright, microphone):
+    """Chromium whose fake microphone plays `microphone` (a 48 kHz WAV) in a loop."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone}",
+        ],
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def browser(microphone_clip):
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={microphone_clip}",
-            ],
-        )  # fmt: skip
+        browser = launch(playwright, microphone_clip)
         yield browser
         browser.close()
 
@@ -220,6 +225,29 @@ def test_live_tab_names_a_genre_within_seconds_keeps_updating_and_stops_cleanly(
     assert strip.get_attribute("src") == settled, "the strip kept changing after Stop"
     assert page.locator(".toast-body").count() == 0  # no error
     print(f"live: first genre after {first_genre_s:.1f} s, {len(seen)} strips in 6 s")
+
+
+def test_live_tab_says_not_music_while_a_person_talks(served_baseline, speech_wav, tmp_path):
+    """A real person talking into the microphone (a telephone prompt, played by the fake capture device): the Live
+    tab says "not music", never a genre."""
+    samples, _ = librosa.load(speech_wav, sr=48000)
+    microphone = tmp_path / "talk-48k.wav"
+    sf.write(microphone, samples, 48000, subtype="PCM_16")
+    with sync_api.sync_playwright() as playwright:
+        talking = launch(playwright, microphone)
+        page = talking.new_context(viewport={"width": 1280, "height": 1400}, permissions=["microphone"]).new_page()
+        page.goto(served_baseline.url, wait_until="load")
+        page.get_by_role("tab", name="Live").click()
+        page.locator("#live-mic").get_by_role("button", name="Record", exact=True).click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#live-genre [data-testid=label-output-value]')].some(e => "
+            "e.innerText.trim() === 'not music')", timeout=30_000)  # fmt: skip
+        shown = page.locator("#live-genre [data-testid=label-output-value]")
+        for _ in range(6):  # and no genre comes while they talk
+            page.wait_for_timeout(1000)
+            assert shown.inner_text().strip() not in GENRES
+        page.screenshot(path=ARTIFACTS / "browser-live-talking.png", full_page=True)
+        talking.close()
 
 
 # What a figure's smallest text (a caption, in points) measures on the screen, in CSS pixels, at least.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genre_classifier.core import answer, gate
+from genre_classifier.core import answer, gate, voice
 from genre_classifier.core.audio import load_audio
 from genre_classifier.core.model import BaselineClassifier, TransformerClassifier
 from genre_classifier.web.page import EXAMPLES, EXAMPLES_DIR, _summary, timeline_rows
@@ -34,7 +34,7 @@ def test_the_examples_are_music(name):
     assert gate.is_music(music_probability(clip.samples)), name
 
 
-@pytest.mark.parametrize("kind", ["noise", "tone", "hum", "ringing", "applause"])
+@pytest.mark.parametrize("kind", ["speech", "speech in noise", "noise", "tone", "hum", "ringing", "applause"])
 def test_sounds_of_other_kinds_are_not_music(kind):
     # Evaluation seeds: the gate was fitted on others (train/sounds.py).
     assert not gate.is_music(music_probability(sounds.make(kind, 1000 + 7, "eval", seconds=10)))
@@ -49,6 +49,34 @@ def test_speech_is_not_music_and_the_verdict_says_so(speech_wav):
     summary = _summary(prediction, classifier.load(speech_wav), classifier.window_seconds)
     assert summary.startswith("## This doesn't sound like music") and "not music" in summary
     assert [row[2] for row in timeline_rows(prediction)] == ["not music"]
+
+
+@pytest.mark.parametrize("name", ["speech-en-phone.ogg", "speech-fr-phone.ogg", *(f"libri{i}.ogg" for i in (1, 2, 3))])
+def test_real_people_talking_are_not_music(name):
+    """Telephone prompts read by voice artists and LibriSpeech readings (tests/data/ATTRIBUTION.md): the speech
+    detector hears a voice in them, whatever the gate's features say (LibriSpeech 5703, libri1, passed them)."""
+    clip = load_audio(ROOT / "tests" / "data" / name, gate.RATE, 30.0)
+    assert voice.spoken_share(clip.samples, gate.RATE) > gate.gate().voice_share
+    heard = gate.listen(clip.samples, [(0.0, clip.seconds)])
+    assert not gate.is_music(heard.music[0]) and heard.sounds == ["voice"]
+
+
+def test_a_window_full_of_talk_falls_below_the_threshold_and_one_without_keeps_its_score():
+    model = gate.gate()
+    assert gate.voice_ceiling(0.0, model) == pytest.approx(1.0)
+    assert gate.voice_ceiling(model.voice_share, model) == pytest.approx(model.min_music)  # a tie: still music
+    assert not gate.is_music(gate.voice_ceiling(model.voice_share + 0.05, model))
+    assert gate.voice_ceiling(1.0, model) >= 0.0
+
+
+def test_a_held_note_sings_and_a_gliding_voice_speaks(speech_wav):
+    """A sung note holds its pitch; speech glides (voice.held_pitch). A voice holding its notes is not counted as
+    talk, so singing alone stays music as far as the speech detector goes."""
+    notes = np.repeat([220.0, 247.0, 262.0, 294.0, 330.0, 294.0], voice.RATE)  # a tune, one note a second
+    sung = sum(np.sin(2 * np.pi * k * np.cumsum(notes) / voice.RATE) / k for k in range(1, 6)) * 0.3
+    assert voice.held_pitch(sung.astype(np.float32)) >= voice.SUNG
+    spoken = load_audio(speech_wav, voice.RATE, 30.0).samples
+    assert voice.held_pitch(spoken) < voice.SUNG
 
 
 def test_a_checkpoint_with_nothing_of_its_own_is_gated_the_same(speech_wav, tiny_hubert_dir):

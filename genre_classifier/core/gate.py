@@ -6,7 +6,10 @@ own, beside the genre model: 52 of the GTZAN table's features (all but HPSS's fo
 feature table), voice, noise and tone (speech, noise, applause, tones, hum and ringing made by `train/sounds.py`).
 It needs nothing from the genre model, so it works the same for the embedded model, a Hub checkpoint, or a folder
 that brings only its weights. A window is music when its music probability is at least `MusicGate.min_music`,
-chosen by `train/music_gate.py` so that at most 0.5 % of GTZAN's own clips fall below it in cross-validation. The
+chosen by `train/music_gate.py` so that at most 0.5 % of GTZAN's own clips fall below it in cross-validation.
+Beside the features, a speech detector trained on real speech (`voice.py`) hears whether a voice fills the window:
+where speech fills more than `MusicGate.voice_share` of its sounding frames, the window's music score falls below
+the threshold, so one score and one threshold decide for every output. The
 features are defined on the full band at 22050 Hz, so the gate hears the clip at that rate (`Clip.gate_samples`),
 not at the model's 16 kHz, which would take away what cymbals and guitars put above 8 kHz. Results:
 docs/music-gate.md.
@@ -22,6 +25,7 @@ import numpy as np
 from scipy.fft import dct
 from transformers import audio_utils
 
+from . import voice
 from .baseline import LOG_SCALED
 from .features import FEATURE_NAMES
 from .features import SAMPLING_RATE as RATE
@@ -109,6 +113,7 @@ class MusicGate:
     intercept: np.ndarray  # (n_classes,)
     classes: list[str]  # "music", then what else it can tell: "voice", "noise", "tone"
     min_music: float  # a window whose music probability is below this is not music
+    voice_share: float  # a window whose sounding frames are more than this share speech is a voice (`voice.py`)
 
     def class_probs(self, features: np.ndarray) -> np.ndarray:
         """Probabilities (n, n_classes) for raw gate feature rows (n, 52)."""
@@ -120,7 +125,7 @@ class MusicGate:
     def save(self, path: Path = GATE_PATH) -> None:
         np.savez(path, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept,
                  classes=np.array(self.classes), feature_names=np.array(GATE_FEATURE_NAMES),
-                 min_music=self.min_music)  # fmt: skip
+                 min_music=self.min_music, voice_share=self.voice_share)  # fmt: skip
 
     @classmethod
     def load(cls, path: Path = GATE_PATH) -> MusicGate:
@@ -128,7 +133,8 @@ class MusicGate:
             if list(data["feature_names"]) != GATE_FEATURE_NAMES:
                 raise ValueError(f"{path} was fitted on other features than gate_features computes")
             arrays = {k: data[k].astype(np.float64) for k in ("mean", "scale", "coef", "intercept")}
-            return cls(**arrays, classes=[str(c) for c in data["classes"]], min_music=float(data["min_music"]))
+            return cls(**arrays, classes=[str(c) for c in data["classes"]], min_music=float(data["min_music"]),
+                       voice_share=float(data["voice_share"]))  # fmt: skip
 
 
 @functools.cache
@@ -141,8 +147,16 @@ def gate() -> MusicGate:
 class Heard:
     """What the gate heard in each window of a clip."""
 
-    music: np.ndarray  # (n_windows,) music probability
+    music: np.ndarray  # (n_windows,) music score: the features' music probability, lowered where a voice fills it
     sounds: list[str]  # the likeliest other sound of each window ("voice", "noise", "tone")
+
+
+def voice_ceiling(share: np.ndarray | float, model: MusicGate) -> np.ndarray:
+    """The highest music score a window can have when `share` of its sounding frames are speech: 1 for none, the
+    threshold at `voice_share`, below it for more, so that a voice-filled window is not music however musical its
+    features look."""
+    ceiling = model.min_music + (1 - model.min_music) * (model.voice_share - np.asarray(share)) / model.voice_share
+    return np.clip(ceiling, 0.0, 1.0)
 
 
 def listen(samples: np.ndarray, spans: list[tuple[float, float]]) -> Heard:
@@ -150,8 +164,11 @@ def listen(samples: np.ndarray, spans: list[tuple[float, float]]) -> Heard:
     model = gate()
     windows = [samples[int(begin * RATE) : max(int(end * RATE), int(begin * RATE) + 1)] for begin, end in spans]
     probs = model.class_probs(np.stack([gate_features(w) for w in windows]))
-    others = probs[:, 1:].argmax(axis=1) + 1
-    return Heard(probs[:, 0], [model.classes[i] for i in others])
+    others = [model.classes[i] for i in probs[:, 1:].argmax(axis=1) + 1]
+    ceiling = voice_ceiling([voice.spoken_share(w, RATE) for w in windows], model)
+    voices = ceiling < probs[:, 0]  # the speech detector, not the features, keeps these windows from being music
+    sounds = ["voice" if heard else other for heard, other in zip(voices, others, strict=True)]
+    return Heard(np.minimum(probs[:, 0], ceiling), sounds)
 
 
 def is_music(music: np.ndarray | float) -> np.ndarray:
