@@ -66,7 +66,7 @@ def test_a_window_full_of_talk_falls_below_the_threshold_and_one_without_keeps_i
     assert gate.voice_ceiling(0.0, model) == pytest.approx(1.0)
     assert gate.voice_ceiling(model.voice_share, model) == pytest.approx(model.min_music)  # a tie: still music
     assert not gate.is_music(gate.voice_ceiling(model.voice_share + 0.05, model))
-    assert gate.voice_ceiling(1.0, model) >= 0.0
+    assert gate.voice_ceiling(1.0, model) == 0.0  # talk alone
 
 
 def test_a_held_note_sings_and_a_gliding_voice_speaks(speech_wav):

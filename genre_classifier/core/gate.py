@@ -152,11 +152,10 @@ class Heard:
 
 
 def voice_ceiling(share: np.ndarray | float, model: MusicGate) -> np.ndarray:
-    """The highest music score a window can have when `share` of its sounding frames are speech: 1 for none, the
-    threshold at `voice_share`, below it for more, so that a voice-filled window is not music however musical its
-    features look."""
-    ceiling = model.min_music + (1 - model.min_music) * (model.voice_share - np.asarray(share)) / model.voice_share
-    return np.clip(ceiling, 0.0, 1.0)
+    """The highest music score a window can have when `share` of its sounding frames are speech: from 1 for none down
+    to the threshold at `voice_share` (a tie is still music), and on down to 0 for a window of talk alone, so that a
+    voice-filled window is not music however musical its features look."""
+    return np.interp(share, [0.0, model.voice_share, 1.0], [1.0, model.min_music, 0.0])
 
 
 def listen(samples: np.ndarray, spans: list[tuple[float, float]]) -> Heard:
