@@ -54,11 +54,16 @@ def launch(playwright, microphone):
 
 
 @pytest.fixture(scope="module")
-def browser(microphone_clip):
+def playwright():
     with sync_api.sync_playwright() as playwright:
-        browser = launch(playwright, microphone_clip)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(playwright, microphone_clip):
+    browser = launch(playwright, microphone_clip)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -227,14 +232,14 @@ def test_live_tab_names_a_genre_within_seconds_keeps_updating_and_stops_cleanly(
     print(f"live: first genre after {first_genre_s:.1f} s, {len(seen)} strips in 6 s")
 
 
-def test_live_tab_says_not_music_while_a_person_talks(served_baseline, speech_wav, tmp_path):
+def test_live_tab_says_not_music_while_a_person_talks(playwright, served_baseline, speech_wav, tmp_path):
     """A real person talking into the microphone (a telephone prompt, played by the fake capture device): the Live
     tab says "not music", never a genre."""
     samples, _ = librosa.load(speech_wav, sr=48000)
     microphone = tmp_path / "talk-48k.wav"
     sf.write(microphone, samples, 48000, subtype="PCM_16")
-    with sync_api.sync_playwright() as playwright:
-        talking = launch(playwright, microphone)
+    talking = launch(playwright, microphone)
+    try:
         page = talking.new_context(viewport={"width": 1280, "height": 1400}, permissions=["microphone"]).new_page()
         page.goto(served_baseline.url, wait_until="load")
         page.get_by_role("tab", name="Live").click()
@@ -247,6 +252,7 @@ def test_live_tab_says_not_music_while_a_person_talks(served_baseline, speech_wa
             page.wait_for_timeout(1000)
             assert shown.inner_text().strip() not in GENRES
         page.screenshot(path=ARTIFACTS / "browser-live-talking.png", full_page=True)
+    finally:
         talking.close()
 
 
