@@ -21,7 +21,7 @@ from ..core.loading import load_classifier
 from ..core.model import Classifier
 from ..core.settings import Settings
 from . import gpu, gradio_internals
-from .limits import Guard, Limits, upload_budget
+from .limits import Guard, Limits, stall_seconds, upload_budget
 from .page import CSS, EXAMPLES_DIR, build_demo, warm_up
 
 log = logging.getLogger("app")
@@ -36,6 +36,7 @@ def build() -> tuple[gr.Blocks, Limits, Classifier]:
     try:
         settings = Settings.from_environment()
         upload_budget(settings)
+        stall_seconds()
     except ValueError as err:  # such as PRECISION=fp8 or UPLOAD_BUDGET=lots
         sys.exit(f"Cannot start: {err}")
     classifier, fallback_reason = load_classifier(settings=settings)
