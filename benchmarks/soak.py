@@ -10,18 +10,24 @@ Serves `python app.py` with `UPLOAD_BUDGET=200mb`, `UPLOAD_TTL=20` and a temp fo
 - The hostile visitor, on this same machine (its bodies encoded once and its loops paced, so that its own CPU,
   recorded, does not stand in for the attack): a flood of 5 MB uploads of random bytes with no request behind
   them, and as many 30 s requests as the queue takes from it, which it never waits on.
+- Stalled uploads: four more addresses each start an upload that declares a visitor's whole share (together the
+  budget), send 1 kB and go silent, connections open; the visitor tries its 30 s clip every half second until it is
+  accepted (the server cuts a silent upload off after `UPLOAD_STALL_S`, 60 s by default).
 - Then `--requests` ordinary 30 s requests one after the other: the server's RSS before and after.
 Goals: RSS growth at most 5 %, the temp folder's peak within the budget, the visitor's p95 under attack at most
-2 x its quiet p95, none of its requests failing. Writes benchmarks/results/soak.json.
+2 x its quiet p95, none of its requests failing, its upload accepted within 90 s of the stalled ones.
+Writes benchmarks/results/soak.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
@@ -53,7 +59,9 @@ from benchmarks.common import (  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "soak.json"
 BUDGET, TTL = 200_000_000, 20
+SHARE = int(200 * 2**20 * 0.25)  # of UPLOAD_BUDGET=200mb (Gradio's megabytes are 2**20 bytes): one visitor's share
 GOOD, HOSTILE = "198.51.100.1", "203.0.113.66"  # documentation addresses: only ever a header here
+STALLERS = [f"203.0.113.{70 + i}" for i in range(4)]
 
 
 def clips(folder: Path) -> dict[str, Path]:
@@ -193,6 +201,42 @@ def hostile(app: ServedApp, clip: Path, stop: threading.Event, counts: dict) -> 
     return threads
 
 
+def stalled_uploads(app: ServedApp, clip: Path) -> dict:
+    """Four addresses stall uploads that fill the budget, their connections open; how long the visitor's upload is
+    refused, what the stalled ones are answered, and the server's RSS before and after."""
+    head = (b'--x\r\nContent-Disposition: form-data; name="files"; filename="big.wav"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n")  # fmt: skip
+    rss_before, connections = rss_mb(app), []
+    for address in STALLERS:
+        request = (f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {address}\r\n"
+                   f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {SHARE}\r\n\r\n")  # fmt: skip
+        connection = socket.create_connection(("127.0.0.1", app.port), timeout=150)
+        connection.sendall(request.encode() + head.ljust(1024, b"\0"))
+        connections.append(connection)
+    time.sleep(0.5)
+    started, codes = time.monotonic(), []
+    try:
+        while time.monotonic() - started < 120:  # bounded: past the goal's 90 s it is a failure anyway
+            r = httpx.post(f"{app.url}gradio_api/upload", files={"files": (clip.name, clip.read_bytes())},
+                           headers={"X-Forwarded-For": GOOD}, timeout=30)  # fmt: skip
+            codes.append(r.status_code)
+            if r.status_code == 200:
+                break
+            time.sleep(0.5)
+        accepted_after = time.monotonic() - started
+        answers = []
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                answers.append(connection.recv(64).split(b"\r\n")[0].decode())
+    finally:
+        for connection in connections:
+            connection.close()
+    return {"addresses": len(STALLERS), "declared_bytes_each": SHARE, "refused_first": codes.count(503),
+            "upload_stall_s": app.env.get("UPLOAD_STALL_S", "60 (the default)"),
+            "accepted": codes[-1] == 200, "accepted_after_s": round(accepted_after, 1), "stalled_answered": answers,
+            "rss_before_mb": round(rss_before, 1), "rss_after_mb": round(rss_mb(app), 1)}  # fmt: skip
+
+
 def live_session(app: ServedApp, seconds: float, folder: Path, result: dict) -> None:
     """A live session in headless Chromium, its fake microphone playing a real clip; records whether it answered."""
     from playwright.sync_api import sync_playwright
@@ -270,6 +314,7 @@ def main() -> None:
                 thread.join()
             failures_mix = list(visitor.failures)
             time.sleep(TTL + 3)  # the hostile visitor's unused uploads expire
+            stalled = stalled_uploads(app, files["30 s"])
             rss_start, started = rss_mb(app), time.perf_counter()
             visitor.latencies = []
             for _ in range(args.requests):
@@ -288,6 +333,7 @@ def main() -> None:
         "ttl_s": TTL,
         "quiet": {**quiet, "live": quiet_live},
         "under_attack": {**attacked, "live": attacked_live, "hostile": counts},
+        "stalled_uploads": stalled,
         "p95_ratio": round(attacked["p95_s"] / quiet["p95_s"], 2),
         "failures": failures_mix + visitor.failures,
         "temp_folder_peak_bytes": peak[0],
@@ -301,6 +347,7 @@ def main() -> None:
         "temp folder peak <= budget": peak[0] <= BUDGET,
         "p95 under attack <= 2x quiet": results["p95_ratio"] <= 2,
         "no failed request": not results["failures"],
+        "accepted within 90 s of stalled uploads": stalled["accepted"] and stalled["accepted_after_s"] <= 90,
     }
     results["goals"] = goals
     RESULTS.parent.mkdir(exist_ok=True)

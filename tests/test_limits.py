@@ -110,3 +110,118 @@ def test_the_forwarded_address_is_trusted_only_behind_spaces_proxy():
     assert client_id({"x-forwarded-for": "1.2.3.4, 8.8.4.4"}, None, True) == "8.8.4.4"  # as a queued request has it
     assert client_id(Headers(), "127.0.0.1", True) == "127.0.0.1"
     assert client_id(Headers(), None, True) == "unknown"
+
+
+def guard_an_upload(tmp_path, monkeypatch, chunks, declared: int = 2_000_000):
+    """One upload through the Guard to a stand-in for Gradio's upload route (which reads the body as Starlette's
+    `Request.stream()` does, so a disconnect is a ClientDisconnect). `chunks` is what the client sends: bytes, or
+    None for silence from then on, or "gone" for a client that goes away. Returns (limits, responses, seconds); the
+    test fails rather than waits if the Guard never ends."""
+    import asyncio
+    import time
+    from types import SimpleNamespace
+
+    from starlette.requests import Request
+
+    from genre_classifier.web import limits
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    queue = SimpleNamespace(event_ids_to_events={}, active_jobs=[], event_queue_per_concurrency_id={})
+    demo = SimpleNamespace(_queue=queue, blocks={}, upload_file_set=set())
+    guarded = limits.Limits(demo, Settings(upload_budget="8mb", upload_ttl=60))
+    responses = []
+
+    async def gradio(scope, receive, send):
+        async for _ in Request(scope, receive).stream():
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"[]"})
+
+    sent = iter(chunks)
+
+    async def receive():
+        chunk = next(sent, None)
+        if chunk == "gone":
+            return {"type": "http.disconnect"}
+        if chunk is None:
+            await asyncio.Event().wait()  # a client that declared its size and went silent, connection open
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message):
+        responses.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/gradio_api/upload", "client": ("203.0.113.5", 5000),
+             "headers": [(b"content-length", str(declared).encode()),
+                         (b"content-type", b"multipart/form-data; boundary=x")]}  # fmt: skip
+    started = time.monotonic()
+    asyncio.run(asyncio.wait_for(limits.Guard(gradio, guarded)(scope, receive, send), timeout=8))
+    return guarded, responses, time.monotonic() - started
+
+
+def test_a_stalled_upload_is_cut_off_and_gives_back_what_it_was_promised(tmp_path, monkeypatch, caplog):
+    """It declared a visitor's whole share, sent 1 kB and went silent: after UPLOAD_STALL_S without a byte it is
+    answered 408 and the connection closed; of its promise it keeps only the kilobyte that may be on disk."""
+    monkeypatch.setenv("UPLOAD_STALL_S", "0.5")
+    with caplog.at_level("INFO", logger="genre_classifier.web.limits"):
+        guarded, responses, seconds = guard_an_upload(tmp_path, monkeypatch, [b"x" * 1024, None])
+    assert 0.4 < seconds < 3
+    assert responses[0]["status"] == 408 and (b"connection", b"close") in responses[0]["headers"]
+    assert b"nothing arrived" in responses[1]["body"]
+    assert guarded.ledger.held() <= 1024  # another visitor's upload is accepted at once
+    assert guarded.ledger.reserve("198.51.100.8", 2_000_000) == []
+    lines = [r for r in caplog.records if r.name == "genre_classifier.web.limits"]
+    assert len(lines) == 1 and "Cut off an upload" in lines[0].getMessage() and lines[0].exc_info is None
+
+
+def test_the_upload_deadline_holds_when_nothing_arrives(tmp_path, monkeypatch):
+    from genre_classifier.web import limits
+
+    monkeypatch.setattr(limits, "UPLOAD_SECONDS", 1.0)  # a silence shorter than the stall timeout, past the deadline
+    guarded, responses, seconds = guard_an_upload(tmp_path, monkeypatch, [b"x" * 1024, None])
+    assert 0.9 < seconds < 3 and responses[0]["status"] == 408
+    assert guarded.ledger.held() <= 1024
+
+
+def test_a_client_that_goes_away_is_one_line_in_the_log(tmp_path, monkeypatch, caplog):
+    with caplog.at_level("INFO"):
+        guarded, responses, _ = guard_an_upload(tmp_path, monkeypatch, [b"x" * 1024, "gone"])
+    lines = [r for r in caplog.records if r.name == "genre_classifier.web.limits"]
+    assert len(lines) == 1 and "went away" in lines[0].getMessage() and lines[0].exc_info is None
+    assert guarded.ledger.held() <= 1024
+
+
+def test_the_same_bytes_sent_by_two_visitors_stay_while_either_needs_them(tmp_path, monkeypatch):
+    """Gradio stores an upload by its content (`<sha256>/<name>`): two visitors who send the same bytes get the same
+    path, or under another name the same folder. One visitor's copy going (to make room for its next upload, or idle
+    past the TTL) must leave the file and folder the other still needs."""
+    import time
+    from types import SimpleNamespace
+
+    from genre_classifier.web import limits
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    queue = SimpleNamespace(event_ids_to_events={}, active_jobs=[], event_queue_per_concurrency_id={})
+    demo = SimpleNamespace(_queue=queue, blocks={}, upload_file_set=set())
+    guarded = limits.Limits(demo, Settings(upload_budget="8mb", upload_ttl=1.0))  # a visitor's share: 2 MB
+    song, renamed = tmp_path / "5e1f" / "song.wav", tmp_path / "5e1f" / "my-song.wav"
+    song.parent.mkdir()
+    for path in (song, renamed):
+        path.write_bytes(b"\0" * 1_000_000)
+    first, second, third = "198.51.100.11", "198.51.100.12", "198.51.100.13"
+    for visitor, path in ((third, renamed), (first, song), (second, song)):
+        assert guarded.ledger.reserve(visitor, 1_000_000) == []
+        guarded.ledger.settle(visitor, 1_000_000, [str(path)])
+    assert guarded.ledger.held() == 2_000_000  # on disk once each
+    # The second visitor's page classifies it and moves on to a larger file: its answered copy makes room...
+    guarded.ledger.mark_used([str(song)], second)
+    guarded.delete(guarded.ledger.reserve(second, 1_500_000))
+    assert song.exists()  # ...but the first visitor has not asked for it yet
+    guarded.ledger.settle(second, 1_500_000, None, 0)
+    time.sleep(0.6)
+    guarded.ledger.mark_used([str(song)], first)  # the first visitor's request, while the third's copy ages
+    time.sleep(0.6)
+    guarded.sweep()  # the third visitor's copy has been idle past the TTL: it goes, not its folder's other file
+    assert not renamed.exists() and song.exists()
+    time.sleep(1.1)
+    guarded.sweep()
+    assert not song.exists() and not song.parent.exists() and guarded.ledger.held() == 0

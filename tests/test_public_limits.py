@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -31,13 +32,14 @@ from .helpers import CLIPS, ServedApp, classify_file
 pytestmark = pytest.mark.slow  # starts apps, processes or pip
 
 BUDGET, TTL = 8_000_000, 2
+STALL = 3  # UPLOAD_STALL_S: seconds an upload may send nothing (60 by default)
 
 
 @pytest.fixture(scope="module")
 def app(tiny_hubert_dir, tmp_path_factory):
     temp = tmp_path_factory.mktemp("gradio-temp")
     env = {"MODEL_ID": str(tiny_hubert_dir), "UPLOAD_BUDGET": "8mb", "UPLOAD_TTL": str(TTL),
-           "GRADIO_TEMP_DIR": str(temp)}  # fmt: skip
+           "UPLOAD_STALL_S": str(STALL), "GRADIO_TEMP_DIR": str(temp)}  # fmt: skip
     served = ServedApp(env, tmp_path_factory.mktemp("logs") / "limits.log")
     served.temp = temp
     yield served
@@ -197,6 +199,72 @@ def test_one_visitor_flooding_takes_only_its_share(app, clip, tmp_path):
     # What it may hold is what it holds now, not its history: once its uploads expire it may upload again.
     assert wait_until(lambda: not uploads(app), timeout=TTL + 3)
     assert upload(app, "203.0.113.99").status_code == 200
+
+
+def stall(app, visitor: str, declared: int) -> socket.socket:
+    """An upload that declares `declared` bytes, sends its first kilobyte and goes silent, its connection open."""
+    head = (b'--x\r\nContent-Disposition: form-data; name="files"; filename="big.wav"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n")  # fmt: skip
+    request = (f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {visitor}\r\n"
+               f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {declared}\r\n\r\n")  # fmt: skip
+    connection = socket.create_connection(("127.0.0.1", app.port), timeout=10)
+    connection.sendall(request.encode() + head.ljust(1024, b"\0"))
+    return connection
+
+
+def rss_mb(app) -> float:
+    status = Path(f"/proc/{app.process.pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
+
+
+def test_stalled_uploads_from_several_addresses_do_not_keep_others_out(app, clip):
+    """Four addresses each declare a visitor's whole share (together the budget), send 1 kB and go silent with their
+    connections open: an ordinary visitor is refused at first (503), then accepted within 90 s (UPLOAD_STALL_S=3
+    here) while those connections are still open. The stalled ones are answered 408 and closed; the server's
+    memory and temp folder stay bounded; the log has one line for each, no traceback."""
+    assert wait_until(lambda: not uploads(app), timeout=TTL + 3)
+    rss_before, peak, stop = rss_mb(app), [0], threading.Event()
+
+    def measure():
+        while not stop.is_set():
+            peak[0] = max(peak[0], sum(files(app.temp).values()))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=measure)
+    watcher.start()
+    share = int(limits.upload_budget(Settings(upload_budget="8mb")) * ledger.CLIENT_SHARE)
+    attackers = [stall(app, f"203.0.113.{200 + i}", share) for i in range(4)]
+    try:
+        time.sleep(0.5)  # the server has read their headers: the budget is promised to them
+        started, codes = time.monotonic(), []
+        while time.monotonic() - started < 90:  # bounded: the test fails rather than waits for ever
+            response = httpx.post(f"{app.url}gradio_api/upload", files={"files": (clip.name, clip.read_bytes())},
+                                  headers={"X-Forwarded-For": "198.51.100.20"}, timeout=30)  # fmt: skip
+            codes.append(response.status_code)
+            if response.status_code == 200:
+                break
+            time.sleep(0.5)
+        accepted_after = time.monotonic() - started
+        assert codes[0] == 503 and codes[-1] == 200, codes
+        assert accepted_after < STALL + 5  # with the default 60 s: about a minute, within the 90 s asked
+        answers = []
+        for connection in attackers:  # the server answered and closed each one (they never closed theirs)
+            received = b""
+            while chunk := connection.recv(4096):
+                received += chunk
+            answers.append(received)
+    finally:
+        stop.set()
+        watcher.join()
+        for connection in attackers:
+            connection.close()
+    assert all(a.startswith(b"HTTP/1.1 408") and b"nothing arrived for 3 s" in a for a in answers), answers
+    assert peak[0] - sum(s for p, s in files(app.temp).items() if p.suffix == ".ogg") <= BUDGET
+    assert rss_mb(app) - rss_before < 50
+    assert wait_until(lambda: app.log.count("Cut off an upload") == 4, timeout=5), app.log[-2000:]
+    assert "Traceback" not in app.log and "ClientDisconnect" not in app.log
+    # Their half-written files go once no longer written to for UPLOAD_STALL_S: the next test finds the disk empty.
+    assert wait_until(lambda: not uploads(app), timeout=STALL + TTL + 5)
 
 
 def made_up() -> str:

@@ -3,30 +3,200 @@ the windows, the model and its precision), with no figure, and a refused input r
 
 They are API endpoints of their own, `/classify_json` and `/tag_json` (for any HTTP client that wants JSON too); the
 page's events, whose outputs are a person's figures and tables, are kept out of the MCP tools
-(`gradio_internals.keep_out_of_mcp`). A recording comes as a base64 `data:` URL or an http(s) URL, which Gradio's
-own SSRF-protected download fetches (a private or loopback address is refused before any request goes out).
+(`gradio_internals.keep_out_of_mcp`). A recording comes as a base64 `data:` URL or an http(s) URL. A URL is fetched
+as a stranger's upload is taken (`Downloads`): streamed to disk, at most `MAX_FILE_SIZE` bytes, whole within
+`FETCH_SECONDS`, counted in the upload budget and the visitor's share while it is on disk, and only from public
+addresses: every hop of a redirect is resolved and checked before anything is sent, and the connection goes to the
+address that was checked (a name that resolves elsewhere the second time gains nothing).
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
 import logging
+import socket
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
+import httpx
 from gradio import processing_utils
+from gradio_client import utils as client_utils
 
 from ..core import answer as verdicts
 from ..core.audio import ACCEPTED, AudioError
 from ..core.model import Classifier, Prediction
 from ..library.rows import error_row, result_row
 from . import gradio_internals
+from .limits import client_id
 from .many_files import MAX_FILES
+
+if TYPE_CHECKING:
+    from .limits import Limits
 
 log = logging.getLogger(__name__)
 
+FETCH_SECONDS = 120.0  # a URL's file arrives whole within this, or not at all: a trickle must not hold a worker
+MAX_REDIRECTS = 5
+STEP = 1_000_000  # bytes counted in the budget at a time, for a file whose server did not say its size
+
 NOT_PUBLIC = "{url} is not a public address: give the URL of a file anyone on the internet can fetch, or the bytes"
 NOT_A_RECORDING = "Give the recording as a data: URL (data:audio/wav;base64,...) or an http(s) URL, not {value!r}"
+
+
+class Refused(Exception):
+    """An agent's URL that is not fetched, or not whole: the sentence it reads."""
+
+
+AddressCheck = Callable[[ipaddress.IPv4Address | ipaddress.IPv6Address], bool]
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Anywhere on the internet: not private, loopback, link-local (cloud metadata), shared, reserved or multicast."""
+    address = getattr(address, "ipv4_mapped", None) or address
+    return address.is_global and not address.is_multicast
+
+
+@dataclass
+class Downloads:
+    """The bounds of an agent's URL: `max_bytes`, `seconds`, the app's `limits` (its upload budget and a visitor's
+    share; none in a bare page), and `admit`, the addresses that may be connected to (tests admit their loopback
+    server)."""
+
+    max_bytes: int
+    seconds: float = FETCH_SECONDS
+    limits: Limits | None = None
+    admit: AddressCheck = is_public
+
+
+class _Pinned(httpx.AsyncHTTPTransport):
+    """Connects to the address that was checked, whatever the name resolves to by then; TLS still checks the name."""
+
+    def __init__(self, address: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.address = address
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.extensions = {**request.extensions, "sni_hostname": request.url.host}
+        request.url = request.url.copy_with(host=self.address)
+        return await super().handle_async_request(request)
+
+
+async def _checked_address(url: httpx.URL, admit: AddressCheck) -> str:
+    """An address of `url`'s host that `admit` accepts; Refused if it has none (or no http(s) URL at all)."""
+    if url.scheme not in ("http", "https") or not url.host:
+        raise Refused(f"{str(url)[:200]} is not an http(s) URL")
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(url.host, url.port or 80, type=socket.SOCK_STREAM)
+    except OSError:
+        raise Refused(f"Could not fetch {str(url)[:200]}: its host {url.host} is not known") from None
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(sockaddr[0].split("%")[0])
+        if admit(address):
+            return str(address)
+    raise Refused(NOT_PUBLIC.format(url=str(url)[:200]))
+
+
+class _Counted:
+    """The bytes of a download counted in the upload budget, under its visitor's share."""
+
+    def __init__(self, limits: Limits | None, client: str) -> None:
+        self.limits, self.client, self.bytes = limits, client, 0
+
+    def grow_to(self, size: int) -> None:
+        if self.limits is None or size <= self.bytes:
+            return
+        more = max(size - self.bytes, STEP)
+        reserved = self.limits.ledger.reserve(self.client, more, self.limits.in_use())
+        if isinstance(reserved, tuple):
+            raise Refused(reserved[1])
+        self.limits.delete(reserved)  # answered uploads that made room
+        self.bytes += more
+
+    def release(self) -> None:
+        if self.limits is not None and self.bytes:
+            self.limits.ledger.settle(self.client, self.bytes, [])
+            self.bytes = 0
+
+
+async def _download(url: str, folder: str, bounds: Downloads, counted: _Counted) -> str:
+    """Stream `url` into `folder`, following up to MAX_REDIRECTS redirects, each hop checked as the first."""
+    target = httpx.URL(url)
+    for _ in range(MAX_REDIRECTS + 1):
+        address = await _checked_address(target, bounds.admit)
+        async with (
+            httpx.AsyncClient(transport=_Pinned(address), timeout=30, follow_redirects=False) as http,
+            http.stream("GET", target) as response,
+        ):
+            if response.is_redirect:
+                target = target.join(response.headers["location"])
+                continue
+            if response.status_code != 200:
+                raise Refused(f"Could not fetch {url[:200]}: its server answered {response.status_code}")
+            most = f"{bounds.max_bytes / 1e6:.3g} MB"
+            too_large = Refused(f"{url[:200]} is larger than {most}, the most a recording may be")
+            declared = int(response.headers.get("content-length") or 0)
+            if declared > bounds.max_bytes:
+                raise too_large
+            counted.grow_to(declared)  # a size said up front is refused before a byte is stored
+            name = client_utils.strip_invalid_filename_characters(Path(target.path).name) or "recording"
+            path, size = Path(folder) / name, 0
+            with open(path, "wb") as file:
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > bounds.max_bytes:
+                        raise too_large
+                    counted.grow_to(size)
+                    file.write(chunk)
+            return str(path)
+    raise Refused(f"Could not fetch {url[:200]}: more than {MAX_REDIRECTS} redirects")
+
+
+@contextmanager
+def fetched(value: str, bounds: Downloads, client: str = "agent") -> Iterator[str]:
+    """The recording named by `value` (a data: URL or an http(s) URL) in a file of its own while the block runs, its
+    bytes counted in the budget until then; gr.Error saying why not."""
+    value = (value or "").strip()
+    counted = _Counted(bounds.limits, client)
+    with tempfile.TemporaryDirectory(prefix="genre-agent-") as folder:
+        try:
+            if value.startswith("data:"):
+                path = processing_utils.save_base64_to_cache(value, folder)
+            elif value.startswith(("http://", "https://")):
+                path = asyncio.run(asyncio.wait_for(_download(value, folder, bounds, counted), bounds.seconds))
+            else:
+                raise gr.Error(NOT_A_RECORDING.format(value=value[:60]), print_exception=False)
+        except TimeoutError:
+            counted.release()
+            reason = f"{value[:200]} did not arrive within {bounds.seconds:g} s: give a faster server, or the bytes"
+            log.info("Could not fetch an agent's recording: %s", reason)
+            raise gr.Error(reason, print_exception=False) from None
+        except Refused as err:
+            counted.release()
+            log.info("Refused an agent's recording: %s", err)
+            raise gr.Error(str(err), print_exception=False) from None
+        except (httpx.HTTPError, OSError, ValueError) as err:  # a connection refused or cut, a data: URL that is not
+            counted.release()
+            log.info("Could not fetch an agent's recording: %s", err)
+            raise gr.Error(f"Could not fetch {value[:200]}: {err}", print_exception=False) from None
+        try:
+            yield path
+        finally:
+            counted.release()
+
+
+def visitor(request: gr.Request | None, bounds: Downloads) -> str:
+    """Who the agent is, as the limits count visitors (the MCP server's call carries its client's headers)."""
+    if request is None or bounds.limits is None:
+        return "agent"
+    peer = request.client.host if request.client else None
+    return client_id(request.headers, peer, bounds.limits.settings.behind_proxy)
 
 
 def clip_answer(prediction: Prediction, seconds: float, notes: list[str], classifier: Classifier) -> dict:
@@ -54,30 +224,11 @@ def clip_answer(prediction: Prediction, seconds: float, notes: list[str], classi
     }
 
 
-def fetch(value: str, folder: str) -> str:
-    """The recording named by `value` (a data: URL or an http(s) URL), saved under `folder`; gr.Error saying why
-    not."""
-    value = (value or "").strip()
-    try:
-        if value.startswith("data:"):
-            return processing_utils.save_base64_to_cache(value, folder)
-        if value.startswith(("http://", "https://")):
-            return processing_utils.ssrf_protected_download(value, folder)
-    except ValueError as err:  # safehttpx: "Hostname 127.0.0.1 failed validation"; a host that does not resolve
-        reason = NOT_PUBLIC.format(url=value[:200]) if "failed validation" in str(err) else str(err)
-        log.info("Refused an agent's recording: %s", reason)
-        raise gr.Error(reason, print_exception=False) from None
-    except Exception as err:  # a download that failed (status, connection): the agent reads why
-        log.info("Could not fetch an agent's recording: %s", err)
-        raise gr.Error(f"Could not fetch {value[:200]}: {err}", print_exception=False) from None
-    raise gr.Error(NOT_A_RECORDING.format(value=value[:60]), print_exception=False)
-
-
-def make_classify(classifier: Classifier):
-    def classify(audio: str) -> str:
-        with tempfile.TemporaryDirectory(prefix="genre-agent-") as folder:
+def make_classify(classifier: Classifier, bounds: Downloads):
+    def classify(audio: str, request: gr.Request = None) -> str:
+        with fetched(audio, bounds, visitor(request, bounds)) as path:
             try:
-                clip = classifier.load(fetch(audio, folder))
+                clip = classifier.load(path)
             except AudioError as err:
                 log.info("Refused an agent's recording: %s", err)
                 raise gr.Error(str(err), print_exception=False) from None
@@ -89,8 +240,8 @@ def make_classify(classifier: Classifier):
     return classify
 
 
-def make_tag(classifier: Classifier):
-    def tag(files: list[str]) -> str:
+def make_tag(classifier: Classifier, bounds: Downloads):
+    def tag(files: list[str], request: gr.Request = None) -> str:
         if not files:
             raise gr.Error("Give one or more recordings.", print_exception=False)
         if len(files) > MAX_FILES:
@@ -98,23 +249,23 @@ def make_tag(classifier: Classifier):
         rows = []
         for i, value in enumerate(files):
             name = value if not value.startswith("data:") else f"recording {i + 1}"
-            with tempfile.TemporaryDirectory(prefix="genre-agent-") as folder:
-                try:
-                    clip = classifier.load(fetch(value, folder))
-                    rows.append(result_row(name[:200], classifier.classify(clip), clip.seconds, clip.notes))
-                except (AudioError, gr.Error) as err:  # one bad recording must not cost the others their answers
-                    rows.append(error_row(name[:200], str(err)))
+            try:
+                with fetched(value, bounds, visitor(request, bounds)) as path:
+                    clip = classifier.load(path)
+                rows.append(result_row(name[:200], classifier.classify(clip), clip.seconds, clip.notes))
+            except (AudioError, gr.Error) as err:  # one bad recording must not cost the others their answers
+                rows.append(error_row(name[:200], str(err)))
         return json.dumps({"files": rows, "model": classifier.description})
 
     tag.__doc__ = TAG_DOC.format(accepted=ACCEPTED, most=MAX_FILES)
     return tag
 
 
-def add_tools(classifier: Classifier) -> None:
+def add_tools(classifier: Classifier, bounds: Downloads) -> None:
     """The two agent endpoints, inside the page's Blocks and before its events, so that the tools take the plain
     names; each shares its concurrency group with the page's event (one forward of each kind at a time)."""
-    gr.api(make_classify(classifier), api_name="classify_json", concurrency_id="classify")
-    gr.api(make_tag(classifier), api_name="tag_json", concurrency_id="tag")
+    gr.api(make_classify(classifier, bounds), api_name="classify_json", concurrency_id="classify")
+    gr.api(make_tag(classifier, bounds), api_name="tag_json", concurrency_id="tag")
 
 
 def keep_page_out_of_mcp(demo: gr.Blocks) -> None:

@@ -9,7 +9,11 @@ anyone, with no request behind them. Here:
   has been answered is the first to go when a visitor's share or the budget needs room; never while a queued or
   running request refers to it;
 - one visitor has at most `MAX_REQUESTS` requests queued or running at once, and visitors take turns in the
-  queue, so one who has several waiting does not hold up the others.
+  queue, so one who has several waiting does not hold up the others;
+- a body that sends nothing for `UPLOAD_STALL_S` seconds, or is still arriving after `UPLOAD_SECONDS`, is cut off
+  (Uvicorn has no body timeout of its own), and an upload cut off or abandoned gives its promise back at once but for
+  the bytes that arrived, which stay counted until the sweep has removed its half-written file (no longer written
+  to for `UPLOAD_STALL_S` and 2 s: it belongs to a body that has ended).
 `Guard` (an ASGI middleware in front of Gradio's routes) makes the checks; `sweep_forever` (on the server's event
 loop, beside Gradio's queue) deletes what is no longer needed. A visitor is the address Spaces' proxy added to
 `X-Forwarded-For` (its right-most public one; trusted only where `SPACE_ID` says the app runs behind it), else the
@@ -23,8 +27,8 @@ import contextlib
 import ipaddress
 import json
 import logging
+import math
 import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -33,10 +37,11 @@ from pathlib import Path
 
 from gradio.utils import get_upload_folder
 from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
 
 from ..core.settings import Settings
 from . import gradio_internals as internals
-from .ledger import STALE_SECONDS, Ledger, megabytes, sweep_seconds
+from .ledger import Ledger, megabytes, sweep_seconds
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +49,7 @@ MAX_REQUESTS = 3  # queued or running at once per visitor: a clip, a batch of fi
 MAX_BODY = 1_000_000  # bytes of any other request's body (JSON naming files, a live chunk)
 MAX_MCP_BODY = 64_000_000  # an MCP call may carry its file inline (base64): a longer recording goes by URL
 UPLOAD_SECONDS = 600  # an upload still arriving after this is cut off: a trickle must not hold its bytes for ever
+STALL_SECONDS = 60.0  # UPLOAD_STALL_S's default: nginx's client_body_timeout, the longest wait between two reads
 # Gradio keeps a copy of the page per session with its last values (0.4 MB with an answer's figures, 1-2 MB more
 # with a live session's sound) until this many newer sessions evict it; an evicted visitor's next request starts a
 # fresh one. 500 hold 0.2 GB (1.2 GB were each one a live session's), where Gradio's own 10,000 would hold 20 times
@@ -59,6 +65,18 @@ def upload_budget(settings: Settings) -> int:
         return internals.parse_size(settings.upload_budget)
     except ValueError:
         raise ValueError(f"UPLOAD_BUDGET must be a size such as 200mb or 5gb, not {settings.upload_budget!r}") from None
+
+
+def stall_seconds(environ: dict[str, str] | None = None) -> float:
+    """`UPLOAD_STALL_S`: how long a request's body may send nothing before it is cut off."""
+    text = (os.environ if environ is None else environ).get("UPLOAD_STALL_S", "").strip()
+    try:
+        seconds = float(text) if text else STALL_SECONDS
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:  # nan too
+        raise ValueError(f"UPLOAD_STALL_S must be a number of seconds above 0, such as 60, not {text!r}")
+    return seconds
 
 
 def client_id(headers: Headers, peer: str | None, behind_proxy: bool) -> str:
@@ -108,7 +126,8 @@ class Limits:
         self.demo, self.settings = demo, settings
         budget, ttl = upload_budget(settings), settings.upload_ttl
         self.folder = Path(get_upload_folder())
-        self.ledger = Ledger(budget, ttl)
+        self.stall = stall_seconds()
+        self.ledger = Ledger(budget, ttl, stale=self.stall + 2)  # a body silent for longer has been cut off
         # What is there before the first visitor is the app's own: the examples' copies, which their clicks need.
         self.kept = {path for path, _ in _files(self.folder)}
         self.joining: Counter[str] = Counter()  # requests on their way into the queue, by visitor
@@ -145,7 +164,10 @@ class Limits:
         for path in paths:
             internals.forget_upload(self.demo, path)  # Gradio's record of it goes with the file
             if path not in self.kept:  # someone uploaded an example's bytes: the same path
-                shutil.rmtree(Path(path).parent, ignore_errors=True)  # Gradio's folder of one upload: <sha256>/<name>
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                with contextlib.suppress(OSError):  # Gradio's folder of one content, <sha256>/<name>, once empty
+                    os.rmdir(Path(path).parent)  # (the same bytes under another name may still be needed)
 
     def in_use(self) -> set[str]:
         return {path for event in self.live_events() if event.data is not None for path in paths_in(event.data.data)}
@@ -155,12 +177,13 @@ class Limits:
         and the temporary files of uploads abandoned half way; never the examples' copies."""
         in_use = self.in_use()
         self.delete(self.ledger.expired(in_use))
+        claimed = self.ledger.paths()
         now = time.time()
         for path, modified in _files(self.folder):
-            if path in self.kept or path in in_use or path in self.ledger.uploads:
+            if path in self.kept or path in in_use or path in claimed:
                 continue
             arriving = os.path.dirname(path) == str(self.folder)  # Gradio's parser writes an upload here first
-            if now - modified > (STALE_SECONDS if arriving else self.ledger.ttl):
+            if now - modified > (self.ledger.stale if arriving else self.ledger.ttl):
                 with contextlib.suppress(OSError):
                     os.unlink(path)
 
@@ -215,12 +238,38 @@ def gone(path: str | None) -> bool:
     return resolved.is_relative_to(folder) and not resolved.exists()
 
 
-async def _respond(send, status: int, text: str, json_detail: bool = False) -> None:
+async def _respond(send, status: int, text: str, json_detail: bool = False, close: bool = False) -> None:
+    """A short answer; `close` ends the connection after it (what is left of a body that was cut off is not read)."""
     body = json.dumps({"detail": text}).encode() if json_detail else text.encode()
     kind = b"application/json" if json_detail else b"text/plain; charset=utf-8"
+    headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+                "headers": headers + [(b"connection", b"close")] * close})  # fmt: skip
     await send({"type": "http.response.body", "body": body})
+
+
+class Body:
+    """A request's body as it arrives, on a timer: `next()` gives up (None, with `why` set) once nothing has come for
+    `stall` seconds or the body is still arriving after `seconds`, whether or not a byte comes meanwhile."""
+
+    def __init__(self, receive, stall: float, seconds: float) -> None:
+        self.receive, self.stall, self.deadline = receive, stall, time.monotonic() + seconds
+        self.arrived, self.complete, self.why = 0, False, ""
+
+    async def next(self) -> dict | None:
+        if self.complete:
+            return await self.receive()  # past the body only a disconnect comes, whenever it comes
+        left = self.deadline - time.monotonic()
+        try:
+            message = await asyncio.wait_for(self.receive(), timeout=max(0.0, min(self.stall, left)))
+        except TimeoutError:
+            self.why = f"nothing arrived for {self.stall:g} s" if self.stall < left else (
+                f"it was still arriving after {UPLOAD_SECONDS:g} s")  # fmt: skip
+            return None
+        if message["type"] == "http.request":
+            self.arrived += len(message.get("body", b""))
+            self.complete = not message.get("more_body")
+        return message
 
 
 class Guard:
@@ -255,13 +304,12 @@ class Guard:
             log.info("Refused an upload of %s from %s: %s", megabytes(size), client, reserved[1])
             return await _respond(send, *reserved)
         self.limits.delete(reserved)  # answered uploads that made room
-        deadline = time.monotonic() + UPLOAD_SECONDS
+        arriving = Body(receive, self.limits.stall, UPLOAD_SECONDS)
         status, body, paths = 0, b"", None
 
         async def receive_in_time():
-            if time.monotonic() > deadline:
-                return {"type": "http.disconnect"}  # Gradio's parser stops; the sweep removes what it wrote
-            return await receive()
+            # Gradio's parser stops at a disconnect (ClientDisconnect); the sweep removes what it wrote
+            return await arriving.next() or {"type": "http.disconnect"}
 
         async def send_noting_files(message):
             nonlocal status, body, paths
@@ -276,16 +324,29 @@ class Guard:
 
         try:
             await self.app(scope, receive_in_time, send_noting_files)
+        except ClientDisconnect:  # a client that goes away is a line in the log, not a traceback
+            if not arriving.why:
+                log.info("An upload of %s from %s stopped after %s: its client went away", megabytes(size), client,
+                         megabytes(arriving.arrived))  # fmt: skip
         finally:
             if paths is None:
-                self.limits.ledger.settle(client, size, None)
+                self.limits.ledger.settle(client, size, None, arriving.arrived)
+        if arriving.why:
+            log.info("Cut off an upload of %s from %s after %s: %s", megabytes(size), client,
+                     megabytes(arriving.arrived), arriving.why)  # fmt: skip
+            if not status:
+                await _respond(send, 408, f"This upload was cut off ({arriving.why}): send it again.", close=True)
 
     async def request(self, scope, receive, send, client: str, limit: int) -> None:
         """Any other POST: a body of at most `limit` bytes; a request for the queue only within the visitor's share
         of it."""
         chunks, size = [], 0
+        arriving = Body(receive, self.limits.stall, UPLOAD_SECONDS)
         while True:
-            message = await receive()
+            message = await arriving.next()
+            if message is None:
+                log.info("Cut off a request from %s: %s", client, arriving.why)
+                return await _respond(send, 408, f"This request was cut off ({arriving.why}).", True, close=True)
             if message["type"] != "http.request":
                 return  # the client went away
             chunks.append(message.get("body", b""))
@@ -320,7 +381,7 @@ class Guard:
         finally:
             # Only now, with the request in the queue (or refused), may its uploads go once no live request names
             # them: marked before, a sweep in between would take a file the request is about to need.
-            self.limits.ledger.mark_used(named)
+            self.limits.ledger.mark_used(named, client)
             self.limits.joining[client] -= joins
             self.limits.joining += Counter()
             if joins:

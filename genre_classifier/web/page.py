@@ -23,7 +23,8 @@ from ..core import gate
 from ..core.answer import CLEAR_MARGIN
 from ..core.audio import ACCEPTED, AudioError, Clip
 from ..core.model import Classifier, Prediction
-from . import agents, limits
+from ..core.settings import Settings
+from . import agents, gradio_internals, limits
 from .live import ANSWERS, LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LIVE_TITLE, LiveSession, gpu_budget, listen_step
 from .many_files import many_files_tab
 from .plots import clip_images, genre_timeline_image
@@ -285,14 +286,18 @@ def warm_up(classifier: Classifier) -> float:
     return time.perf_counter() - started
 
 
-def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr.Blocks:
-    """The whole UI; `fallback_reason` is shown when the embedded model stands in for the chosen one."""
+def build_demo(
+    classifier: Classifier, fallback_reason: str | None = None, downloads: agents.Downloads | None = None
+) -> gr.Blocks:
+    """The whole UI; `fallback_reason` is shown when the embedded model stands in for the chosen one; `downloads`
+    bounds the agents' URLs (by default the most Gradio takes as an upload, counted in no budget)."""
+    downloads = downloads or agents.Downloads(max_bytes=gradio_internals.parse_size(Settings().max_file_size))
     classify = make_classify(classifier)
     model_line = f"**{classifier.description}.**"
     if fallback_reason:
         model_line = f"⚠️ {fallback_reason}\n\n{model_line}"
     with gr.Blocks(title="Music genre classifier") as demo:
-        agents.add_tools(classifier)  # first: the MCP tools take the plain names
+        agents.add_tools(classifier, downloads)  # first: the MCP tools take the plain names
         gr.Markdown(
             "# Music genre classifier\n"
             "Record a clip or drop an audio or video file to see how likely each of the ten "

@@ -20,8 +20,8 @@ from starlette.middleware import Middleware
 from ..core.loading import load_classifier
 from ..core.model import Classifier
 from ..core.settings import Settings
-from . import gpu, gradio_internals
-from .limits import Guard, Limits, upload_budget
+from . import agents, gpu, gradio_internals
+from .limits import Guard, Limits, stall_seconds, upload_budget
 from .page import CSS, EXAMPLES_DIR, build_demo, warm_up
 
 log = logging.getLogger("app")
@@ -36,6 +36,7 @@ def build() -> tuple[gr.Blocks, Limits, Classifier]:
     try:
         settings = Settings.from_environment()
         upload_budget(settings)
+        stall_seconds()
     except ValueError as err:  # such as PRECISION=fp8 or UPLOAD_BUDGET=lots
         sys.exit(f"Cannot start: {err}")
     classifier, fallback_reason = load_classifier(settings=settings)
@@ -46,8 +47,11 @@ def build() -> tuple[gr.Blocks, Limits, Classifier]:
     if "GRADIO_EXAMPLES_CACHE" not in os.environ:
         os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="genre-examples-")
         atexit.register(shutil.rmtree, os.environ["GRADIO_EXAMPLES_CACHE"], ignore_errors=True)
-    demo = build_demo(classifier, fallback_reason)
-    return demo, Limits(demo, settings), classifier
+    downloads = agents.Downloads(max_bytes=gradio_internals.parse_size(settings.max_file_size))
+    demo = build_demo(classifier, fallback_reason, downloads)
+    limits = Limits(demo, settings)
+    downloads.limits = limits  # an agent's URL counts in the upload budget and its visitor's share, as an upload
+    return demo, limits, classifier
 
 
 def _warm_up(classifier: Classifier) -> None:
