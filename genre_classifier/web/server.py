@@ -21,7 +21,7 @@ from ..core.loading import load_classifier
 from ..core.model import Classifier
 from ..core.settings import Settings
 from . import gpu, gradio_internals
-from .limits import Guard, Limits, upload_budget
+from .limits import Guard, Limits, max_file_size, upload_budget
 from .page import CSS, EXAMPLES_DIR, build_demo, warm_up
 
 log = logging.getLogger("app")
@@ -35,8 +35,8 @@ def build() -> tuple[gr.Blocks, Limits, Classifier]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_environment()
-        upload_budget(settings)
-    except ValueError as err:  # such as PRECISION=fp8 or UPLOAD_BUDGET=lots
+        upload_budget(settings), max_file_size(settings)
+    except ValueError as err:  # such as PRECISION=fp8, MAX_DURATION_S=inf or UPLOAD_BUDGET=lots
         sys.exit(f"Cannot start: {err}")
     classifier, fallback_reason = load_classifier(settings=settings)
     log.info("Serving %s", classifier.description)
