@@ -206,8 +206,11 @@ def _drop_empty_free_atom(song) -> None:
     if not (update_parents and update_offsets):
         return
     with open(song.filename, "rb+") as f:
-        atoms = Atoms(f)
-        path = atoms.path(b"moov", b"udta", b"meta", b"ilst")
+        try:
+            atoms = Atoms(f)
+            path = atoms.path(b"moov", b"udta", b"meta", b"ilst")
+        except (KeyError, mutagen.MutagenError):  # no tags where mutagen just saved them: nothing to take out
+            return
         meta, ilst = path[-2:]
         after = meta.children[meta.children.index(ilst) + 1 :]
         if not after or after[0].name != b"free" or after[0].length != EMPTY_FREE_ATOM:
