@@ -47,7 +47,7 @@ from train.data import (
     load_gtzan,
     make_split,
 )
-from train.recorded import EVAL_SEED, recorded_copy
+from train.recorded import EVAL_SEED, check_codec, recorded_copy
 
 ALL = "all"
 PARTS = ("test", "validation", "train")
@@ -244,6 +244,8 @@ def main() -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
+    if args.recorded:  # its Opus copies need FFmpeg: said before the model and the data are loaded
+        check_codec(["the recorded-like copies (--recorded)"], "leave out --recorded")
     classifier = load_for_evaluation(args.model)  # before the data: a model that cannot load is told at once
     chosen = make_split(load_gtzan(args.data, args.audio_column, args.label_column), args.split,
                         classifier.sampling_rate, args.test_size, args.seed)  # fmt: skip
