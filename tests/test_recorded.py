@@ -155,3 +155,19 @@ def test_evaluate_recorded_says_at_once_what_to_install(tmp_path, monkeypatch):
                        r"recorded-like copies \(--recorded\): install it \(apt install ffmpeg\), or leave out "
                        r"--recorded\.$"):  # fmt: skip
         run_here(evaluate, monkeypatch, "--model", "baseline", "--recorded", "--output-dir", str(tmp_path / "out"))
+
+
+def test_evaluate_scores_as_the_app_does_with_the_music_gate(speech_wav):
+    """The app hears every window through the music gate: evaluation does too, and names the clips it heard as not
+    music (their top genre still counts, as the genre bars show it)."""
+    from genre_classifier import GENRES
+    from genre_classifier.core.loading import load_exact
+    from train.evaluate import evaluate_classifier
+
+    classifier = load_exact("baseline")
+    dataset = [{"audio": {"path": str(CLIPS / "rock.00000.wav"), "bytes": None}, "genre": GENRES.index("rock")},
+               {"audio": {"path": str(speech_wav), "bytes": None}, "genre": GENRES.index("blues")}]  # fmt: skip
+    metrics = evaluate_classifier(classifier, dataset)
+    app = classifier.classify(classifier.load(speech_wav))  # what the page answers for the speech
+    assert metrics["predictions"][speech_wav.name] == app.top
+    assert metrics["not_music"] == [speech_wav.name] and metrics["music_gate"].startswith("as the app:")
