@@ -1,5 +1,6 @@
 """Decoding, validation, resampling and windowing: the preprocessing every model shares."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -232,3 +233,22 @@ def test_without_ffmpeg_the_message_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg on it
     with pytest.raises(AudioError, match=r"Reading other formats such as \.m4a needs FFmpeg.*install ffmpeg"):
         load_audio(path, 16000)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a POSIX file name is bytes; Windows names are Unicode")
+@pytest.mark.parametrize("suffix, options", [(".wav", None), (".flac", None), (".m4a", ["-c:a", "aac"])])
+def test_a_file_name_in_latin_1_is_read(tmp_path, suffix, options):
+    """An old library's names were written in Latin-1: b"caf\xe9" is not UTF-8, and Python names it "caf\udce9"."""
+    if options and not shutil.which("ffmpeg"):
+        pytest.skip("FFmpeg is not installed")
+    source = write_tone(tmp_path / "tone.wav", seconds=3.0, sr=44100, channels=2)
+    name = os.fsdecode(b"Caf\xe9 del Mar \xe0 l'\xe9t\xe9" + suffix.encode())
+    plain = tmp_path / f"plain{suffix}"
+    if options:
+        ffmpeg_convert(source, plain, *options)
+    else:
+        sf.write(plain, sf.read(source)[0], 44100)
+    plain.rename(tmp_path / name)
+    assert os.fsencode(name) in os.listdir(os.fsencode(tmp_path))  # the raw Latin-1 bytes are on disk
+    clip = load_audio(tmp_path / name, 16000)
+    assert clip.seconds == pytest.approx(3.0, abs=0.1) and clip.notes == ()

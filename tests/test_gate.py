@@ -113,3 +113,54 @@ def test_near_silence_keeps_its_own_message():
 
     with pytest.raises(AudioError, match="silent"):
         BaselineClassifier().load((22050, np.full(22050, 1e-6, np.float32)))
+
+
+def librosa_gate_features(y: np.ndarray) -> np.ndarray:
+    """The gate's 52 features as `features.extract_features` computes them, with librosa's own functions (chroma
+    untuned, as the gate's is): what `gate.gate_features` promises to give without compiling librosa's kernels."""
+    import librosa
+
+    sr = gate.RATE
+    mag = np.abs(librosa.stft(y, pad_mode="reflect"))
+    power = mag**2
+    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr))
+    series = [
+        librosa.feature.chroma_stft(S=power, sr=sr, tuning=0.0),
+        librosa.feature.rms(y=y, pad_mode="reflect"),
+        librosa.feature.spectral_centroid(S=mag, sr=sr),
+        librosa.feature.spectral_bandwidth(S=mag, sr=sr),
+        librosa.feature.spectral_rolloff(S=mag, sr=sr),
+        librosa.feature.zero_crossing_rate(y),
+    ]
+    values = [stat(s) for s in series for stat in (np.mean, np.var)]
+    values += [stat(row) for row in librosa.feature.mfcc(S=mel_db, n_mfcc=20) for stat in (np.mean, np.var)]
+    return np.asarray(values, dtype=np.float64)
+
+
+def first_seconds_of(clip: str) -> np.ndarray:
+    from .helpers import CLIPS  # imported here: these tests were added at the end of the file
+
+    return load_audio(CLIPS / f"{clip}.wav", gate.RATE, 10.0).samples
+
+
+GATE_SOUNDS = {
+    **{clip: lambda clip=clip: first_seconds_of(clip) for clip in ("rock.00000", "classical.00000", "hiphop.00000")},
+    "example music": lambda: load_audio(EXAMPLES_DIR / EXAMPLES[0][0], gate.RATE, 10.0).samples,
+    **{kind: lambda kind=kind: sounds.make(kind, 1000 + 7, "eval", seconds=5)
+       for kind in ("speech", "speech in noise", "noise", "applause", "hum", "tone", "ringing")},
+}  # fmt: skip
+# A pure tone's spectral bandwidth is its spectrum's spread far from the tone, where the STFT holds only float32
+# rounding: numpy's FFT and librosa's round there differently (their magnitudes agree to 2e-7 of the peak), which
+# moves the bandwidth of a tone or a ring by about 0.1 %. Every other feature, and every feature of the other sounds,
+# agrees to 1e-5.
+ROUNDING_BOUND = {("tone", "spectral_bandwidth"): 2e-3, ("ringing", "spectral_bandwidth"): 2e-3}
+
+
+@pytest.mark.parametrize("name", list(GATE_SOUNDS))
+def test_the_gates_numpy_features_are_librosas_to_1e_5(name):
+    y = GATE_SOUNDS[name]()
+    ours, librosas = gate.gate_features(y), librosa_gate_features(y)
+    assert ours.shape == librosas.shape == (len(gate.GATE_FEATURE_NAMES),)
+    for feature, mine, theirs in zip(gate.GATE_FEATURE_NAMES, ours, librosas, strict=True):
+        bound = ROUNDING_BOUND.get((name, feature.rsplit("_", 1)[0]), 1e-5)
+        assert mine == pytest.approx(theirs, rel=bound, abs=1e-9), feature

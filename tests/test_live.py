@@ -13,7 +13,15 @@ import soundfile as sf
 from genre_classifier import GENRES
 from genre_classifier.core.loading import load_classifier
 from genre_classifier.core.model import Classifier
-from genre_classifier.web.live import HISTORY_SECONDS, LISTENING, LIVE_SECONDS, LiveSession, listen_step
+from genre_classifier.web.live import (
+    HISTORY_SECONDS,
+    LISTENING,
+    LIVE_SECONDS,
+    MIN_INTERVAL,
+    SLOWDOWN,
+    LiveSession,
+    listen_step,
+)
 
 from .helpers import CLIPS
 
@@ -128,12 +136,32 @@ def test_silence_shows_listening_not_a_genre(tiny_hubert_dir):
     assert session.history == []
 
 
+class SlowModel:
+    """The embedded model behind a forward that takes at least `seconds`, as a large checkpoint's on a slow CPU."""
+
+    def __init__(self, seconds: float) -> None:
+        self.model, _ = load_classifier("baseline")
+        self.seconds = seconds
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def predict_windows(self, windows):
+        time.sleep(self.seconds)
+        return self.model.predict_windows(windows)
+
+
 def test_a_slow_model_is_asked_less_often():
-    session = LiveSession()
-    classifier, _ = load_classifier("baseline")
-    session.add(*next(browser_chunks(3)))
-    listen_step(classifier, session)
-    assert session.interval >= 1.0 and session.interval == max(1.0, session.interval)
+    """An answer comes at most once a second, and never sooner than 1.5 x the last one's compute time."""
+    fast, answers_fast = run_session(load_classifier("baseline")[0], islice(browser_chunks(12), 12))
+    slow, answers_slow = run_session(SlowModel(2.0), islice(browser_chunks(12), 12))
+    for session in (fast, slow):
+        assert session.interval == pytest.approx(max(MIN_INTERVAL, SLOWDOWN * session.last_call))
+    assert slow.last_call >= 2.0 and slow.interval >= SLOWDOWN * 2.0
+    # On the simulated clock (a chunk a second) the slow model's answers are 3 s of listening apart at least
+    answered = [end for _, end, _, _ in slow.history]
+    assert len(answered) == len(answers_slow) >= 3 and min(np.diff(answered)) >= SLOWDOWN * 2.0
+    assert len(answers_slow) < len(answers_fast)
 
 
 def test_a_new_format_mid_session_starts_the_buffer_afresh():

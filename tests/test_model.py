@@ -1,5 +1,6 @@
 """Checkpoint loading (Hub-id code path, local folders, fallback) and window aggregation."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+import torch
 
 from genre_classifier import GENRES
 from genre_classifier.core.audio import load_audio
@@ -19,6 +21,7 @@ from genre_classifier.core.model import (
     Prediction,
     TransformerClassifier,
 )
+from genre_classifier.core.settings import Settings
 
 from .helpers import CLIPS, DISTILHUBERT_CONFIG, EXAMPLES, ROOT, save_ast
 
@@ -144,6 +147,38 @@ def test_the_fallback_names_the_cause_in_words(tmp_path, make, cause):
     classifier, reason = load_classifier(model_id)
     assert isinstance(classifier, BaselineClassifier)
     assert reason.startswith(f"The checkpoint {model_id} could not be loaded: {cause.format(model_id)}"), reason
+
+
+def test_a_device_this_machine_lacks_is_named_not_blamed_on_the_checkpoint(tiny_hubert_dir, caplog):
+    if torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    classifier, reason = load_classifier(str(tiny_hubert_dir), Settings(device="cuda:7"))
+    assert isinstance(classifier, BaselineClassifier)
+    assert reason.startswith(f"The checkpoint {tiny_hubert_dir} could not be loaded: it cannot be placed on the "
+                             "device cuda:7 (DEVICE): "), reason  # fmt: skip
+    # The operator sees the traceback in the log, not only at DEBUG
+    records = [r for r in caplog.records if r.levelno >= logging.WARNING and r.exc_info]
+    assert records and "cuda:7" in records[0].getMessage()
+
+
+@pytest.mark.parametrize("error, cause", [
+    (lambda: torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+     "there is not enough memory to load it (CUDA out of memory. Tried to allocate 2.00 GiB)"),
+    (lambda: RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 4000000000 bytes."),
+     "there is not enough memory to load it (DefaultCPUAllocator: can't allocate memory"),
+    (lambda: ValueError("safetensors header is invalid"),
+     "its files could not be read as a checkpoint (ValueError: safetensors header is invalid)"),
+], ids=["gpu-memory", "cpu-memory", "other"])  # fmt: skip
+def test_a_load_failure_says_its_real_cause(tiny_hubert_dir, monkeypatch, error, cause):
+    from transformers import AutoModelForAudioClassification
+
+    def fail(*args, **kwargs):
+        raise error()
+
+    monkeypatch.setattr(AutoModelForAudioClassification, "from_pretrained", fail)
+    classifier, reason = load_classifier(str(tiny_hubert_dir), Settings(device="cpu"))
+    assert isinstance(classifier, BaselineClassifier)
+    assert reason.startswith(f"The checkpoint {tiny_hubert_dir} could not be loaded: {cause}"), reason
 
 
 class RepoNotFoundHub(BaseHTTPRequestHandler):

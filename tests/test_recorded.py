@@ -100,3 +100,74 @@ def test_evaluate_recorded_scores_each_clip_twice_and_writes_both(tmp_path, monk
     assert (out / "confusion_matrix.png").is_file() and (out / "confusion_matrix_recorded.png").is_file()
     printed = capsys.readouterr().out
     assert "recorded-like copies" in printed and "agreement:" in printed
+
+
+def ffmpeg_without_libopus(folder):
+    """A PATH holding an FFmpeg built without libopus, as some distributions ship it: it refuses the encoder."""
+    folder.mkdir()
+    for name in ("ffmpeg", "ffprobe"):
+        (folder / name).write_text("#!/bin/sh\necho \"Unknown encoder 'libopus'\" >&2\nexit 1\n")
+        (folder / name).chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize("path, missing", [
+    (lambda tmp: tmp, "FFmpeg is not installed"),
+    (lambda tmp: ffmpeg_without_libopus(tmp / "bin"), "FFmpeg here cannot encode Opus (no libopus)"),
+], ids=["no-ffmpeg", "no-libopus"])  # fmt: skip
+def test_finetune_says_at_once_what_to_install_or_which_flags_skip_the_recorded_copies(tmp_path, monkeypatch, path,
+                                                                                         missing):  # fmt: skip
+    from train import finetune
+
+    monkeypatch.setenv("PATH", str(path(tmp_path)))
+    monkeypatch.setattr(finetune, "load_model", lambda *args: pytest.fail("went on to load the model"))
+    with pytest.raises(SystemExit) as stopped:
+        run_here(finetune, monkeypatch, "--model", "nobody/nothing", "--output-dir", str(tmp_path / "out"))
+    assert stopped.value.code == (
+        f"error: {missing}; FFmpeg with libopus is needed for the recorded-like augmentation (--augment recorded) and "
+        "the recorded-like test score (--recorded-score): install it (apt install ffmpeg), or skip them with "
+        "--augment none --recorded-score false."
+    )
+    # Only what is asked for is named, and the flag that skips it
+    with pytest.raises(SystemExit, match=r"needed for the recorded-like test score \(--recorded-score\): .*, or skip "
+                       r"it with --recorded-score false\.$"):  # fmt: skip
+        run_here(finetune, monkeypatch, "--model", "nobody/nothing", "--augment", "none")
+
+
+@pytest.mark.slow  # trains a model
+def test_without_the_recorded_copies_finetune_needs_no_ffmpeg(synthetic, tiny_config, tmp_path, monkeypatch):
+    from train import finetune
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no FFmpeg
+    out = tmp_path / "out"
+    run_here(finetune, monkeypatch, "--model", str(tiny_config), "--data", str(synthetic), "--output-dir", str(out),
+             "--max-steps", "1", "--batch-size", "4", "--max-train-samples", "8", "--max-eval-samples", "4",
+             "--augment", "none", "--recorded-score", "false")  # fmt: skip
+    assert "recorded" not in json.loads((out / "metrics.json").read_text())
+    assert "not scored on recorded-like copies (`--recorded-score false`)" in (out / "README.md").read_text()
+
+
+def test_evaluate_recorded_says_at_once_what_to_install(tmp_path, monkeypatch):
+    from train import evaluate
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no FFmpeg
+    with pytest.raises(SystemExit, match=r"^error: FFmpeg is not installed; FFmpeg with libopus is needed for the "
+                       r"recorded-like copies \(--recorded\): install it \(apt install ffmpeg\), or leave out "
+                       r"--recorded\.$"):  # fmt: skip
+        run_here(evaluate, monkeypatch, "--model", "baseline", "--recorded", "--output-dir", str(tmp_path / "out"))
+
+
+def test_evaluate_scores_as_the_app_does_with_the_music_gate(speech_wav):
+    """The app hears every window through the music gate: evaluation does too, and names the clips it heard as not
+    music (their top genre still counts, as the genre bars show it)."""
+    from genre_classifier import GENRES
+    from genre_classifier.core.loading import load_exact
+    from train.evaluate import evaluate_classifier
+
+    classifier = load_exact("baseline")
+    dataset = [{"audio": {"path": str(CLIPS / "rock.00000.wav"), "bytes": None}, "genre": GENRES.index("rock")},
+               {"audio": {"path": str(speech_wav), "bytes": None}, "genre": GENRES.index("blues")}]  # fmt: skip
+    metrics = evaluate_classifier(classifier, dataset)
+    app = classifier.classify(classifier.load(speech_wav))  # what the page answers for the speech
+    assert metrics["predictions"][speech_wav.name] == app.top
+    assert metrics["not_music"] == [speech_wav.name] and metrics["music_gate"].startswith("as the app:")

@@ -120,23 +120,46 @@ def test_tag_runs_wholly_on_openvino(openvino, tiny_hubert_dir, tmp_path):
         assert len(list(csv.DictReader(rows))) == 2
 
 
+def _conversion(folder):
+    """A folder as `convert` leaves one: named by a fingerprint, holding the model."""
+    folder.mkdir()
+    (folder / "model.xml").write_text("<net/>")
+    return folder
+
+
 def test_the_cache_keeps_the_most_recent_entries(tmp_path):
-    for age, name in enumerate("abcde"):
-        (tmp_path / name).mkdir()
-        os.utime(tmp_path / name, (1e9 - age, 1e9 - age))  # a is the most recent
+    names = [digit * 32 for digit in "abcde"]  # as `fingerprint` names them: 32 hex digits
+    for age, name in enumerate(names):
+        os.utime(_conversion(tmp_path / name), (1e9 - age, 1e9 - age))  # the first is the most recent
     runtime._prune(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "c"][: runtime.KEEP]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names[: runtime.KEEP]
 
 
 def test_the_cache_removes_what_a_conversion_killed_halfway_left_but_not_one_under_way(tmp_path):
-    killed, running = tmp_path / "f00.123.partial", tmp_path / "f00.456.partial"
+    killed, running = tmp_path / f"{'f0' * 16}.123.partial", tmp_path / f"{'f0' * 16}.456.partial"
     for folder in (killed, running):
-        folder.mkdir()
-        (folder / "model.xml").write_text("<net/>")
+        _conversion(folder)
     stale = time.time() - runtime.CONVERT_TIMEOUT_S - 60
     os.utime(killed, (stale, stale))
     runtime._prune(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [running.name]
+
+
+def test_a_shared_cache_folder_keeps_every_folder_the_app_did_not_write(tmp_path, monkeypatch):
+    """OPENVINO_CACHE=/data or ~/.cache: the folders beside the conversions are someone else's."""
+    monkeypatch.setenv("OPENVINO_CACHE", str(tmp_path))
+    stale = time.time() - runtime.CONVERT_TIMEOUT_S - 60
+    strangers = ["photos", "huggingface", "0123456789abcdef0123456789abcdef", "notes.partial", "a.1.partial"]
+    for name in strangers:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "keep.txt").write_text("mine")
+        os.utime(tmp_path / name, (stale, stale))  # older than any conversion
+    ours = [_conversion(tmp_path / (digit * 32)) for digit in "abcde"]
+    for age, folder in enumerate(ours):
+        os.utime(folder, (1e9 - age, 1e9 - age))  # the first is the most recent
+    runtime._prune(runtime.cache_root())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(strangers + [p.name for p in ours[: runtime.KEEP]])
+    assert all((tmp_path / name / "keep.txt").read_text() == "mine" for name in strangers)
 
 
 def test_pytorch_stays_where_openvino_does_not_apply(openvino, monkeypatch, tiny_hubert_dir):

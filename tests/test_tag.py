@@ -86,7 +86,7 @@ def run_here(model_dir: Path, args: list[str]) -> tuple[int, str]:
 
 
 def read_rows(path: Path) -> dict[str, dict]:
-    with open(path, newline="") as f:
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:  # a path is its name's bytes
         rows = list(csv.DictReader(f))
     assert len({row["path"] for row in rows}) == len(rows), "a file has two rows"
     return {row["path"]: row for row in rows}
@@ -314,3 +314,28 @@ def test_many_files_tab_refuses_more_files_than_its_limit_before_reading_any():
         next(handler([f"song {i}.mp3" for i in range(MAX_FILES + 1)]))  # none of them exists: none was opened
     with pytest.raises(gr.Error, match="Drop one or more audio or video files first"):
         next(handler([]))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a POSIX file name is bytes; Windows names are Unicode")
+def test_a_file_named_in_latin_1_is_tagged_not_skipped(tiny_hubert_dir, tmp_path):
+    """An old library's names were written in Latin-1: b"caf\xe9" is not UTF-8. The command reads the file, writes
+    its row and its tags, and prints its name as its bytes even where the terminal's encoding is strict UTF-8."""
+    folder = tmp_path / "Chansons"
+    folder.mkdir()
+    latin_1 = folder / os.fsdecode(b"Caf\xe9 \xe0 l'\xe9t\xe9.flac")
+    samples, sr = sf.read(CLIPS / "jazz.00000.wav", frames=8 * 22050)
+    sf.write(folder / "plain.flac", samples, sr)
+    (folder / "plain.flac").rename(latin_1)
+    output = tmp_path / "genres.csv"
+    env = {**os.environ, "MODEL_ID": str(tiny_hubert_dir), "PYTHONIOENCODING": "utf-8:strict"}
+    for more in (["--dry-run"], ["--write-unsure"]):  # the preview prints each file; then the genre is written
+        done = subprocess.run([sys.executable, "-m", "genre_classifier", "tag", str(folder), "--output", str(output),
+                               "--write-tags", *more], cwd=ROOT, env=env, capture_output=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0 and b"Traceback" not in done.stderr and b"Skipped" not in done.stderr, done.stderr
+        if more == ["--dry-run"]:
+            assert os.fsencode(latin_1) in done.stdout  # the name as it is on disk
+    rows = read_rows(output)
+    assert list(rows) == [str(latin_1)] and rows[str(latin_1)]["genre"] in GENRES
+    from mediafile import MediaFile
+
+    assert MediaFile(latin_1).genre  # written into the file itself

@@ -10,8 +10,6 @@ from genre_classifier.core.loading import why_not_loaded
 from genre_classifier.core.settings import Settings
 from train.data import DataError
 
-APP_LOG_HINT = " (see the server log)"  # why_not_loaded speaks to the app's operator; here the error is the detail
-
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """The description as written (its example commands keep their lines), and each option's default when it has one."""
@@ -40,18 +38,10 @@ class ArgumentParser(HfArgumentParser):
                 action.metavar = "true|false"
 
 
-def first_line(err: BaseException, limit: int = 200) -> str:
-    text = str(err).strip()
-    return (text.splitlines()[0][:limit] if text else "") or type(err).__name__
-
-
 def cannot_load(model: str, err: Exception, cause: str | None = None) -> DataError:
     """The app's diagnosis of a model that did not load (`cause`, when already made), as one sentence for a command
     line."""
-    cause = cause or why_not_loaded(model, err)
-    if cause.endswith(APP_LOG_HINT):
-        cause = f"{cause.removesuffix(APP_LOG_HINT)} ({first_line(err)})"
-    return DataError(f"The model {model} could not be loaded: {cause}.")
+    return DataError(f"The model {model} could not be loaded: {cause or why_not_loaded(model, err)}.")
 
 
 def check_precision() -> None:

@@ -89,13 +89,40 @@ def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
     return np.fft.irfft(spectrum, n)
 
 
+def _opus_command(sampling_rate: int, kbps: int) -> list[str]:
+    return ["ffmpeg", "-nostdin", "-v", "error", "-f", "f32le", "-ar", str(sampling_rate), "-ac", "1", "-i", "pipe:",
+            "-c:a", "libopus", "-b:a", f"{kbps}k", "-f", "ogg", "pipe:"]  # fmt: skip
+
+
+def codec_problem() -> str | None:
+    """Why the copies' Opus cannot be made on this machine, in words (None: it can). Checked before a run that
+    needs it, not in a loader worker or after hours of training: FFmpeg must be there, and built with libopus,
+    which a second of silence through the same command shows."""
+    if not ffmpeg.available():
+        return "FFmpeg is not installed"
+    try:
+        subprocess.run(_opus_command(48000, 64), input=bytes(4 * 48000), capture_output=True, check=True,
+                       timeout=ffmpeg.TIMEOUT_S)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "FFmpeg here cannot encode Opus (no libopus)"
+    return None
+
+
+def check_codec(needed_by: list[str], skip: str) -> None:
+    """Stop with one sentence (`DataError`) where the parts of a run `needed_by` names need Opus and this machine
+    cannot encode it; `skip` says how to do without them."""
+    from train.data import DataError
+
+    if needed_by and (problem := codec_problem()):
+        raise DataError(f"{problem}; FFmpeg with libopus is needed for {' and '.join(needed_by)}: install it (apt "
+                        f"install ffmpeg), or {skip}.")  # fmt: skip
+
+
 def opus(samples: np.ndarray, sampling_rate: int, kbps: int) -> np.ndarray:
     """`samples` through Opus at `kbps` (FFmpeg's libopus, in Ogg, as a browser sends it), decoded back by the app's
     decoder at the same rate and trimmed or padded to the same length."""
-    encode = ["ffmpeg", "-nostdin", "-v", "error", "-f", "f32le", "-ar", str(sampling_rate), "-ac", "1", "-i", "pipe:",
-              "-c:a", "libopus", "-b:a", f"{kbps}k", "-f", "ogg", "pipe:"]  # fmt: skip
-    encoded = subprocess.run(encode, input=samples.astype("<f4").tobytes(), capture_output=True, check=True,
-                             timeout=ffmpeg.TIMEOUT_S).stdout  # fmt: skip
+    encoded = subprocess.run(_opus_command(sampling_rate, kbps), input=samples.astype("<f4").tobytes(),
+                             capture_output=True, check=True, timeout=ffmpeg.TIMEOUT_S).stdout  # fmt: skip
     decoded = load_audio(encoded, sampling_rate, max_seconds=len(samples) / sampling_rate + 1).samples
     return np.pad(decoded, (0, max(0, len(samples) - len(decoded))))[: len(samples)].astype(np.float32)
 

@@ -134,10 +134,17 @@ def _read_file(source: str | os.PathLike | bytes, max_seconds: float) -> tuple[n
     if path.stat().st_size == 0:
         raise AudioError(f"The file {path.name} is empty (0 bytes); please choose an audio file.")
     try:
-        return _read_with_libsndfile(str(path), path.name, max_seconds)
+        return _read_with_libsndfile(_native_name(path), path.name, max_seconds)
     except RuntimeError as err:  # sf.LibsndfileError: "Format not recognised", ...; FFmpeg may know better
         log.debug("libsndfile cannot read %s (%s); trying FFmpeg", path.name, err)
         return _read_with_ffmpeg(path, path.name, max_seconds)
+
+
+def _native_name(path: Path) -> str | bytes:
+    """The name libsndfile opens. On POSIX a name is bytes, and an old library's may not be UTF-8 (Latin-1 "café" is
+    b"caf\xe9", "caf\udce9" to Python): soundfile would encode such a str strictly and fail before any reading, so it
+    gets the bytes themselves. Windows names are Unicode, and soundfile opens them as such."""
+    return str(path) if os.name == "nt" else os.fsencode(path)
 
 
 def _read_with_libsndfile(handle, name: str, max_seconds: float) -> tuple[np.ndarray, int, float, bool]:

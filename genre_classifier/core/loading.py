@@ -41,6 +41,21 @@ class CheckpointError(Exception):
 
 
 HUB_ID = re.compile(r"^([\w.-]+/)?[\w.-]+$")  # owner/name (or a legacy bare name), as the Hub spells repo ids
+# How PyTorch words an allocation that failed where it raises a plain RuntimeError (its CPU allocator)
+OUT_OF_MEMORY = re.compile(r"out of memory|can't allocate memory|not enough memory", re.IGNORECASE)
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of an error's message, or its type's name where it has none."""
+    text = str(err).strip()
+    return (text.splitlines()[0][:limit] if text else "") or type(err).__name__
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Whether `err` is an allocation that failed: a GPU's or the CPU's memory is too small for the checkpoint."""
+    import torch
+
+    return isinstance(err, (MemoryError, torch.OutOfMemoryError)) or bool(OUT_OF_MEMORY.search(str(err)))
 
 
 def why_not_loaded(model_id: str, err: Exception) -> str:
@@ -54,10 +69,14 @@ def why_not_loaded(model_id: str, err: Exception) -> str:
     folder = Path(model_id).expanduser()
     if isinstance(err, CheckpointError):
         return str(err)
+    if memory := next((e for e in chain if out_of_memory(e)), None):
+        return f"there is not enough memory to load it ({first_line(memory)})"
+    # The error's own words where no better cause is known: an operator can act on them (the traceback is logged)
+    words = f"{type(err).__name__}: {first_line(err)}"
     if folder.is_dir():
         if not (folder / "config.json").is_file():
             return "the folder holds no config.json, so it is not a checkpoint (train/finetune.py writes one)"
-        return "its files could not be read as a checkpoint (see the server log)"
+        return f"its files could not be read as a checkpoint ({words})"
     if not HUB_ID.match(model_id) or model_id.startswith((".", "~")):
         return f"the folder {model_id} does not exist"
     if "/" not in model_id:
@@ -70,7 +89,7 @@ def why_not_loaded(model_id: str, err: Exception) -> str:
         return "the Hub is switched off (HF_HUB_OFFLINE=1) and it is not in the local cache"
     if not hub_reachable():
         return "the Hugging Face Hub could not be reached (no network?) and it is not in the local cache"
-    return "it could not be loaded from the Hub (see the server log)"
+    return f"it could not be loaded from the Hub ({words})"
 
 
 def load_exact(model_id: str, settings: Settings | None = None) -> Classifier:
@@ -99,8 +118,8 @@ def load_classifier(model_id: str | None = None, settings: Settings | None = Non
     try:
         return load_exact(model_id, settings), None
     except CheckpointError as cause:
-        log.warning("Could not load %s: %s; serving the embedded offline model", model_id, cause)
-        log.debug("Loading %s failed", model_id, exc_info=True)
+        # With the traceback, at the level an operator reads: the sentence names the cause, the traceback its place
+        log.warning("Could not load %s: %s; serving the embedded offline model", model_id, cause, exc_info=True)
         reason = f"The checkpoint {model_id} could not be loaded: {cause}. The offline model answers instead."
         fallback = BaselineClassifier()
         fallback.max_seconds = settings.max_seconds

@@ -214,10 +214,11 @@ class TransformerClassifier(Classifier):
         cls, model_id: str, device: str | None = None, settings: Settings | None = None
     ) -> TransformerClassifier:
         """Load a Hub id or folder; `CheckpointError` says in words what makes a checkpoint unusable here."""
+        import torch
         from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
         from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 
-        from .loading import CheckpointError, hub_reachable
+        from .loading import CheckpointError, first_line, hub_reachable
 
         settings = settings or Settings.from_environment()
         local_only = Path(model_id).is_dir() or not hub_reachable()
@@ -234,7 +235,12 @@ class TransformerClassifier(Classifier):
             raise CheckpointError("it has no feature extractor (preprocessor_config.json)") from err
         model = AutoModelForAudioClassification.from_pretrained(model_id, local_files_only=local_only)
         device = device or settings.torch_device()
-        return cls(model, feature_extractor, model_id, device, settings.precision_on(device), settings.runtime)
+        try:
+            return cls(model, feature_extractor, model_id, device, settings.precision_on(device), settings.runtime)
+        except torch.OutOfMemoryError:
+            raise  # the device is there, the checkpoint does not fit: `why_not_loaded` says so
+        except (RuntimeError, AssertionError) as err:  # "Torch not compiled with CUDA enabled", "invalid device"
+            raise CheckpointError(f"it cannot be placed on the device {device} (DEVICE): {first_line(err)}") from err
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         return self.window_predictor()(windows)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,7 +67,7 @@ def fingerprint(model, names: list[str]) -> str:
     """A digest of everything the converted model depends on: weights, config, input names, OpenVINO's version."""
     import openvino
 
-    digest = hashlib.blake2b(digest_size=16)
+    digest = hashlib.blake2b(digest_size=16)  # 32 hex digits: what `_prune` knows the app's folders by
     for text in (openvino.get_version(), model.config.to_json_string(), *names):
         digest.update(text.encode())
     for name, tensor in model.state_dict().items():
@@ -101,14 +102,23 @@ def _decline_telemetry() -> None:
         checker.update_result(ConsentCheckResult.DECLINED)
 
 
+# What `convert` writes, and nothing else: OPENVINO_CACHE may be a folder shared with other programs (/data,
+# ~/.cache), whose folders are not the app's to delete. A conversion is named by its `fingerprint` (32 hex digits)
+# and holds model.xml; one under way is `<fingerprint>.<pid>.partial`.
+_CONVERSION = re.compile(r"[0-9a-f]{32}")
+_PARTIAL = re.compile(r"[0-9a-f]{32}\.\d+\.partial")
+
+
 def _prune(root: Path, keep: int = KEEP) -> None:
     """Keep the `keep` most recently used conversions, and remove what a conversion killed halfway left behind
-    (a `.partial` folder older than any conversion is let run)."""
+    (a `.partial` folder older than any conversion is let run). Only the app's own folders are touched."""
     entries = []
     for entry in root.iterdir():
-        if entry.name.endswith(".partial") and time.time() - entry.stat().st_mtime > CONVERT_TIMEOUT_S:
+        if not entry.is_dir() or entry.is_symlink():
+            continue
+        if _PARTIAL.fullmatch(entry.name) and time.time() - entry.stat().st_mtime > CONVERT_TIMEOUT_S:
             shutil.rmtree(entry, ignore_errors=True)
-        elif entry.is_dir() and "." not in entry.name:  # not a conversion under way
+        elif _CONVERSION.fullmatch(entry.name) and (entry / "model.xml").is_file():
             entries.append(entry)
     entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     for old in entries[keep:]:

@@ -4,6 +4,7 @@ ValueError with a sentence, before anything loads."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 DEFAULT_MODEL_ID = "sanchit-gandhi/distilhubert-finetuned-gtzan"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 RUNTIMES = ("openvino", "torch")
+MIN_MAX_SECONDS = 0.5  # MAX_DURATION_S below the shortest clip classified (audio.MIN_SECONDS) would refuse all
 
 
 @dataclass(frozen=True)
@@ -34,13 +36,24 @@ class Settings:
         def text(name: str, default: str) -> str:
             return env.get(name, "").strip() or default
 
-        def number(name: str, default: float, kind=float) -> float:
+        def seconds(name: str, default: float, least: float = 0.0) -> float:
+            # float() also reads "inf" and "nan", which no comparison refuses: a finite value is asked for by name.
             try:
-                value = kind(text(name, str(default)))
+                value = float(text(name, str(default)))
+            except ValueError:
+                value = math.nan
+            if not (math.isfinite(value) and value >= least and value > 0):
+                accepts = f"from {least:g} up" if least else "above 0"
+                raise ValueError(f"{name} must be a number {accepts} (finite seconds), not {env.get(name)!r}")
+            return value
+
+        def count(name: str, default: int) -> int:
+            try:
+                value = int(text(name, str(default)))
             except ValueError:
                 value = 0
             if value <= 0:
-                raise ValueError(f"{name} must be a number above 0, not {env.get(name)!r}")
+                raise ValueError(f"{name} must be a whole number above 0, not {env.get(name)!r}")
             return value
 
         precision, runtime = text("PRECISION", "auto").lower(), text("RUNTIME", "openvino").lower()
@@ -48,16 +61,19 @@ class Settings:
             raise ValueError(f"PRECISION must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         if runtime not in RUNTIMES:
             raise ValueError(f"RUNTIME must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        device = text("DEVICE", "")
+        if device and not _is_torch_device(device):
+            raise ValueError(f"DEVICE must be a torch device such as cpu, cuda or cuda:1, not {device!r}")
         return cls(
             model_id=text("MODEL_ID", DEFAULT_MODEL_ID),
-            device=text("DEVICE", ""),
+            device=device,
             precision=precision,
             runtime=runtime,
-            max_seconds=number("MAX_DURATION_S", 600.0),
+            max_seconds=seconds("MAX_DURATION_S", 600.0, least=MIN_MAX_SECONDS),
             upload_budget=text("UPLOAD_BUDGET", "5gb").lower(),
-            upload_ttl=number("UPLOAD_TTL", 300.0),
+            upload_ttl=seconds("UPLOAD_TTL", 300.0),
             max_file_size=text("MAX_FILE_SIZE", "300mb"),
-            queue_size=int(number("QUEUE_SIZE", 64, int)),
+            queue_size=count("QUEUE_SIZE", 64),
             behind_proxy=bool(env.get("SPACE_ID")),
             mcp_server=None if "GRADIO_MCP_SERVER" in env else True,
         )
@@ -86,3 +102,15 @@ def native_bf16(device: str) -> bool:
     if device.startswith("cuda"):  # on ZeroGPU, outside GPU calls, `spaces` reports the properties of the GPU it lends
         return torch.cuda.is_bf16_supported(including_emulation=False)
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def _is_torch_device(name: str) -> bool:
+    """Whether torch reads `name` as a device ("cpu", "cuda:1", "mps"); whether this machine has it is the model
+    loader's to say."""
+    import torch
+
+    try:
+        torch.device(name)
+    except (RuntimeError, ValueError):
+        return False
+    return True

@@ -18,6 +18,9 @@ from . import tags as filetags
 if TYPE_CHECKING:
     from ..core.model import Prediction
 
+# A POSIX file name is bytes, not always UTF-8 (an old library's Latin-1 "café" is b"caf\xe9", "caf\udce9" to
+# Python): the path column holds the name's own bytes, so that it names the file exactly and a resumed run finds it.
+NAMES = "surrogateescape"
 COLUMNS = ["path", "genre", "confidence", "music", "music_score", *GENRES, "seconds", "windows", "note"]
 # What later runs need: the file's size and time (to skip it), which model answered, and what --write-tags
 # changed (for --undo). Outputs of earlier versions (before the tag columns; before the music columns; before the
@@ -65,7 +68,7 @@ class Rows:
     def _complete(self) -> str:
         """The file up to its last newline: anything after it is a row a killed run was writing."""
         try:
-            with open(self.path, encoding="utf-8", newline="") as f:  # newline="": the bytes as they are, "\r\n" too
+            with open(self.path, encoding="utf-8", errors=NAMES, newline="") as f:  # newline="": "\r\n" kept too
                 text = f.read()
         except FileNotFoundError:
             return ""
@@ -110,8 +113,8 @@ class Rows:
         """Open for appending: cut a half-written last row, and start a new file with the CSV header."""
         if self._written_by_older_version():  # its rows get the new columns, empty, in one atomic rewrite
             self.replace_with(self.read())
-        keep = len(self._complete().encode())
-        self.file = open(self.path, "a+", encoding="utf-8", newline="")
+        keep = len(self._complete().encode(errors=NAMES))
+        self.file = open(self.path, "a+", encoding="utf-8", errors=NAMES, newline="")
         self.file.truncate(keep)
         self.file.seek(keep)
         if keep == 0 and self.fmt == "csv":
@@ -132,7 +135,7 @@ class Rows:
     def replace_with(self, rows: list[dict]) -> None:
         """Write all `rows` anew, atomically: readers see the old file or the new one, never half of one."""
         tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="") as out:
+        with open(tmp, "w", encoding="utf-8", errors=NAMES, newline="") as out:
             if self.fmt == "csv":
                 writer = csv.DictWriter(out, self.columns)
                 writer.writeheader()

@@ -32,7 +32,7 @@ def find_audio(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]
 
 def share(path: Path, world: int) -> int:
     """The process (rank) that tags `path`: a hash of the path, the same in every process and every run."""
-    return zlib.crc32(str(path).encode()) % world
+    return zlib.crc32(os.fsencode(path)) % world  # the name's bytes: the same as UTF-8 where it is UTF-8
 
 
 def unchanged(row: dict | None, stat: os.stat_result | None) -> bool:

@@ -20,6 +20,7 @@ previews it), and the output records what was there before, for `--undo`.
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
@@ -320,6 +321,10 @@ def main(argv: list[str] | None = None) -> int:
 def run_logged(args: argparse.Namespace) -> int:
     """`run` with the log on stderr and the command's own errors as one sentence, no traceback. What decoders print
     from C (libmpg123's notes on a damaged MP3) goes to the log, at debug level, not onto the terminal."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # The files' names as their bytes, as `ls` prints them: a POSIX name need not be UTF-8 (Latin-1 "café" is
+        # b"caf\xe9"), and a terminal whose encoding is strict UTF-8 would stop the run at its first such name.
+        sys.stdout.reconfigure(errors="surrogateescape")
     with c_stderr_logged():
         return _run_logged(args)
 

@@ -6,7 +6,8 @@ genre, one custom field says what wrote it (`GENRE_CLASSIFIER`: the model and it
 
 `--undo` leaves no trace: the output also records whether the file had a tag block at all and its size, so the
 undo removes a block the write added (an MP3's ID3 header, a WAV's or AIFF's ID3 chunk) and pads the tags back to
-the size they had: a file whose tags are as they were is the same bytes again.
+the size they had (in an MP4, without the empty `free` atom mutagen always leaves after them): a file whose tags
+are as they were is the same bytes again.
 
 mutagen saves in place, so a kill in the middle of a save could leave a file players cannot read. Here the tags
 are saved into a copy beside the file, which is synced and then renamed over the original (`os.replace`, atomic
@@ -181,6 +182,43 @@ def _save(media, back_to: Trace | None = None) -> None:
         media.save(**kwargs)
     except UnreadableFileError as err:
         raise TagWriteError(f"its tags cannot be written ({err})") from None
+    if back_to and os.path.getsize(media.mgfile.filename) == back_to.size + EMPTY_FREE_ATOM:
+        _drop_empty_free_atom(media.mgfile)
+
+
+EMPTY_FREE_ATOM = 8  # bytes: an MP4 atom's header, with nothing in it
+
+
+def _drop_empty_free_atom(song) -> None:
+    """mutagen ends an MP4's `ilst` with a `free` atom, always, an empty one (8 bytes) where it pads nothing; where
+    the file had none (FFmpeg writes none), the undo takes it out, so that the file is its bytes again. The bytes
+    move with mutagen's own means (resizing, the parents' sizes, the chunk offsets), which it keeps private: where
+    they are gone in another version, the file keeps the 8 bytes, as it would without this."""
+    import mutagen.mp4
+    from mutagen._util import resize_bytes
+    from mutagen.mp4._atom import Atoms
+
+    if not isinstance(song, mutagen.mp4.MP4):
+        return
+    tags = mutagen.mp4.MP4Tags()
+    update_parents = getattr(tags, "_MP4Tags__update_parents", None)
+    update_offsets = getattr(tags, "_MP4Tags__update_offsets", None)
+    if not (update_parents and update_offsets):
+        return
+    with open(song.filename, "rb+") as f:
+        try:
+            atoms = Atoms(f)
+            path = atoms.path(b"moov", b"udta", b"meta", b"ilst")
+        except (KeyError, mutagen.MutagenError):  # no tags where mutagen just saved them: nothing to take out
+            return
+        meta, ilst = path[-2:]
+        after = meta.children[meta.children.index(ilst) + 1 :]
+        if not after or after[0].name != b"free" or after[0].length != EMPTY_FREE_ATOM:
+            return
+        offset = after[0].offset
+        resize_bytes(f, EMPTY_FREE_ATOM, 0, offset)
+        update_parents(f, path[:-1], -EMPTY_FREE_ATOM)  # meta, udta and moov lose the 8 bytes
+        update_offsets(f, atoms, -EMPTY_FREE_ATOM, offset)  # the audio after them moves back by 8 bytes
 
 
 def _fsync_folder(folder: Path) -> None:

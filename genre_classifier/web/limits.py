@@ -61,10 +61,22 @@ EXPIRED = "This upload is no longer on the server (unused for a while, or room w
 
 def upload_budget(settings: Settings) -> int:
     """`UPLOAD_BUDGET` in bytes, written as `MAX_FILE_SIZE` is ("200mb", "5gb")."""
+    return _size("UPLOAD_BUDGET", settings.upload_budget, "200mb or 5gb")
+
+
+def max_file_size(settings: Settings) -> int:
+    """`MAX_FILE_SIZE` in bytes, checked at start: Gradio would only read it when the server is launched."""
+    return _size("MAX_FILE_SIZE", settings.max_file_size, "50mb or 1gb")
+
+
+def _size(name: str, text: str, examples: str) -> int:
     try:
-        return internals.parse_size(settings.upload_budget)
+        size = internals.parse_size(text)
     except ValueError:
-        raise ValueError(f"UPLOAD_BUDGET must be a size such as 200mb or 5gb, not {settings.upload_budget!r}") from None
+        size = 0
+    if size <= 0:  # "0mb" parses, and would refuse every upload
+        raise ValueError(f"{name} must be a size such as {examples} (above 0), not {text!r}")
+    return size
 
 
 def stall_seconds(environ: dict[str, str] | None = None) -> float:

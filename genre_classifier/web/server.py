@@ -21,7 +21,7 @@ from ..core.loading import load_classifier
 from ..core.model import Classifier
 from ..core.settings import Settings
 from . import agents, gpu, gradio_internals
-from .limits import Guard, Limits, stall_seconds, upload_budget
+from .limits import Guard, Limits, max_file_size, stall_seconds, upload_budget
 from .page import CSS, EXAMPLES_DIR, build_demo, warm_up
 
 log = logging.getLogger("app")
@@ -35,9 +35,8 @@ def build() -> tuple[gr.Blocks, Limits, Classifier]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_environment()
-        upload_budget(settings)
-        stall_seconds()
-    except ValueError as err:  # such as PRECISION=fp8 or UPLOAD_BUDGET=lots
+        upload_budget(settings), max_file_size(settings), stall_seconds()
+    except ValueError as err:  # such as PRECISION=fp8, MAX_DURATION_S=inf or UPLOAD_BUDGET=lots
         sys.exit(f"Cannot start: {err}")
     classifier, fallback_reason = load_classifier(settings=settings)
     log.info("Serving %s", classifier.description)
@@ -47,7 +46,7 @@ def build() -> tuple[gr.Blocks, Limits, Classifier]:
     if "GRADIO_EXAMPLES_CACHE" not in os.environ:
         os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="genre-examples-")
         atexit.register(shutil.rmtree, os.environ["GRADIO_EXAMPLES_CACHE"], ignore_errors=True)
-    downloads = agents.Downloads(max_bytes=gradio_internals.parse_size(settings.max_file_size))
+    downloads = agents.Downloads(max_bytes=max_file_size(settings))
     demo = build_demo(classifier, fallback_reason, downloads)
     limits = Limits(demo, settings)
     downloads.limits = limits  # an agent's URL counts in the upload budget and its visitor's share, as an upload
