@@ -123,3 +123,16 @@ def test_guessing_receipts_is_bounded_per_visitor(tmp_path):
         store.withdraw("0123456789ab", visitor="guesser")
     receipt = store.share(answered(5), "metal", consent=True, visitor="owner-of-it")
     store.withdraw(receipt, visitor="someone")  # another visitor still withdraws their own
+
+
+def test_the_owner_deletes_a_correction_from_the_command_line(tmp_path, capsys, monkeypatch):
+    from genre_classifier.cli import main
+
+    receipt = Feedback(tmp_path).share(answered(6), "pop", consent=True, visitor="a")
+    monkeypatch.setenv("FEEDBACK_DIR", str(tmp_path))
+    assert main(["feedback", "delete", receipt]) == 0
+    assert f"Deleted correction {receipt}" in capsys.readouterr().out
+    assert feedback.withdrawn(tmp_path) == {receipt} and not any((tmp_path / "clips").iterdir())
+    assert main(["feedback", "delete", receipt, "--dir", str(tmp_path)]) == 1
+    assert "No correction" in capsys.readouterr().err
+    assert main(["feedback", "delete", receipt, "--dir", str(tmp_path / "nowhere")]) == 2

@@ -22,8 +22,10 @@ from ..core import answer as verdicts
 from ..core import gate
 from ..core.answer import CLEAR_MARGIN
 from ..core.audio import ACCEPTED, AudioError, Clip
+from ..core.feedback import Feedback
 from ..core.model import Classifier, Prediction
 from . import agents, limits
+from .corrections import Remembered, correction_panel
 from .live import ANSWERS, LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LIVE_TITLE, LiveSession, gpu_budget, listen_step
 from .many_files import many_files_tab
 from .plots import clip_images, genre_timeline_image
@@ -163,8 +165,9 @@ class Ahead:
             yield p
 
 
-def make_classify(classifier: Classifier):
-    """The app's main event handler, bound to one loaded classifier shared by all requests.
+def make_classify(classifier: Classifier, remembered: Remembered | None = None):
+    """The app's main event handler, bound to one loaded classifier shared by all requests; with `remembered`
+    (corrections on), each session's complete answer and its sound are kept for the "Not right?" panel.
 
     A generator: the three plots are drawn while the first window is classified and come with its answer; after
     each further batch of windows the label, summary, table and genre-over-time figure show the answer so far,
@@ -176,6 +179,7 @@ def make_classify(classifier: Classifier):
     # one (`TransformerClassifier.forward`, which `predict_windows` calls with the featurized windows).
     def classify(
         audio_path: str | None,
+        request: gr.Request = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom)
     ):
         started = time.perf_counter()
@@ -202,6 +206,8 @@ def make_classify(classifier: Classifier):
                 # The same figures with every answer: Gradio sends a generator's outputs as differences from the
                 # last, so they travel once, and again in the final answer. (Not gr.skip(): in Gradio 6 each skip of
                 # an output that later gets a value adds a copy of that component to the session's state.)
+                if remembered is not None and request is not None and p.complete:
+                    remembered.keep(request.session_hash, clip, p)  # before the answer shows its "Not right?"
                 yield *answer, *figures, timeline_rows(p), timeline
         log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
 
@@ -285,9 +291,12 @@ def warm_up(classifier: Classifier) -> float:
     return time.perf_counter() - started
 
 
-def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr.Blocks:
-    """The whole UI; `fallback_reason` is shown when the embedded model stands in for the chosen one."""
-    classify = make_classify(classifier)
+def build_demo(classifier: Classifier, fallback_reason: str | None = None, feedback: Feedback | None = None,
+               behind_proxy: bool = False) -> gr.Blocks:
+    """The whole UI; `fallback_reason` is shown when the embedded model stands in for the chosen one; `feedback`
+    (FEEDBACK_DIR set) adds the "Not right?" panel, whose visitors are told apart as limits.py does."""
+    remembered = Remembered(classifier) if feedback else None
+    classify = make_classify(classifier, remembered)
     model_line = f"**{classifier.description}.**"
     if fallback_reason:
         model_line = f"⚠️ {fallback_reason}\n\n{model_line}"
@@ -341,15 +350,21 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None) -> gr
             details.change(fade, inputs=details, outputs=label, api_visibility="private", queue=False,
                            show_progress="hidden")  # fmt: skip
             details.change(None, js=SHOW_ANSWER, api_visibility="private", queue=False, show_progress="hidden")
+            if feedback:
+                panel = correction_panel(feedback, remembered, behind_proxy)
+                details.change(lambda: gr.update(visible=True), outputs=panel, api_visibility="private", queue=False,
+                               show_progress="hidden")  # fmt: skip
             classified.failure(
                 lambda shown: shown, inputs=label, outputs=label, show_progress="hidden", api_visibility="private",
                 queue=False,
             )
             with input_column:  # examples sit under the button; created last because they need the outputs
                 # Cached lazily (per process, see app.py): the first click computes, later clicks answer at once.
+                # With corrections on, each click is classified afresh, so that the server holds the sound a
+                # correction of it refers to.
                 gr.Examples(
                     [[str(EXAMPLES_DIR / name)] for name, _ in EXAMPLES], inputs=audio, outputs=outputs, fn=classify,
-                    run_on_click=True, cache_examples=True, cache_mode="lazy",
+                    run_on_click=True, cache_examples=not feedback, cache_mode="lazy" if not feedback else None,
                     example_labels=[text for _, text in EXAMPLES],
                 )  # fmt: skip
         with gr.Tab("Live"):

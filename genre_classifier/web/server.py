@@ -17,6 +17,7 @@ import time
 import gradio as gr
 from starlette.middleware import Middleware
 
+from ..core.feedback import Feedback
 from ..core.loading import load_classifier
 from ..core.model import Classifier
 from ..core.settings import Settings
@@ -38,6 +39,12 @@ def build() -> tuple[gr.Blocks, Limits, Classifier]:
         upload_budget(settings)
     except ValueError as err:  # such as PRECISION=fp8 or UPLOAD_BUDGET=lots
         sys.exit(f"Cannot start: {err}")
+    try:
+        feedback = Feedback(settings.feedback_dir) if settings.feedback_dir else None
+    except OSError as err:  # a folder that cannot be made or written
+        sys.exit(f"Cannot start: FEEDBACK_DIR={settings.feedback_dir} cannot hold corrections ({err}).")
+    if feedback:
+        log.info("Corrections on: kept in %s", feedback.folder)
     classifier, fallback_reason = load_classifier(settings=settings)
     log.info("Serving %s", classifier.description)
     gpu.borrow(classifier)
@@ -46,7 +53,7 @@ def build() -> tuple[gr.Blocks, Limits, Classifier]:
     if "GRADIO_EXAMPLES_CACHE" not in os.environ:
         os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="genre-examples-")
         atexit.register(shutil.rmtree, os.environ["GRADIO_EXAMPLES_CACHE"], ignore_errors=True)
-    demo = build_demo(classifier, fallback_reason)
+    demo = build_demo(classifier, fallback_reason, feedback, settings.behind_proxy)
     return demo, Limits(demo, settings), classifier
 
 
