@@ -14,7 +14,7 @@ from genre_classifier.core.audio import load_audio
 from genre_classifier.core.features import SAMPLING_RATE as FEATURE_RATE
 from genre_classifier.web.page import EXAMPLES_DIR
 
-from .helpers import ServedApp
+from .helpers import ROOT, ServedApp
 from .test_feedback import load
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -72,6 +72,8 @@ def test_a_correction_shared_with_consent_is_kept_loads_with_datasets_and_is_wit
     receipt = re.search(r"Your receipt: ([0-9a-f]{12})", page.locator("#feedback-receipt").inner_text())[1]
     assert not consent.is_checked()  # the tick was for that clip alone
     assert stored(folder) == [receipt]
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    page.screenshot(path=ROOT / "artifacts" / "browser-feedback-receipt.png", full_page=True)
 
     rows = load(folder)
     assert len(rows) == 1 and rows[0]["label"] == "jazz" and rows[0]["receipt"] == receipt

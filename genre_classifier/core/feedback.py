@@ -158,7 +158,8 @@ class Feedback:
         digest = audio_hash(samples)
         now = time.time()
         with self.lock:
-            mine = _since(self.shared[visitor], now - 3600)
+            self.shared = _within_the_hour(self.shared, now)  # an address is kept for an hour at most
+            mine = self.shared[visitor]
             _since(self.recent, now - 86400)
             if digest in self.hashes:
                 raise FeedbackRefused("This clip has been shared already: thank you.")
@@ -206,7 +207,8 @@ class Feedback:
         receipt = receipt.strip().lower()
         if visitor is not None:
             with self.lock:
-                tries = _since(self.tried[visitor], time.time() - 3600)
+                self.tried = _within_the_hour(self.tried, time.time())
+                tries = self.tried[visitor]
                 if len(tries) >= WITHDRAWALS_HOUR:
                     raise FeedbackRefused("Too many withdrawals tried this hour: try again later.")
                 tries.append(time.time())
@@ -229,6 +231,11 @@ def withdrawn(folder: str | Path) -> set[str]:
     """The receipts withdrawn from a corrections folder: never to be used, whatever copy of them remains."""
     marks = Path(folder) / "withdrawn"
     return {p.name for p in marks.iterdir()} if marks.is_dir() else set()
+
+
+def _within_the_hour(times: dict[str, deque[float]], now: float) -> defaultdict[str, deque[float]]:
+    """The visitors who did something in the last hour, and when."""
+    return defaultdict(deque, {v: t for v, t in times.items() if _since(t, now - 3600)})
 
 
 def _since(times: deque[float], start: float) -> deque[float]:

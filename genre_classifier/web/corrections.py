@@ -24,8 +24,8 @@ from .limits import client_id
 
 log = logging.getLogger(__name__)
 
-# Sessions whose last answer is remembered: 30 s at 16 kHz is 1.9 MB of float32, so 64 hold at most ~130 MB (at the
-# offline model's 22,050 Hz). The oldest go first; its visitor is asked to classify again.
+# Sessions whose last answer is remembered: 30 s of float32 is 1.9 MB at 16 kHz, 2.6 MB at the offline model's
+# 22,050 Hz, so 64 hold at most about 170 MB. The oldest go first; its visitor is asked to classify again.
 REMEMBERED = 64
 CHOICES = [*((genre, genre) for genre in GENRES), ("not music", NOT_MUSIC), ("music, but none of these", OTHER_MUSIC)]
 FEEDBACK_ON = (
@@ -65,8 +65,8 @@ def _visitor(request: gr.Request, behind_proxy: bool) -> str:
     return client_id(request.headers, request.client.host if request.client else None, behind_proxy)
 
 
-def correction_panel(feedback: Feedback, remembered: Remembered, behind_proxy: bool) -> gr.Group:
-    """The panel (hidden until an answer shows) and the withdrawal beside it; returns the panel to show."""
+def correction_panel(feedback: Feedback, remembered: Remembered, behind_proxy: bool, after: gr.Markdown) -> None:
+    """The panel, hidden until `after` (the answer in words) first shows, and the withdrawal beside it."""
     gr.Markdown(FEEDBACK_ON, elem_id="feedback-on")
     with gr.Group(visible=False, elem_id="correction") as panel:
         choice = gr.Radio(CHOICES, label="Not right? What is it?", elem_id="correct-label")
@@ -104,4 +104,4 @@ def correction_panel(feedback: Feedback, remembered: Remembered, behind_proxy: b
     private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
     share_button.click(share, inputs=[choice, consent], outputs=[shared, consent], **private)
     withdraw_button.click(withdraw, inputs=receipt, outputs=withdrawn, **private)
-    return panel
+    after.change(lambda: gr.update(visible=True), outputs=panel, **private)

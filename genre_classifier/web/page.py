@@ -322,6 +322,8 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None, feedb
                         num_top_classes=len(classifier.labels), label="Genre probabilities", show_heading=False,
                         elem_id="genre-label",
                     )  # fmt: skip
+                    if feedback:  # "Not right?" under the bars, once there is an answer
+                        correction_panel(feedback, remembered, behind_proxy, after=details)
             # Two figures a row on a laptop, one under the other on a phone (a Row wraps columns narrower than
             # min_width). Each figure carries its own title, so the panels show no label badge over it.
             plot = {"format": "webp", "show_label": False}
@@ -350,10 +352,6 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None, feedb
             details.change(fade, inputs=details, outputs=label, api_visibility="private", queue=False,
                            show_progress="hidden")  # fmt: skip
             details.change(None, js=SHOW_ANSWER, api_visibility="private", queue=False, show_progress="hidden")
-            if feedback:
-                panel = correction_panel(feedback, remembered, behind_proxy)
-                details.change(lambda: gr.update(visible=True), outputs=panel, api_visibility="private", queue=False,
-                               show_progress="hidden")  # fmt: skip
             classified.failure(
                 lambda shown: shown, inputs=label, outputs=label, show_progress="hidden", api_visibility="private",
                 queue=False,
