@@ -136,3 +136,17 @@ def test_the_owner_deletes_a_correction_from_the_command_line(tmp_path, capsys, 
     assert main(["feedback", "delete", receipt, "--dir", str(tmp_path)]) == 1
     assert "No correction" in capsys.readouterr().err
     assert main(["feedback", "delete", receipt, "--dir", str(tmp_path / "nowhere")]) == 2
+
+
+def test_a_feedback_dir_that_cannot_hold_corrections_stops_the_app_with_a_sentence(tmp_path, monkeypatch):
+    import runpy
+
+    from .helpers import ROOT
+
+    taken = tmp_path / "a-file"
+    taken.write_text("not a folder")
+    monkeypatch.setenv("FEEDBACK_DIR", str(taken))
+    monkeypatch.setenv("MODEL_ID", "baseline")
+    with pytest.raises(SystemExit) as stopped:  # app.py's start in this process, before any model loads
+        runpy.run_path(str(ROOT / "app.py"), run_name="app")
+    assert stopped.value.code.startswith(f"Cannot start: FEEDBACK_DIR={taken} cannot hold corrections (")
