@@ -150,3 +150,27 @@ def test_a_feedback_dir_that_cannot_hold_corrections_stops_the_app_with_a_senten
     with pytest.raises(SystemExit) as stopped:  # app.py's start in this process, before any model loads
         runpy.run_path(str(ROOT / "app.py"), run_name="app")
     assert stopped.value.code.startswith(f"Cannot start: FEEDBACK_DIR={taken} cannot hold corrections (")
+
+
+def test_the_page_remembers_each_sessions_last_complete_answer_and_only_the_latest_sessions():
+    from types import SimpleNamespace
+
+    from genre_classifier import GENRES
+    from genre_classifier.core.audio import Clip
+    from genre_classifier.core.model import Prediction
+    from genre_classifier.web.corrections import Remembered
+
+    remembered = Remembered(SimpleNamespace(model_id="me/model"), size=2)
+    clip = Clip(answered(1, seconds=70).samples, RATE, source_seconds=70.0)
+    probs = np.full((1, 10), 0.02)
+    probs[0, GENRES.index("jazz")] = 0.82
+    done, so_far = Prediction(GENRES, probs, [(0, 30)]), Prediction(GENRES, probs, [(0, 30)], total_windows=3)
+    remembered.note("a", clip, done)
+    kept = remembered.get("a")
+    assert (kept.genre, kept.answer, kept.model_id) == ("jazz", "jazz", "me/model")
+    assert kept.confidence == pytest.approx(0.82) and len(kept.samples) == 30 * RATE  # 30 s of the 70 kept
+    remembered.note("a", clip, so_far)  # a new clip on its way: nothing to correct until its answer is complete
+    assert remembered.get("a") is None and remembered.get(None) is None
+    for session in "bcd":
+        remembered.note(session, clip, done)
+    assert [remembered.get(s) is not None for s in "bcd"] == [False, True, True]  # the oldest went first

@@ -175,12 +175,14 @@ class Feedback:
             mine.append(now), self.recent.append(now)
             self.hashes[digest] = receipt
         try:
-            self.bytes += self._write(receipt, samples, answered, label, digest, now)
+            size = self._write(receipt, samples, answered, label, digest, now)
         except OSError as err:
             with self.lock:
                 self.hashes.pop(digest, None)
             shutil.rmtree(self.clips / receipt, ignore_errors=True)
             raise FeedbackRefused("The correction could not be stored (the server's disk): nothing was kept.") from err
+        with self.lock:
+            self.bytes += size
         return receipt
 
     def _write(self, receipt: str, samples: np.ndarray, answered: Answered, label: str, digest: str,

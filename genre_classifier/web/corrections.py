@@ -43,9 +43,12 @@ class Remembered:
         self.size, self.answers = size, OrderedDict()
         self.lock = threading.Lock()
 
-    def keep(self, session: str | None, clip: Clip, prediction: Prediction) -> None:
+    def note(self, session: str | None, clip: Clip, prediction: Prediction) -> None:
+        """Keep a complete answer; an answer so far means a new clip, with nothing to correct until it is complete."""
         if not session:
             return
+        if not prediction.complete:
+            return self.forget(session)
         samples = np.array(clip.samples[: int(MAX_SECONDS * clip.sampling_rate)], np.float32)  # a copy: 30 s at most
         top = prediction.top
         answered = Answered(samples, clip.sampling_rate, verdicts.of(prediction).text, top,
@@ -55,6 +58,10 @@ class Remembered:
             self.answers.move_to_end(session)
             while len(self.answers) > self.size:
                 self.answers.popitem(last=False)
+
+    def forget(self, session: str) -> None:
+        with self.lock:
+            self.answers.pop(session, None)
 
     def get(self, session: str | None) -> Answered | None:
         with self.lock:

@@ -206,8 +206,8 @@ def make_classify(classifier: Classifier, remembered: Remembered | None = None):
                 # The same figures with every answer: Gradio sends a generator's outputs as differences from the
                 # last, so they travel once, and again in the final answer. (Not gr.skip(): in Gradio 6 each skip of
                 # an output that later gets a value adds a copy of that component to the session's state.)
-                if remembered is not None and request is not None and p.complete:
-                    remembered.keep(request.session_hash, clip, p)  # before the answer shows its "Not right?"
+                if remembered is not None and request is not None:  # before the answer shows its "Not right?"
+                    remembered.note(request.session_hash, clip, p)
                 yield *answer, *figures, timeline_rows(p), timeline
         log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
 
