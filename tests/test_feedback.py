@@ -138,6 +138,15 @@ def test_the_owner_deletes_a_correction_from_the_command_line(tmp_path, capsys, 
     assert main(["feedback", "delete", receipt, "--dir", str(tmp_path / "nowhere")]) == 2
 
 
+def test_a_clip_the_owner_deleted_meanwhile_may_be_shared_again_to_the_running_app(tmp_path):
+    from genre_classifier.cli import main
+
+    serving = Feedback(tmp_path)
+    receipt = serving.share(answered(8), "pop", consent=True, visitor="a")
+    assert main(["feedback", "delete", receipt, "--dir", str(tmp_path)]) == 0  # another process: the owner's
+    assert serving.share(answered(8), "pop", consent=True, visitor="b")
+
+
 def test_a_feedback_dir_that_cannot_hold_corrections_stops_the_app_with_a_sentence(tmp_path, monkeypatch):
     import runpy
 

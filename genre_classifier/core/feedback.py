@@ -161,7 +161,7 @@ class Feedback:
             self.shared = _within_the_hour(self.shared, now)  # an address is kept for an hour at most
             mine = self.shared[visitor]
             _since(self.recent, now - 86400)
-            if digest in self.hashes:
+            if digest in self.hashes and (self.clips / self.hashes[digest]).is_dir():  # the owner may have deleted it
                 raise FeedbackRefused("This clip has been shared already: thank you.")
             if len(mine) >= self.per_visitor_hour:
                 raise FeedbackRefused(f"You have shared {self.per_visitor_hour} corrections this hour, the most one "
