@@ -109,8 +109,8 @@ it is used again.
 ## Fields
 
 `label`; `model_answer` (the verdict in words), `model_genre` and `model_confidence` (its top genre and probability);
-`model_id`; `time` (UTC); `consent_version`; `receipt`; `audio_sha256` (of the 16-bit samples); `seconds`;
-`sampling_rate`.
+`model_id`; `time` (UTC) and `unix_time`; `consent_version`; `receipt`; `audio_sha256` (of the 16-bit samples);
+`seconds`; `sampling_rate`.
 """
 
 
