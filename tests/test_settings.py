@@ -17,15 +17,17 @@ def test_an_empty_environment_gives_the_documented_defaults():
     assert (settings.model_id, settings.precision, settings.runtime) == (DEFAULT_MODEL_ID, "auto", "openvino")
     assert (settings.max_seconds, settings.upload_budget, settings.upload_ttl) == (600.0, "5gb", 300.0)
     assert not settings.behind_proxy and settings.mcp_server is True
+    assert settings.feedback_dir == ""  # corrections off
 
 
 def test_each_variable_reaches_its_field():
     settings = Settings.from_environment({
         "MODEL_ID": " me/model ", "DEVICE": "cuda:1", "PRECISION": "BF16", "RUNTIME": "torch", "MAX_DURATION_S": "90",
         "UPLOAD_BUDGET": "200MB", "UPLOAD_TTL": "30", "MAX_FILE_SIZE": "50mb", "QUEUE_SIZE": "8",
-        "SPACE_ID": "me/space", "GRADIO_MCP_SERVER": "False",
+        "SPACE_ID": "me/space", "GRADIO_MCP_SERVER": "False", "FEEDBACK_DIR": " /data/feedback ",
     })  # fmt: skip
-    assert settings == Settings("me/model", "cuda:1", "bf16", "torch", 90.0, "200mb", 30.0, "50mb", 8, True, None)
+    assert settings == Settings("me/model", "cuda:1", "bf16", "torch", 90.0, "200mb", 30.0, "50mb", 8, True, None,
+                                "/data/feedback")  # fmt: skip
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.model_id = "another"  # read once: nothing changes it afterwards
 

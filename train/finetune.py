@@ -29,6 +29,7 @@ if not __package__:  # run as `python train/finetune.py`: import from the reposi
 
 import numpy as np
 import torch
+from datasets import concatenate_datasets
 from transformers import (
     AutoConfig,
     AutoFeatureExtractor,
@@ -60,6 +61,7 @@ from train.data import (
 )
 from train.evaluate import evaluate_classifier, report, write_results, write_split
 from train.recorded import Augment, check_codec
+from train.visitors import HELD_OUT, Corrections, load_corrections
 
 LATEST = "latest"  # --resume-from-checkpoint with no path
 
@@ -144,6 +146,13 @@ class Arguments:
         metadata={"help": "score the test clips a second time as recorded-like copies (train/recorded.py), into "
                   "metrics.json and the model card; false: the clean score alone (no FFmpeg needed then, with "
                   "--augment none)"},
+    )  # fmt: skip
+    extra_data: str | None = field(
+        default=None,
+        metadata={"help": "visitors' corrections (a FEEDBACK_DIR folder, or a Hub dataset repo holding one): their "
+                  f"genre rows join the training part, {HELD_OUT:.0%} of them held out and scored as "
+                  "visitors.accuracy; never GTZAN's test part; not-music rows are the music gate's "
+                  "(train/music_gate.py)"},
     )  # fmt: skip
     max_steps: int = field(default=-1, metadata={"help": "stop after N optimiser steps (short runs)"})
     num_workers: int | None = field(default=None, metadata={"help": "data loader workers (default 4 on GPU)"})
@@ -337,6 +346,17 @@ COMPARISON = {
 }
 
 
+def visitors_line(metrics: dict) -> str:
+    """The card's line on visitors' corrections, when the run had some."""
+    visitors = metrics.get("visitors")
+    if not visitors:
+        return ""
+    score = f"**{visitors['accuracy']:.4f}**" if visitors["accuracy"] is not None else "not measured (too few)"
+    return (f"- clip accuracy on {visitors['clips']} held-out corrections from the app's visitors (what visitors "
+            f"really send; `visitors.accuracy`): {score}; {visitors['train_clips']} other corrections were trained "
+            "on, none of them a GTZAN test clip\n")
+
+
 def write_model_card(out: Path, args: Arguments, base: str, metrics: dict, hyper: dict) -> None:
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -382,6 +402,7 @@ names of every part are in `split.json`.
 - window accuracy: {metrics["window_accuracy"]:.4f} ({metrics["windows"]} windows)
 - macro F1: {metrics["macro_f1"]:.4f}
 {recorded}
+{visitors_line(metrics)}
 | genre | precision | recall | F1 | clips |
 | --- | --- | --- | --- | --- |
 {genres}
@@ -408,6 +429,18 @@ classify("song.wav", top_k=10)  # one window; the app averages every window of a
     ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").save(out / "README.md")
 
 
+def visitors_metrics(classifier: TransformerClassifier, visitors: Corrections, source: str) -> dict:
+    """Accuracy on the held-out corrections: what visitors really send. Their clips are recordings already, so no
+    recorded-like twin is made of them."""
+    scored = evaluate_classifier(classifier, visitors.held_out) if len(visitors.held_out) else None
+    return {
+        "data": source, "accuracy": scored["accuracy"] if scored else None, "clips": len(visitors.held_out),
+        "train_clips": len(visitors.train), "not_music_for_the_gate": visitors.not_music,
+        "other_music_unused": visitors.other_music, "withdrawn_unused": visitors.withdrawn,
+        "left_out_as_gtzan_test_clips": visitors.gtzan_test,
+    }  # fmt: skip
+
+
 def resume_point(args: Arguments) -> str | None:
     """The checkpoint to resume from, after refusing to silently train over an earlier run's output."""
     out = Path(args.output_dir)
@@ -432,7 +465,8 @@ def resume_point(args: Arguments) -> str | None:
     return None
 
 
-def plan(args, training_args, base, chosen: Split, window_s, rate, resume_from, augment: Augment | None) -> str:
+def plan(args, training_args, base, chosen: Split, window_s, rate, resume_from, augment: Augment | None,
+         visitors: Corrections | None = None) -> str:
     """What the run will do, printed before it starts."""
     splits = chosen.parts
     effective = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
@@ -448,6 +482,7 @@ def plan(args, training_args, base, chosen: Split, window_s, rate, resume_from, 
         f"data:        {args.data}",
         f"clips:       {chosen.counts()} ({chosen.name}: {chosen.description})",
         *chosen.left_out(f"{out}/split.json"),
+        *([f"visitors:    {args.extra_data}: {visitors.describe()}"] if visitors else []),
         f"selection:   {selection_plan(splits)}",
         f"window:      {window_s:g} s at {rate} Hz (random crops for training, every window for evaluation)",
         f"augment:     {augment.describe() if augment else 'none (--augment none): the crops as they are'}",
@@ -542,6 +577,10 @@ def train(args: Arguments) -> None:
     dataset = load_gtzan(args.data, args.audio_column, args.label_column)
     chosen = make_split(dataset, args.split, rate, args.test_size, args.seed)
     chosen.limit(args.max_train_samples, args.max_eval_samples)
+    visitors = None
+    if args.extra_data:  # the test part is GTZAN's alone; corrections join the training part only
+        visitors = load_corrections(args.extra_data, chosen.parts["test"], args.seed)
+        chosen.parts["train"] = concatenate_datasets([chosen.parts["train"], visitors.train])
     splits = chosen.parts
     select = "validation" in splits  # the model is chosen on validation clips, never on the test clips
     if model.config.model_type == "audio-spectrogram-transformer":
@@ -550,7 +589,7 @@ def train(args: Arguments) -> None:
     training_args = training_arguments(args, preset, select)
     augment = Augment() if args.augment == "recorded" else None
     if training_args.process_index == 0:
-        print(plan(args, training_args, base, chosen, window_s, rate, resume_from, augment), flush=True)
+        print(plan(args, training_args, base, chosen, window_s, rate, resume_from, augment, visitors), flush=True)
     trainer = Trainer(
         model=model,
         args=training_args,
@@ -587,7 +626,12 @@ def train(args: Arguments) -> None:
         trainer.save_metrics("eval", {"eval_accuracy": accuracy, "eval_clips": validation["clips"]})
     else:
         metrics["selection"] = "none, the weights after the last step (the course split has no validation part)"
+    if visitors is not None:
+        metrics["visitors"] = visitors_metrics(classifier, visitors, args.extra_data)
     print(report(metrics))
+    if visitors is not None:
+        print(f"visitors: clip accuracy {metrics['visitors']['accuracy']} on {len(visitors.held_out)} held-out "
+              "corrections")
     write_results(metrics, out, f"{out.name} on the {args.split} test clips")
     write_split(chosen, out)
     trainer.save_metrics("train", result.metrics)

@@ -10,11 +10,14 @@ music". Real voices are the speech detector's (`voice.py`): VOICE_SHARE sits bet
 with vocals (at most about 0.4) and on real speech (mostly 0.6-1.0); the results record its shares on the "fit" half
 of `train/real_speech.py`. Fitting these features on that real speech too was tried and left out: GTZAN's own tail
 overlaps it, so the threshold fell from 0.75 to 0.43 and the humpback whale passed as music (docs/music-gate.md).
+With `--extra-data DIR`, the "not music" corrections of the app's visitors (a FEEDBACK_DIR folder, withdrawn
+receipts left out: `train/visitors.py`) join the other sounds as noise, the catch-all class of what is not music.
 Writes `genre_classifier/core/music_gate.npz` and `train/results/music_gate.json`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -28,24 +31,27 @@ from sklearn.linear_model import LogisticRegression
 from genre_classifier.core import voice
 from genre_classifier.core.features import FEATURE_NAMES
 from genre_classifier.core.gate import GATE_FEATURE_NAMES, GATE_PATH, MusicGate, gate_features, prepare
-from train import real_speech, sounds
+from train import real_speech, sounds, visitors
 from train.baseline import load_table, stratified_folds
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "train" / "results" / "music_gate.json"
 CLASSES = ["music", "voice", "noise", "tone"]  # voice: the made speech; the gate hears animals' calls there too
-CLASS_OF = {"speech": 1, "speech in noise": 1, "noise": 2, "applause": 2, "tone": 3, "hum": 3, "ringing": 3}
+VISITORS = "visitors' not music"
+CLASS_OF = {"speech": 1, "speech in noise": 1, "noise": 2, "applause": 2, "tone": 3, "hum": 3, "ringing": 3,
+            VISITORS: 2}  # fmt: skip
 PER_KIND = 16  # training sounds of each kind (15 s each)
 C = 0.03  # inverse regularisation: strong, so that no single feature decides
 FALSE_REJECT = 0.005  # share of GTZAN rows allowed under the threshold, out of fold
 VOICE_SHARE = 0.5  # a window more than half of whose sounding frames are speech is a voice (`voice.py`)
 
 
-def training_set() -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Prepared features and classes: the table's music, then the made sounds (with their kinds)."""
+def training_set(extra: list[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Prepared features and classes: the table's music, then the made sounds and `extra` (visitors' not-music
+    clips at GATE_RATE), with their kinds."""
     x, _ = load_table()
     music = prepare(x[:, [FEATURE_NAMES.index(name) for name in GATE_FEATURE_NAMES]])
-    made = list(sounds.corpus("train", PER_KIND))
+    made = [*sounds.corpus("train", PER_KIND), *((VISITORS, None, samples) for samples in extra)]
     others = prepare(np.stack([gate_features(samples) for _, _, samples in made]))
     kinds = ["music"] * len(music) + [kind for kind, _, _ in made]
     return np.vstack([music, others]), np.array([CLASS_OF.get(k, 0) for k in kinds]), kinds
@@ -58,9 +64,13 @@ def fit(x: np.ndarray, y: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> Lo
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m train.music_gate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--extra-data", help="visitors' corrections (FEEDBACK_DIR): their not-music clips join")
+    args = parser.parse_args()
     if not sounds.espeak_available():
         sys.exit("The gate learns speech from espeak-ng: install it (apt install espeak-ng).")
-    x, y, _ = training_set()
+    extra = visitors.not_music_sounds(args.extra_data) if args.extra_data else []
+    x, y, _ = training_set(extra)
     music = y == 0
     mean, scale = x[music].mean(axis=0), x[music].std(axis=0)
     _, genres = load_table()
@@ -77,7 +87,8 @@ def main() -> None:
     others = model.predict_proba((x[~music] - mean) / scale)
     results = {
         "command": "python -m train.music_gate",
-        "music_rows": int(music.sum()), "made_sounds": int((~music).sum()), "per_kind": PER_KIND, "C": C,
+        "music_rows": int(music.sum()), "made_sounds": int((~music).sum()) - len(extra), "per_kind": PER_KIND, "C": C,
+        "visitors_not_music": len(extra),
         "false_reject_target": FALSE_REJECT, "min_music": round(min_music, 4),
         "out_of_fold_music_percentiles": {
             str(q): round(float(np.quantile(out_of_fold, q / 100)), 4) for q in (0.1, 0.5, 1, 5, 50)

@@ -28,6 +28,7 @@ class Settings:
     queue_size: int = 64  # QUEUE_SIZE: requests waiting at once, all visitors
     behind_proxy: bool = False  # SPACE_ID is set: Spaces' proxy names the visitor in X-Forwarded-For
     mcp_server: bool | None = True  # None where GRADIO_MCP_SERVER is set: Gradio reads it itself
+    feedback_dir: str = ""  # FEEDBACK_DIR: where visitors' corrections are kept (core/feedback.py); empty: off
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -76,6 +77,7 @@ class Settings:
             queue_size=count("QUEUE_SIZE", 64),
             behind_proxy=bool(env.get("SPACE_ID")),
             mcp_server=None if "GRADIO_MCP_SERVER" in env else True,
+            feedback_dir=text("FEEDBACK_DIR", ""),
         )
 
     def torch_device(self) -> str:

@@ -22,9 +22,11 @@ from ..core import answer as verdicts
 from ..core import gate
 from ..core.answer import CLEAR_MARGIN
 from ..core.audio import ACCEPTED, AudioError, Clip
+from ..core.feedback import Feedback
 from ..core.model import Classifier, Prediction
 from ..core.settings import Settings
 from . import agents, gradio_internals, limits
+from .corrections import Remembered, correction_panel
 from .live import ANSWERS, LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LIVE_TITLE, LiveSession, gpu_budget, listen_step
 from .many_files import many_files_tab
 from .plots import clip_images, genre_timeline_image
@@ -164,8 +166,9 @@ class Ahead:
             yield p
 
 
-def make_classify(classifier: Classifier):
-    """The app's main event handler, bound to one loaded classifier shared by all requests.
+def make_classify(classifier: Classifier, remembered: Remembered | None = None):
+    """The app's main event handler, bound to one loaded classifier shared by all requests; with `remembered`
+    (corrections on), each session's complete answer and its sound are kept for the "Not right?" panel.
 
     A generator: the three plots are drawn while the first window is classified and come with its answer; after
     each further batch of windows the label, summary, table and genre-over-time figure show the answer so far,
@@ -177,6 +180,7 @@ def make_classify(classifier: Classifier):
     # one (`TransformerClassifier.forward`, which `predict_windows` calls with the featurized windows).
     def classify(
         audio_path: str | None,
+        request: gr.Request = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom)
     ):
         started = time.perf_counter()
@@ -203,6 +207,8 @@ def make_classify(classifier: Classifier):
                 # The same figures with every answer: Gradio sends a generator's outputs as differences from the
                 # last, so they travel once, and again in the final answer. (Not gr.skip(): in Gradio 6 each skip of
                 # an output that later gets a value adds a copy of that component to the session's state.)
+                if remembered is not None and request is not None:  # before the answer shows its "Not right?"
+                    remembered.note(request.session_hash, clip, p)
                 yield *answer, *figures, timeline_rows(p), timeline
         log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
 
@@ -286,24 +292,21 @@ def warm_up(classifier: Classifier) -> float:
     return time.perf_counter() - started
 
 
-def build_demo(
-    classifier: Classifier, fallback_reason: str | None = None, downloads: agents.Downloads | None = None
-) -> gr.Blocks:
+def build_demo(classifier: Classifier, fallback_reason: str | None = None, downloads: agents.Downloads | None = None,
+               feedback: Feedback | None = None, behind_proxy: bool = False) -> gr.Blocks:
     """The whole UI; `fallback_reason` is shown when the embedded model stands in for the chosen one; `downloads`
-    bounds the agents' URLs (by default the most Gradio takes as an upload, counted in no budget)."""
+    bounds the agents' URLs (by default the most Gradio takes as an upload, counted in no budget); `feedback`
+    (FEEDBACK_DIR set) adds the "Not right?" panel, whose visitors are told apart as limits.py does."""
     downloads = downloads or agents.Downloads(max_bytes=gradio_internals.parse_size(Settings().max_file_size))
-    classify = make_classify(classifier)
-    model_line = f"**{classifier.description}.**"
-    if fallback_reason:
-        model_line = f"⚠️ {fallback_reason}\n\n{model_line}"
+    remembered = Remembered(classifier) if feedback else None
+    classify = make_classify(classifier, remembered)
+    model_line = (f"⚠️ {fallback_reason}\n\n" if fallback_reason else "") + f"**{classifier.description}.**"
     with gr.Blocks(title="Music genre classifier") as demo:
         agents.add_tools(classifier, downloads)  # first: the MCP tools take the plain names
         gr.Markdown(
-            "# Music genre classifier\n"
-            "Record a clip or drop an audio or video file to see how likely each of the ten "
-            "GTZAN genres is, with the waveform, spectrogram and mel-spectrogram of what you gave. "
-            f"Long recordings are classified window by window, and the answer streams in as they finish. "
-            f"Accepted: {ACCEPTED}."
+            "# Music genre classifier\nRecord a clip or drop an audio or video file to see how likely each of the ten "
+            "GTZAN genres is, with the waveform, spectrogram and mel-spectrogram of what you gave. Long recordings are "
+            f"classified window by window, and the answer streams in as they finish. Accepted: {ACCEPTED}."
         )
         gr.Markdown(model_line, elem_id="model-info")
         with gr.Tab("Clip"):
@@ -318,6 +321,8 @@ def build_demo(
                         num_top_classes=len(classifier.labels), label="Genre probabilities", show_heading=False,
                         elem_id="genre-label",
                     )  # fmt: skip
+                    if feedback:  # "Not right?" under the bars, once there is an answer
+                        correction_panel(feedback, remembered, behind_proxy, after=details)
             # Two figures a row on a laptop, one under the other on a phone (a Row wraps columns narrower than
             # min_width). Each figure carries its own title, so the panels show no label badge over it.
             plot = {"format": "webp", "show_label": False}
@@ -352,9 +357,11 @@ def build_demo(
             )
             with input_column:  # examples sit under the button; created last because they need the outputs
                 # Cached lazily (per process, see app.py): the first click computes, later clicks answer at once.
+                # With corrections on, each click is classified afresh, so that the server holds the sound a
+                # correction of it refers to.
                 gr.Examples(
                     [[str(EXAMPLES_DIR / name)] for name, _ in EXAMPLES], inputs=audio, outputs=outputs, fn=classify,
-                    run_on_click=True, cache_examples=True, cache_mode="lazy",
+                    run_on_click=True, cache_examples=not feedback, cache_mode="lazy" if not feedback else None,
                     example_labels=[text for _, text in EXAMPLES],
                 )  # fmt: skip
         with gr.Tab("Live"):

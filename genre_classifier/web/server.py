@@ -17,6 +17,7 @@ import time
 import gradio as gr
 from starlette.middleware import Middleware
 
+from ..core.feedback import Feedback
 from ..core.loading import load_classifier
 from ..core.model import Classifier
 from ..core.settings import Settings
@@ -38,6 +39,12 @@ def build() -> tuple[gr.Blocks, Limits, Classifier]:
         upload_budget(settings), max_file_size(settings), stall_seconds()
     except ValueError as err:  # such as PRECISION=fp8, MAX_DURATION_S=inf or UPLOAD_BUDGET=lots
         sys.exit(f"Cannot start: {err}")
+    try:
+        feedback = Feedback(settings.feedback_dir) if settings.feedback_dir else None
+    except OSError as err:  # a folder that cannot be made or written
+        sys.exit(f"Cannot start: FEEDBACK_DIR={settings.feedback_dir} cannot hold corrections ({err}).")
+    if feedback:
+        log.info("Corrections on: kept in %s", feedback.folder)
     classifier, fallback_reason = load_classifier(settings=settings)
     log.info("Serving %s", classifier.description)
     gpu.borrow(classifier)
@@ -47,7 +54,7 @@ def build() -> tuple[gr.Blocks, Limits, Classifier]:
         os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="genre-examples-")
         atexit.register(shutil.rmtree, os.environ["GRADIO_EXAMPLES_CACHE"], ignore_errors=True)
     downloads = agents.Downloads(max_bytes=max_file_size(settings))
-    demo = build_demo(classifier, fallback_reason, downloads)
+    demo = build_demo(classifier, fallback_reason, downloads, feedback, settings.behind_proxy)
     limits = Limits(demo, settings)
     downloads.limits = limits  # an agent's URL counts in the upload budget and its visitor's share, as an upload
     return demo, limits, classifier
