@@ -10,6 +10,7 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,12 +134,15 @@ class Classifier(ABC):
         music, sounds = (np.empty(0), ()) if isinstance(clip, Clip) else (None, ())
         full_band = clip.gate_audio if music is not None else None
         predict = self.window_predictor()
-        for i in range(0, len(windows), step):
-            probs = np.concatenate([probs, predict(windows[i : i + step])])
-            if music is not None:
-                heard = gate.listen(full_band, spans[i : i + step])
-                music, sounds = np.concatenate([music, heard.music]), (*sounds, *heard.sounds)
-            yield Prediction(self.labels, probs, spans[: len(probs)], len(spans), music, sounds)
+        with ThreadPoolExecutor(1, thread_name_prefix="gate") as beside:
+            for i in range(0, len(windows), step):
+                # The gate hears the batch while the forward runs: hidden behind a GPU's call, where the CPU waits.
+                hearing = beside.submit(gate.listen, full_band, spans[i : i + step]) if music is not None else None
+                probs = np.concatenate([probs, predict(windows[i : i + step])])
+                if hearing is not None:
+                    heard = hearing.result()
+                    music, sounds = np.concatenate([music, heard.music]), (*sounds, *heard.sounds)
+                yield Prediction(self.labels, probs, spans[: len(probs)], len(spans), music, sounds)
 
     def classify(self, clip: Clip | np.ndarray) -> Prediction:
         """Classify every window of a clip, batched, and average them (see `predictions`)."""
