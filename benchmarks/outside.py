@@ -16,6 +16,8 @@ decoding, featurizing, the figures drawn and encoded, the summary and Gradio's o
   and 30 s clips of lengths not seen before (every time axis drawn afresh): a stand-in forward returning fixed
   probabilities at once, so that nothing is drawn beside it; and as on a GPU whose call takes GPU_CALL_S (an
   assumption: ZeroGPU's own overhead cannot be measured here), the CPU idle meanwhile;
+- a person talking for 30 s (a real telephone prompt, tests/data/speech-en-phone.ogg, repeated), which the music gate
+  and its speech detector answer "not music": its whole request against the music clip's (`speech_x_music`);
 - each step alone: decoding, featurizing, the music gate, the spectrograms, each figure drawn and encoded, and the
   genre-over-time figure of every partial answer.
 
@@ -57,6 +59,13 @@ def median_time(fn, runs: int) -> float:
         fn()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def talking(path: Path) -> Path:
+    """30 s of a real person talking: the tests' telephone prompt, end to end."""
+    voice, rate = sf.read(ROOT / "tests" / "data" / "speech-en-phone.ogg", dtype="float32")
+    sf.write(path, np.tile(voice, 2)[: 30 * rate], rate)
+    return path
 
 
 def ten_minutes(path: Path) -> Path:
@@ -146,7 +155,7 @@ def steps(classifier, path: Path, runs: int) -> dict:
     out = {
         "decode": lambda: classifier.load(path),
         "featurize": lambda: [featurize(classifier.feature_extractor, w[None], sr, tensors="np") for w in windows],
-        "music_gate": lambda: gate.listen(clip.gate_audio, spans),  # on the CPU, in the forward's worker thread
+        "music_gate": lambda: gate.listen(clip.gate_audio, spans),  # on the CPU, in a thread beside the forward
         "spectrograms": lambda: plots.spectrograms(samples, sr),
         # what the app draws: the kept figures, encoded
         "clip_images": lambda: plots.clip_images(samples, sr),
@@ -219,7 +228,9 @@ def main() -> None:
         if switching is not None:
             switching.join()
         results["served"] = classifier.description
-        clips = {"30 s": CLIP, "10 min": long}
+        if classifier.runtime is not None:  # OpenVINO answers on a CPU, not `classifier.forward`: time it there
+            classifier.runtime = recorder(classifier.runtime)
+        clips = {"30 s": CLIP, "30 s speech": talking(tmp / "talking.wav"), "10 min": long}
         # As a CPU serves: the true forward, window by window, each answer drawn while the next window is classified.
         recorder.crossing = False  # a CPU Space calls its forward directly
         results["cpu_streaming"] = requests(classifier, recorder, clips, args.runs)
@@ -232,6 +243,7 @@ def main() -> None:
             return np.tile(fixed, (len(next(iter(inputs.values()))), 1))
 
         classifier.forward = recorder(stand_in, duration=lambda inputs: 0)
+        classifier.runtime = None  # as on a GPU: the (stand-in) forward answers, not OpenVINO
         results["new_lengths"] = {"30 s": new_lengths(classifier, recorder, tmp, args.runs)}
         classifier.batch_size, classifier.step_windows = GPU_BATCH, 4 * GPU_BATCH  # as on a GPU: one call a clip
         results["gpu_layout"] = requests(classifier, recorder, clips, args.runs)
@@ -244,7 +256,8 @@ def main() -> None:
         results["gpu_layout_waiting"] = requests(classifier, recorder, clips, args.runs)
         results["gpu_call_s"] = GPU_CALL_S
         classifier.batch_size, classifier.step_windows = 1, 1
-        results["steps"] = {name: steps(classifier, path, args.runs) for name, path in clips.items()}
+        music = {name: path for name, path in clips.items() if "speech" not in name}
+        results["steps"] = {name: steps(classifier, path, args.runs) for name, path in music.items()}
         results["webp_bytes_30s"] = webp_bytes(classifier, CLIP)
         if args.png:
             args.png.mkdir(parents=True, exist_ok=True)
@@ -253,6 +266,11 @@ def main() -> None:
         for name, row in results[mode].items():
             row["outside_x_naive"] = round(row["outside_s"] / naive, 3)
             print(f"{mode} {name}: {row}")
+        if "30 s speech" in results[mode]:  # a talking clip's whole answer against a music clip's
+            ratio = results[mode]["30 s speech"]["request_s"] / results[mode]["30 s"]["request_s"]
+            results.setdefault("speech_x_music", {})[mode] = round(ratio, 3)
+    print(f"speech / music: {results.get('speech_x_music')}")
+    results["music_gate_x_naive"] = round(results["steps"]["30 s"]["music_gate"] / naive, 4)
     for name, row in results["steps"].items():
         print(f"steps {name}: {row}")
     print(f"webp bytes: {results['webp_bytes_30s']}")
