@@ -150,7 +150,7 @@ class Arguments:
     extra_data: str | None = field(
         default=None,
         metadata={"help": "visitors' corrections (a FEEDBACK_DIR folder, or a Hub dataset repo holding one): their "
-                  f"genre rows join the training part, {HELD_OUT:.0%} of them held out and scored as "
+                  f"genre rows join the training part, {HELD_OUT * 100:.0f} %% of them held out and scored as "
                   "visitors.accuracy; never GTZAN's test part; not-music rows are the music gate's "
                   "(train/music_gate.py)"},
     )  # fmt: skip

@@ -6,8 +6,9 @@ room, a phone line, another language) can still look like music in them. Silero 
 model runs on OpenVINO, a dependency already, in about 0.04 s for 30 s of audio on one thread. What it reports is the
 share of a window's sounding frames (those within `LOUD_DB` of its loudest) that it hears as speech: silence between
 words does not dilute it, and a song's instruments do. Measured in docs/music-gate.md: nine real speech clips in
-ten above 0.65, songs with vocals at most about 0.4, instrumental music about 0. A voice singing alone sounds like speech to it too
-(0.9-1.0), so where it hears a voice, the voice's pitch decides: a singer holds notes, a speaker's pitch glides.
+ten above 0.65, songs with vocals at most about 0.4, instrumental music about 0. A voice singing alone sounds like
+speech to it too (0.9-1.0), so where it hears a voice, the voice's pitch decides: a singer holds notes, a speaker's
+pitch glides.
 """
 
 from __future__ import annotations
