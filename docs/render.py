@@ -168,6 +168,8 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
         ["the temp folder's peak", "", "{d[temp_folder_peak_bytes]:,} bytes", "≤ {d[budget_bytes]:,}"],
         ["1,000 ordinary requests: RSS before → after", "", "{d[ordinary][rss_start_mb]:.0f} → "
          "{d[ordinary][rss_end_mb]:.0f} MB ({d[ordinary][rss_growth]:+.1%})", "≤ +5 %"],
+        ["{d[stalled_uploads][addresses]} addresses' uploads gone silent: the visitor's upload accepted after", "",
+         "{d[stalled_uploads][accepted_after_s]} s", "≤ 90 s"],
     ]),  # fmt: skip
     "tag": ("tag.json", "python benchmarks/tag.py", ["model", "30 s clips", "5-minute songs", "peak memory"], [
         tag_row("DistilHuBERT (OpenVINO)", "distilhubert"),
