@@ -114,6 +114,9 @@ def test_the_default_answers_from_five_windows_and_all_windows_from_every_one(so
     for path in (medium, clip):  # too short to sample: the same answer either way
         assert some[path] == all_[path]
     assert all_[medium]["windows"] == "4" and all_[clip]["windows"] == "1"
+    three = [str(songs / "long.wav"), "--output", str(tmp_path / "3.jsonl"), "--windows", "3"]  # JSON lines too
+    assert run_here(tiny_hubert_dir, three)[0] == 0
+    assert '"windows": 3' in (tmp_path / "3.jsonl").read_text()
 
     # The sampled answer is the answer `Classifier.classify` gives those five windows, music gate included.
     classifier = tag.load_model(replace(Settings.from_environment(), model_id=str(tiny_hubert_dir)))

@@ -4,9 +4,8 @@ A song's genre does not change every 30 s. Silla et al. (2007) found the beginni
 song together classify it better than any one of them, and Raposo et al. (2016) found 30 s gathered from segments
 across a song as good as the whole song. So a long file is heard through `SAMPLED_WINDOWS` model windows, one at
 the centre of each equal part of it (a 5-minute song: 15-45 s, 75-105 s, ... 255-285 s), and only those are decoded:
-libsndfile and FFmpeg seek to each. Five, not three: on 31 real tracks the embedded model's answer from five agreed
-with every window's answer for all of them, from three for 28; stopping after three windows that agree clearly saved
-a third of a window a track and turned one more unsure answer clear (docs/tagging.md, `benchmarks/tag.py --tracks`).
+libsndfile and FFmpeg seek to each. Why five, measured against every window's answer on real songs:
+docs/tagging.md (`python benchmarks/tag.py --tracks DIR`).
 """
 
 from __future__ import annotations

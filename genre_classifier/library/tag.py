@@ -1,7 +1,8 @@
 """Tag many files: `python -m genre_classifier tag PATH... --output genres.csv`.
 
-Every audio or video file under the given files and folders is decoded exactly as the app decodes an upload
-(`audio.load_audio`), classified by the same `MODEL_ID`, `DEVICE` and `PRECISION`, and gets one row, written
+Every audio or video file under the given files and folders is decoded as the app decodes an upload (`audio`; a
+long file only in the few windows `sampling.py` picks, unless `--all-windows`), classified by the same `MODEL_ID`,
+`DEVICE` and `PRECISION`, and gets one row, written
 and flushed as soon as it is known: an interrupted run leaves a valid file, and the same command run again skips
 the files already there (same size and modification time) and appends the rest. A file that cannot be read is
 skipped with a warning, and listed at the end.
@@ -83,8 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="audio or video files, or folders")
     parser.add_argument("-o", "--output", type=Path, default=Path("genres.csv"), help="default: genres.csv")
     parser.add_argument("--format", choices=["csv", "jsonl"], help="default: jsonl for a .jsonl output, else csv")
-    parser.add_argument("--all-windows", action="store_true", help="analyse every window of a long file, not "
-                        f"{SAMPLED_WINDOWS} spread over it (slower; the answer the page gives)")  # fmt: skip
+    parser.add_argument("--windows", type=_positive, default=SAMPLED_WINDOWS, help="windows heard in a long file, "
+                        f"spread over it (default {SAMPLED_WINDOWS}; docs/tagging.md)")  # fmt: skip
+    parser.add_argument("--all-windows", action="store_true", help="analyse every window of a long file (slower; "
+                        "the answer the page gives)")  # fmt: skip
     parser.add_argument("--batch-size", type=_positive, help="windows per forward pass, from consecutive files "
                         "(default: the model's own, as in the app: 1 or 3 on a CPU, 16 on a GPU)")  # fmt: skip
     tags = parser.add_argument_group("the files' own tags")
@@ -158,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         again = set(todo)  # a set: a library has tens of thousands of files
         _tags_from_rows(mine, tags, [path for path in stats if path not in again], done)
     hook = tags or (lambda path, row: {**row, **_tag_record(done.get(str(path)))})
-    sample = None if getattr(args, "all_windows", False) else SAMPLED_WINDOWS
+    sample = None if getattr(args, "all_windows", False) else getattr(args, "windows", SAMPLED_WINDOWS)
     failed, seconds = (_tag_into(mine, todo, stats, settings, args.batch_size, rank, world, hook, sample) if todo
                        else ([], 0.0))  # fmt: skip
     count = len(todo) - len(failed)
