@@ -1,7 +1,8 @@
 """beets plugin `genreclassifier`: `beet genreclassify [QUERY]` classifies the matching items' audio.
 
 Each item is decoded and classified exactly as `python -m genre_classifier tag` does it (the same `MODEL_ID`,
-`DEVICE`, `PRECISION` and `MAX_DURATION_S`, through tag.py's own functions). The top genre goes into `genres`
+`DEVICE`, `PRECISION` and `MAX_DURATION_S`, through tag.py's own functions: five windows of a long item, `-a` every
+one). The top genre goes into `genres`
 (`genre` before beets 2.7) as people write it ("Hip-Hop"), unless the item has a genre already (`-f` replaces
 it), the music gate does not take it for music (`-n` writes it anyway) or the answer is unsure (`-u` writes it
 anyway); the confidence, the gate's music score and the ten probabilities become typed flexible attributes
@@ -77,6 +78,8 @@ class GenreClassifierPlugin(BeetsPlugin):
         )
         cmd.parser.add_option("-W", "--nowrite", action="store_false", dest="write",
                               help="do not write the files' tags")  # fmt: skip
+        cmd.parser.add_option("-a", "--all-windows", action="store_true", default=False,
+                              help="analyse every 30 s window of a long item, not five spread over it")  # fmt: skip
         cmd.func = self.command
         return [cmd]
 
@@ -99,7 +102,8 @@ class GenreClassifierPlugin(BeetsPlugin):
         write = ui.should_write(opts.write)
         by_path = {Path(os.fsdecode(item.path)): item for item in todo}
         workers = min(8, os.cpu_count() or 1) if classifier.on_gpu else 1
-        for done, tagged in enumerate(batch.tag(classifier, list(by_path), workers=workers), 1):
+        sample = None if opts.all_windows else batch.SAMPLED_WINDOWS
+        for done, tagged in enumerate(batch.tag(classifier, list(by_path), workers, sample), 1):
             item = by_path[tagged.path]
             progress = f"[{done}/{len(by_path)}]"
             if tagged.error:

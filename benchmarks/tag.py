@@ -1,6 +1,6 @@
 """Speed of `python -m genre_classifier tag` on the machine it runs on: files per minute, peak memory, resuming.
 
-    python benchmarks/tag.py [--clips 6] [--songs 1]
+    python benchmarks/tag.py [--clips 6] [--songs 5] [--tracks DIR]
 
 Runs the command as a user does (a fresh process each time, `PRECISION=auto`), with the true-size DistilHuBERT
 (random weights, the config of ntu-spml/distilhubert; no Hub here) on OpenVINO (the default: its first run
@@ -8,7 +8,12 @@ converts the model into an empty cache, which the second loads), the same on PyT
 embedded model (`MODEL_ID=baseline`):
 
 - 30 s clips: the real GTZAN clips of `../shared/data/gtzan/`;
-- 5-minute songs: the real recordings of `../shared/data/gtzan/` and `../shared/data/music/` end to end;
+- 5-minute songs: MP3s (192 kbit/s) of the real recordings of `../shared/data/gtzan/` and `../shared/data/music/` end
+  to end, as `tag` analyses them by default (a few windows, `sampling.py`) and with `--all-windows`;
+- real full-length tracks (`--tracks DIR`, or `TAG_TRACKS`: every file of 2-8 minutes in it, kept outside the
+  repository; a `SOURCES.txt` there saying where they come from and under which licence is copied into the results):
+  the embedded model's answer per track by default and with `--all-windows`, whether the genre and the clear/unsure
+  verdict agree, and the time each took;
 - resuming a finished run of 1,000 files (hard links to one real 2 s clip): the rows of a finished run are written
   beside one row the command wrote for real (every link is the same clip, so each row is that answer), and the
   command is run again; it has to skip all 1,000 without loading the model.
@@ -38,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import GTZAN, MUSIC, machine, save_distilhubert  # noqa: E402
+from genre_classifier.library.sampling import SAMPLED_WINDOWS  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "tag.json"
 RATE = 22050  # GTZAN's own rate: the songs are written at it
@@ -53,10 +59,10 @@ def peak_mb(pid: int) -> float:
     return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM")), 0.0)
 
 
-def tag(model_id: str, paths: list[Path], output: Path, env: dict | None = None) -> dict:
+def tag(model_id: str, paths: list[Path], output: Path, env: dict | None = None, flags: tuple = ()) -> dict:
     """The command in a fresh process; its summary, wall time and peak memory."""
     env = {**os.environ, "MODEL_ID": model_id, **(env or {})}
-    command = [sys.executable, "-m", "genre_classifier", "tag", *map(str, paths), "--output", str(output)]
+    command = [sys.executable, "-m", "genre_classifier", "tag", *map(str, paths), "--output", str(output), *flags]
     peak = 0.0
     with tempfile.TemporaryFile("w+") as out:
         started = time.perf_counter()
@@ -87,7 +93,7 @@ def clips(folder: Path, count: int) -> list[Path]:
 
 
 def songs(folder: Path, count: int) -> list[Path]:
-    """5-minute songs of real music: every recording end to end, each song starting at another one."""
+    """5-minute MP3 songs of real music: every recording end to end, each song starting at another one."""
     import librosa
 
     folder.mkdir()
@@ -98,9 +104,59 @@ def songs(folder: Path, count: int) -> list[Path]:
     paths = []
     for i in range(count):
         order = recordings[i * 3 :] + recordings[: i * 3]
-        paths.append(folder / f"song {i + 1}.wav")
-        sf.write(paths[-1], np.concatenate(order)[: 300 * RATE], RATE)
+        wav = folder / f"song {i + 1}.wav"
+        sf.write(wav, np.concatenate(order)[: 300 * RATE], RATE)
+        paths.append(wav.with_suffix(".mp3"))
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), "-b:a", "192k", str(paths[-1])], check=True)
+        wav.unlink()
     return paths
+
+
+def verdict(row: dict) -> str:
+    """A row's answer in words: the genre when clear, "unsure" (the top genre in brackets), "not music"."""
+    said = row["note"].split(";")[0]
+    if said.startswith("not music"):
+        return "not music"
+    return f"unsure ({row['genre']})" if said.startswith("unsure") else row["genre"]
+
+
+def tracks(folder: Path, out: Path) -> dict:
+    """The embedded model on real tracks of 2-8 minutes: the default's answers against --all-windows'."""
+    from genre_classifier.core.audio import file_seconds
+
+    found = {p: file_seconds(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != "SOURCES.txt"}
+    chosen = [p for p, seconds in found.items() if seconds and 120 <= seconds <= 480]
+    runs, answers = {}, {}
+    fewer = {f"{n}_windows": ("--windows", str(n)) for n in (1, 3) if n != SAMPLED_WINDOWS}
+    for name, flags in (("sampled", ()), ("all_windows", ("--all-windows",)), *fewer.items()):
+        output = out / f"tracks-{name}.csv"
+        runs[name] = tag("baseline", chosen, output, flags=flags)
+        with open(output, newline="") as f:
+            answers[name] = {row["path"]: row for row in csv.DictReader(f)}
+    rows = []
+    for path in chosen:
+        some, every = answers["sampled"][str(path)], answers["all_windows"][str(path)]
+        rows.append({"file": path.name, "source": str(path.resolve()), "seconds": float(every["seconds"]),
+                     "windows": [int(some["windows"]), int(every["windows"])], "genre": [some["genre"], every["genre"]],
+                     "verdict": [verdict(some), verdict(every)]})  # fmt: skip
+    same_genre = sum(r["genre"][0] == r["genre"][1] for r in rows)
+    every = answers["all_windows"]
+    counts = {name: {"files_per_min": runs[name]["files_per_min"],  # fewer windows than the default, for the choice
+                     "same_genre": sum(answers[name][str(p)]["genre"] == every[str(p)]["genre"] for p in chosen),
+                     "same_verdict": sum(verdict(answers[name][str(p)]) == verdict(every[str(p)]) for p in chosen)}
+              for name in fewer}  # fmt: skip
+    unsure = [r for r in rows if r["verdict"][1].startswith("unsure")]
+    sources = folder / "SOURCES.txt"
+    return {
+        "folder": str(folder), "sources": sources.read_text() if sources.exists() else "not given",
+        "tracks": len(rows), "same_genre": same_genre, "same_genre_share": round(same_genre / len(rows), 3),
+        "same_verdict": sum(r["verdict"][0] == r["verdict"][1] for r in rows),
+        "unsure_all_windows": len(unsure),
+        "unsure_kept_unsure": sum(r["verdict"][0].startswith("unsure") for r in unsure),
+        "clear_all_windows": len(rows) - len(unsure),
+        "windows_per_track": [round(sum(r["windows"][i] for r in rows) / len(rows), 2) for i in (0, 1)],
+        "sampled": runs["sampled"], "all_windows": runs["all_windows"], "fewer_windows": counts, "rows": rows,
+    }  # fmt: skip
 
 
 def resume(folder: Path, count: int = 1000) -> dict:
@@ -130,26 +186,38 @@ def resume(folder: Path, count: int = 1000) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=6, help="30 s clips per model (default 6)")
-    parser.add_argument("--songs", type=int, default=1, help="5-minute songs per model (default 1)")
+    parser.add_argument("--songs", type=int, default=5, help="5-minute songs per model (default 5)")
+    parser.add_argument("--tracks", type=Path, default=os.environ.get("TAG_TRACKS"),
+                        help="real full-length tracks (default: $TAG_TRACKS; none: not measured)")  # fmt: skip
     args = parser.parse_args()
 
-    results: dict = {"machine": machine()}
+    results: dict = {"machine": machine(), "sampled_windows": SAMPLED_WINDOWS}
     print(json.dumps(results["machine"]))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        inputs = {"30s_clips": clips(tmp / "clips", args.clips), "5min_songs": songs(tmp / "songs", args.songs)}
+        inputs = {
+            "30s_clips": ([], clips(tmp / "clips", args.clips)),
+            "5min_songs": ([], songs(tmp / "songs", args.songs)),
+        }
+        inputs["5min_songs_all_windows"] = (["--all-windows"], inputs["5min_songs"][1])
         os.environ["OPENVINO_CACHE"] = str(tmp / "openvino")  # empty: the first run converts, the next load it
         distilhubert = str(save_distilhubert(tmp / "distilhubert"))
         models = {"distilhubert": (distilhubert, {}), "distilhubert_torch": (distilhubert, {"RUNTIME": "torch"}),
                   "baseline": ("baseline", {})}  # fmt: skip
         for name, (model_id, env) in models.items():
-            for kind, paths in inputs.items():
-                r = results[f"{name}_{kind}"] = tag(model_id, paths, tmp / f"{name}-{kind}.csv", env)
+            for kind, (flags, paths) in inputs.items():
+                r = results[f"{name}_{kind}"] = tag(model_id, paths, tmp / f"{name}-{kind}.csv", env, tuple(flags))
                 print(f"{name}, {len(paths)} {kind}: {r['files_per_min']:.1f} files/min once loaded, "
                       f"{r['files_per_min_wall']:.1f} files/min with start-up ({r['wall_s']:.1f} s), "
                       f"peak memory {r['peak_rss_mb']} MB")  # fmt: skip
         r = results["resume_1000_files"] = resume(tmp / "resume")
         print(f"resuming a finished run of 1000 files: {r['wall_s']:.2f} s, peak memory {r['peak_rss_mb']} MB")
+        if args.tracks:
+            r = results["tracks"] = tracks(Path(args.tracks), tmp)
+            print(f"{r['tracks']} real tracks, embedded model: the same genre for {r['same_genre']}, the same "
+                  f"verdict for {r['same_verdict']}, {r['unsure_kept_unsure']} of {r['unsure_all_windows']} unsure "
+                  "kept unsure; "
+                  f"{r['sampled']['files_per_min']} against {r['all_windows']['files_per_min']} files/min")  # fmt: skip
     results["load_average_at_end"] = os.getloadavg()
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

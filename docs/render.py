@@ -31,9 +31,19 @@ def app(model: str) -> list:
 
 
 def tag_row(label: str, key: str) -> list:
+    songs = [f"{{d[{key}_{kind}][files_per_min]}} files/min, {{d[{key}_{kind}][s_per_file]:.1f}} s a song"
+             for kind in ("5min_songs", "5min_songs_all_windows")]  # fmt: skip
     return [label, f"{{d[{key}_30s_clips][files_per_min]}} files/min, {{d[{key}_30s_clips][s_per_file]}} s a clip",
-            f"{{d[{key}_5min_songs][files_per_min]}} files/min, {{d[{key}_5min_songs][s_per_file]:.0f}} s a song",
-            f"{{d[{key}_30s_clips][peak_rss_mb]}} MB"]  # fmt: skip
+            *songs, f"{{d[{key}_30s_clips][peak_rss_mb]}} MB"]  # fmt: skip
+
+
+def track_rows() -> list[list[str]]:
+    """One row per real track tag.py measured: its length, the windows heard, the two answers."""
+    rows = json.loads((RESULTS / "tag.json").read_text()).get("tracks", {}).get("rows", [])
+    return [[f"`{{d[tracks][rows][{i}][file]}}`", f"{{d[tracks][rows][{i}][seconds]:.0f}} s",
+             f"{{d[tracks][rows][{i}][windows][0]}} / {{d[tracks][rows][{i}][windows][1]}}",
+             f"{{d[tracks][rows][{i}][verdict][0]}}", f"{{d[tracks][rows][{i}][verdict][1]}}"]
+            for i in range(len(rows))]  # fmt: skip
 
 
 def runtime_rows(file: str) -> list[list[str]]:
@@ -171,11 +181,35 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
         ["{d[stalled_uploads][addresses]} addresses' uploads gone silent: the visitor's upload accepted after", "",
          "{d[stalled_uploads][accepted_after_s]} s", "≤ 90 s"],
     ]),  # fmt: skip
-    "tag": ("tag.json", "python benchmarks/tag.py", ["model", "30 s clips", "5-minute songs", "peak memory"], [
+    "tag": ("tag.json", "python benchmarks/tag.py --tracks DIR", ["model", "30 s clips", "5-minute MP3 songs: five "
+            "windows each (the default)", "every window (`--all-windows`)", "peak memory"], [
         tag_row("DistilHuBERT (OpenVINO)", "distilhubert"),
         tag_row("DistilHuBERT, `RUNTIME=torch`", "distilhubert_torch"),
         tag_row("the embedded model", "baseline"),
     ]),  # fmt: skip
+    "tag-tracks": ("tag.json", "python benchmarks/tag.py --tracks DIR", ["the embedded model on real tracks of 2-8 "
+                   "minutes", "five windows (the default)", "every window (`--all-windows`)"], [
+        ["tracks", "{d[tracks][tracks]}", "{d[tracks][tracks]}"],
+        ["windows analysed, per track", "{d[tracks][windows_per_track][0]}", "{d[tracks][windows_per_track][1]}"],
+        ["speed", "{d[tracks][sampled][files_per_min]} files/min", "{d[tracks][all_windows][files_per_min]} files/min"],
+        ["the same top genre as every window's", "{d[tracks][same_genre]} of {d[tracks][tracks]} "
+         "({d[tracks][same_genre_share]:.0%})", ""],
+        ["the same verdict (the same clear genre, or unsure)", "{d[tracks][same_verdict]} of {d[tracks][tracks]}", ""],
+        ["unsure answers that stay unsure", "{d[tracks][unsure_kept_unsure]} of {d[tracks][unsure_all_windows]}", ""],
+    ]),  # fmt: skip
+    "tag-windows": ("tag.json", "python benchmarks/tag.py --tracks DIR", ["windows heard in a long track (the "
+                    "embedded model, real tracks)", "the same top genre as every window's",
+                    "the same verdict", "speed"], [
+        *[[f"{n} (`--windows {n}`)", f"{{d[tracks][fewer_windows][{n}_windows][same_genre]}} of {{d[tracks][tracks]}}",
+           f"{{d[tracks][fewer_windows][{n}_windows][same_verdict]}} of {{d[tracks][tracks]}}",
+           f"{{d[tracks][fewer_windows][{n}_windows][files_per_min]}} files/min"] for n in (1, 3)],
+        ["{d[sampled_windows]} (the default)", "{d[tracks][same_genre]} of {d[tracks][tracks]}",
+         "{d[tracks][same_verdict]} of {d[tracks][tracks]}",
+         "{d[tracks][sampled][files_per_min]} files/min"],
+        ["every window (`--all-windows`)", "", "", "{d[tracks][all_windows][files_per_min]} files/min"],
+    ]),  # fmt: skip
+    "tag-tracks-each": ("tag.json", "python benchmarks/tag.py --tracks DIR", ["track", "length", "windows: default / "
+                        "all", "default says", "`--all-windows` says"], track_rows()),  # fmt: skip
     "replica": ("space_replica.json", "python benchmarks/space_replica.py", ["", "server up", "first answer",
                 "warm answer", "goal for the first"], [
         *[[f"DistilHuBERT (default `MODEL_ID`), start {i + 1}", f"{{d[default_model][{i}][server_up_s]}} s",

@@ -116,8 +116,11 @@ def _header_promises_more(sndfile_log: str) -> bool:
     return bool(match) and int(match[2]) < int(match[1]) < 0xFFFFFFFF
 
 
-def _read_file(source: str | os.PathLike | bytes, max_seconds: float) -> tuple[np.ndarray, int, float, bool]:
-    """libsndfile first (fast, in process); what it cannot read goes to FFmpeg. The content decides, not the name."""
+def _read_file(
+    source: str | os.PathLike | bytes, max_seconds: float, start: float = 0.0
+) -> tuple[np.ndarray, int, float, bool]:
+    """libsndfile first (fast, in process); what it cannot read goes to FFmpeg. The content decides, not the name.
+    With `start` (seconds, a path only), both seek there and decode nothing before it."""
     if isinstance(source, bytes):
         if not source:
             raise AudioError("The file is empty (0 bytes); please choose an audio file.")
@@ -134,10 +137,10 @@ def _read_file(source: str | os.PathLike | bytes, max_seconds: float) -> tuple[n
     if path.stat().st_size == 0:
         raise AudioError(f"The file {path.name} is empty (0 bytes); please choose an audio file.")
     try:
-        return _read_with_libsndfile(_native_name(path), path.name, max_seconds)
+        return _read_with_libsndfile(_native_name(path), path.name, max_seconds, start)
     except RuntimeError as err:  # sf.LibsndfileError: "Format not recognised", ...; FFmpeg may know better
         log.debug("libsndfile cannot read %s (%s); trying FFmpeg", path.name, err)
-        return _read_with_ffmpeg(path, path.name, max_seconds)
+        return _read_with_ffmpeg(path, path.name, max_seconds, start)
 
 
 def _native_name(path: Path) -> str | bytes:
@@ -147,11 +150,16 @@ def _native_name(path: Path) -> str | bytes:
     return str(path) if os.name == "nt" else os.fsencode(path)
 
 
-def _read_with_libsndfile(handle, name: str, max_seconds: float) -> tuple[np.ndarray, int, float, bool]:
+def _read_with_libsndfile(
+    handle, name: str, max_seconds: float, start: float = 0.0
+) -> tuple[np.ndarray, int, float, bool]:
     with sf.SoundFile(handle) as f:
         sr, total = f.samplerate, f.frames
         truncated = _header_promises_more(f.extra_info)
-        samples = np.empty(min(total, int(max_seconds * sr)), dtype=np.float32)  # filled in place: one copy held
+        first = min(int(round(start * sr)), total)
+        if first:
+            f.seek(first)  # libsndfile seeks to the sample in WAV, FLAC, Ogg and MP3 (a RuntimeError: FFmpeg's turn)
+        samples = np.empty(min(total - first, int(max_seconds * sr)), dtype=np.float32)  # filled in place
         done, block = 0, int(BLOCK_SECONDS * sr)
         while done < len(samples):
             data = f.read(min(block, len(samples) - done), dtype="float32", always_2d=True)
@@ -164,7 +172,9 @@ def _read_with_libsndfile(handle, name: str, max_seconds: float) -> tuple[np.nda
     return samples[:done], sr, total / sr, truncated
 
 
-def _read_with_ffmpeg(path: Path, name: str, max_seconds: float) -> tuple[np.ndarray, int, float, bool]:
+def _read_with_ffmpeg(
+    path: Path, name: str, max_seconds: float, start: float = 0.0
+) -> tuple[np.ndarray, int, float, bool]:
     if not ffmpeg.available():
         if path.suffix.lower() == ".wav":  # libsndfile reads WAV itself: FFmpeg would not help, the file is bad
             raise AudioError(f"The file {name} is damaged: it is named .wav, but libsndfile cannot read it as WAV.")
@@ -173,7 +183,7 @@ def _read_with_ffmpeg(path: Path, name: str, max_seconds: float) -> tuple[np.nda
             f"{path.suffix or '.m4a'} needs FFmpeg, which is not installed on this server: install ffmpeg."
         )
     try:
-        blocks, sr, total, broke_off = ffmpeg.decode(path, max_seconds, _mono, BLOCK_SECONDS)
+        blocks, sr, total, broke_off = ffmpeg.decode(path, max_seconds, _mono, BLOCK_SECONDS, start)
     except ffmpeg.FFmpegError as err:
         raise AudioError(str(err).replace(path.name, name)) from None
     return np.concatenate(blocks), sr, total, broke_off
@@ -210,16 +220,65 @@ def load_audio(source: AudioInput, sampling_rate: int, max_seconds: float = 600.
         )
     if peak < SILENCE_PEAK:
         raise AudioError("This clip is silent: there is no sound to classify.")
-    if total == math.inf:  # a stream whose container does not give its length
-        notes.append(f"The clip is longer than {_fmt(max_seconds)}: only the first {_fmt(max_seconds)} were analysed.")
-    elif total > max_seconds:
-        notes.append(f"The clip is {_fmt(total)} long: only the first {_fmt(max_seconds)} were analysed.")
+    notes += length_notes(total, max_seconds)
     gate_samples = None
     if gate and sampling_rate != GATE_RATE:
         gate_samples = samples if sr == GATE_RATE else resample(samples, sr, GATE_RATE)
     if sr != sampling_rate:
         samples = resample(samples, sr, sampling_rate)
     return Clip(np.ascontiguousarray(samples, dtype=np.float32), sampling_rate, total, tuple(notes), gate_samples)
+
+
+def length_notes(total: float, max_seconds: float) -> list[str]:
+    """What a person is told about a file longer than the stretch analysed (total: inf where the file does not say)."""
+    if total == math.inf:  # a stream whose container does not give its length
+        return [f"The clip is longer than {_fmt(max_seconds)}: only the first {_fmt(max_seconds)} were analysed."]
+    if total > max_seconds:
+        return [f"The clip is {_fmt(total)} long: only the first {_fmt(max_seconds)} were analysed."]
+    return []
+
+
+def file_seconds(path: str | os.PathLike) -> float | None:
+    """A file's length as its header gives it (libsndfile, else ffprobe), decoding nothing; None where it does not say
+    or cannot be read (decoding the whole file then says why)."""
+    path = Path(path)
+    try:
+        info = sf.info(_native_name(path))
+        return info.frames / info.samplerate if info.frames > 0 else None
+    except (RuntimeError, OSError):  # not libsndfile's: FFmpeg's container may say
+        pass
+    if not ffmpeg.available():
+        return None
+    try:
+        return ffmpeg.probe(path)[2]
+    except ffmpeg.FFmpegError:
+        return None
+
+
+def load_excerpts(
+    path: str | os.PathLike, sampling_rate: int, excerpts: list[tuple[float, float]], gate: bool = False
+) -> list[Clip]:
+    """The stretches (start, seconds) of a file, each decoded on its own after seeking to its start (libsndfile, else
+    FFmpeg's `-ss` before `-i`), mixed and resampled as `load_audio` does a whole file: a few windows of a long song
+    cost what they hold, not the song. Each clip's `source_seconds` is the file's length. No silence or length checks:
+    the caller decides what too little sound means for its excerpts."""
+    clips = []
+    for start, seconds in excerpts:
+        samples, sr, total, _ = _read_file(path, seconds, start)
+        if not MIN_RATE <= sr <= MAX_RATE:
+            raise AudioError(f"Unsupported sample rate {sr} Hz; use audio between 1 kHz and 384 kHz.")
+        if not np.isfinite(samples.sum(dtype=np.float64)):
+            raise AudioError("The audio contains invalid samples (NaN or infinity); please send a valid recording.")
+        peak = max(float(samples.max(initial=0.0)), -float(samples.min(initial=0.0)))
+        if peak > 1.0:  # as in load_audio, though by this excerpt's peak, not the file's
+            samples = samples / peak
+        gate_samples = None
+        if gate and sampling_rate != GATE_RATE:
+            gate_samples = samples if sr == GATE_RATE else resample(samples, sr, GATE_RATE)
+        if sr != sampling_rate:
+            samples = resample(samples, sr, sampling_rate)
+        clips.append(Clip(np.ascontiguousarray(samples, dtype=np.float32), sampling_rate, total, (), gate_samples))
+    return clips
 
 
 @contextlib.contextmanager

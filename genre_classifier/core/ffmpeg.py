@@ -73,18 +73,20 @@ def probe(path: Path) -> tuple[int, int, float | None]:
 
 
 def decode(
-    path: Path, max_seconds: float, mix: Callable[[np.ndarray], np.ndarray], block_seconds: float
+    path: Path, max_seconds: float, mix: Callable[[np.ndarray], np.ndarray], block_seconds: float, start: float = 0.0
 ) -> tuple[list[np.ndarray], int, float, bool]:
     """Blocks of mono samples (each mixed by `mix`), the rate, the file's length and whether decoding broke off.
 
     The length is what was decoded when decoding broke off, and infinite when the container does not say and
-    the file goes on past `max_seconds`.
+    the file goes on past `max_seconds`. With `start`, the stretch from there (`-ss` before `-i`: FFmpeg seeks in the
+    container and decodes from the packet before it, dropping what precedes `start`).
     """
     sr, channels, duration = probe(path)
     # Where the container does not give its length (a browser's WebM recording), one more second tells whether
     # the stream goes on past the cut; it is dropped below.
     seconds = max_seconds + (1 if duration is None else 0)
-    command = ["ffmpeg", "-nostdin", "-v", "error", *SAFE_INPUT, "-t", f"{seconds:.3f}",
+    seek = ["-ss", f"{start:.6f}"] if start else []
+    command = ["ffmpeg", "-nostdin", "-v", "error", *SAFE_INPUT, *seek, "-t", f"{seconds:.3f}",
                "-i", str(path.resolve()), "-map", "0:a:0", "-ac", str(channels), "-ar", str(sr),
                "-f", "f32le", "-"]  # fmt: skip
     block_bytes = int(block_seconds * sr) * channels * 4
@@ -110,7 +112,8 @@ def decode(
     if not blocks:
         raise FFmpegError(f"Could not decode the audio of {path.name}: the file is damaged.")
     decoded = sum(len(b) for b in blocks) / sr
-    broke_off = (bool(reason) or returncode != 0) and decoded < min(duration or decoded, max_seconds) - 0.5
+    expected = min(duration - start if duration else decoded, max_seconds)
+    broke_off = (bool(reason) or returncode != 0) and decoded < expected - 0.5
     if broke_off:
         return blocks, sr, decoded, True
     if duration is None and decoded > max_seconds:

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..core import gate
 from ..core.audio import AudioError
+from .sampling import SAMPLED_WINDOWS, excerpts
 
 if TYPE_CHECKING:
     from ..core.model import Classifier, Prediction
@@ -45,32 +46,40 @@ class _Gated:
     heard: gate.Heard
 
 
-def _decode(classifier: Classifier, path: Path) -> _Gated | str:
-    """One file decoded, windowed and gated, or the reason it cannot be."""
+def _decode(classifier: Classifier, path: Path, sample: int | None) -> _Gated | str:
+    """One file decoded, windowed and gated, or the reason it cannot be: `sample` windows of a long file (only they
+    are decoded, `sampling.py`), or every window (`sample` None, or a file too short to sample)."""
     try:
-        clip = classifier.load(path)
+        if sample and (some := excerpts(classifier, path, sample)) is not None:
+            windows, spans, seconds, notes = some.windows, some.spans, some.seconds, some.notes
+            full_band, heard_spans = some.gate_audio, some.gate_spans  # the gate hears the decoded windows only
+        else:
+            clip = classifier.load(path)
+            windows, spans = classifier.spans(clip.samples)
+            seconds, notes, full_band, heard_spans = clip.seconds, clip.notes, clip.gate_audio, spans
     except AudioError as err:
         return str(err)
     except Exception as err:  # one odd file must not end a night-long run; the log keeps the traceback
         log.debug("Decoding %s failed", path, exc_info=True)
         return f"it could not be decoded ({type(err).__name__}: {err})"
-    windows, spans = classifier.spans(clip.samples)
     try:
-        heard = gate.listen(clip.gate_audio, spans)  # here, in the decoding thread: on the CPU, beside the model
+        heard = gate.listen(full_band, heard_spans)  # here, in the decoding thread: on the CPU, beside the model
     except Exception as err:
         log.debug("The music gate failed on %s", path, exc_info=True)
         return f"the music gate could not hear it ({type(err).__name__}: {err})"
-    return _Gated(windows, spans, clip.seconds, clip.notes, heard)
+    return _Gated(windows, spans, seconds, notes, heard)
 
 
-def _decoded(classifier: Classifier, paths: list[Path], workers: int) -> Iterator[tuple[Path, _Gated | str]]:
+def _decoded(
+    classifier: Classifier, paths: list[Path], workers: int, sample: int | None
+) -> Iterator[tuple[Path, _Gated | str]]:
     """(path, its windows or the reason it cannot be read), in order; a few files are decoded and gated ahead in
     threads, so reading, FFmpeg and the gate overlap the model (numpy, soxr and the FFmpeg pipe release the GIL)."""
     pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
     ahead: deque = deque()
     try:
         for path in paths:
-            ahead.append((path, pool.submit(_decode, classifier, path)))
+            ahead.append((path, pool.submit(_decode, classifier, path, sample)))
             if len(ahead) > 2 * workers:
                 path, future = ahead.popleft()
                 yield path, future.result()
@@ -81,12 +90,16 @@ def _decoded(classifier: Classifier, paths: list[Path], workers: int) -> Iterato
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def tag(classifier: Classifier, paths: list[Path], workers: int = 1) -> Iterator[Tagged]:
-    """Classify every file, yielding each one as soon as all its windows are done.
+def tag(
+    classifier: Classifier, paths: list[Path], workers: int = 1, sample: int | None = SAMPLED_WINDOWS
+) -> Iterator[Tagged]:
+    """Classify every file, yielding each one as soon as all its windows are done: `sample` windows spread over a
+    long file (`sampling.py`), or every window of every file with `sample` None.
 
     Full-length windows of consecutive files share batches of the classifier's `batch_size`. The one shorter window
     of a clip shorter than the model's window goes alone, at once: padding it to its batch-mates' length would
-    change its answer. Each file gets what `Classifier.classify` would give its `Clip` alone, music gate included.
+    change its answer. With `sample` None, each file gets what `Classifier.classify` would give its `Clip` alone,
+    music gate included.
     """
     from ..core.model import Prediction
 
@@ -105,7 +118,7 @@ def tag(classifier: Classifier, paths: list[Path], workers: int = 1) -> Iterator
                                         window_sounds=tuple(heard.sounds))  # fmt: skip
                 yield Tagged(entry["path"], prediction, entry["seconds"], entry["notes"])
 
-    for path, gated in _decoded(classifier, paths, workers):
+    for path, gated in _decoded(classifier, paths, workers, sample):
         if isinstance(gated, str):
             yield Tagged(path, error=gated)
             continue

@@ -1,7 +1,8 @@
 """Tag many files: `python -m genre_classifier tag PATH... --output genres.csv`.
 
-Every audio or video file under the given files and folders is decoded exactly as the app decodes an upload
-(`audio.load_audio`), classified by the same `MODEL_ID`, `DEVICE` and `PRECISION`, and gets one row, written
+Every audio or video file under the given files and folders is decoded as the app decodes an upload (`audio`; a
+long file only in the few windows `sampling.py` picks, unless `--all-windows`), classified by the same `MODEL_ID`,
+`DEVICE` and `PRECISION`, and gets one row, written
 and flushed as soon as it is known: an interrupted run leaves a valid file, and the same command run again skips
 the files already there (same size and modification time) and appends the rest. A file that cannot be read is
 skipped with a warning, and listed at the end.
@@ -34,6 +35,7 @@ from ..core.settings import Settings
 from . import tags as filetags
 from .batch import tag
 from .rows import COLUMNS, RESUME_COLUMNS, Rows, TagError, merge, part_paths, result_row, rows_so_far
+from .sampling import SAMPLED_WINDOWS
 from .scan import find_audio, share, stat_of, unchanged
 
 if TYPE_CHECKING:
@@ -82,6 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="audio or video files, or folders")
     parser.add_argument("-o", "--output", type=Path, default=Path("genres.csv"), help="default: genres.csv")
     parser.add_argument("--format", choices=["csv", "jsonl"], help="default: jsonl for a .jsonl output, else csv")
+    parser.add_argument("--windows", type=_positive, default=SAMPLED_WINDOWS, help="windows heard in a long file, "
+                        f"spread over it (default {SAMPLED_WINDOWS}; docs/tagging.md)")  # fmt: skip
+    parser.add_argument("--all-windows", action="store_true", help="analyse every window of a long file (slower; "
+                        "the answer the page gives)")  # fmt: skip
     parser.add_argument("--batch-size", type=_positive, help="windows per forward pass, from consecutive files "
                         "(default: the model's own, as in the app: 1 or 3 on a CPU, 16 on a GPU)")  # fmt: skip
     tags = parser.add_argument_group("the files' own tags")
@@ -155,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
         again = set(todo)  # a set: a library has tens of thousands of files
         _tags_from_rows(mine, tags, [path for path in stats if path not in again], done)
     hook = tags or (lambda path, row: {**row, **_tag_record(done.get(str(path)))})
-    failed, seconds = _tag_into(mine, todo, stats, settings, args.batch_size, rank, world, hook) if todo else ([], 0.0)
+    sample = None if getattr(args, "all_windows", False) else getattr(args, "windows", SAMPLED_WINDOWS)
+    failed, seconds = (_tag_into(mine, todo, stats, settings, args.batch_size, rank, world, hook, sample) if todo
+                       else ([], 0.0))  # fmt: skip
     count = len(todo) - len(failed)
     rate = f" ({_per_minute(count, seconds)})" if count else ""
     print(f"Tagged {count} file(s) in {_clock(seconds)}{rate} into {mine.path}; "
@@ -269,7 +277,8 @@ def _join_process_group():
 
 
 def _tag_into(rows: Rows, todo: list[Path], stats: dict, settings: Settings, batch_size: int | None, rank: int,
-              world: int, hook=None) -> tuple[list[tuple[Path, str]], float]:  # fmt: skip
+              world: int, hook=None, sample: int | None = SAMPLED_WINDOWS,
+              ) -> tuple[list[tuple[Path, str]], float]:  # fmt: skip
     """Tag `todo` into `rows` with a progress bar; returns the files that could not be read (with why) and the
     seconds it took once the model was loaded. `hook(path, row)` returns the row to write (--write-tags)."""
     from tqdm import tqdm
@@ -295,7 +304,7 @@ def _tag_into(rows: Rows, todo: list[Path], stats: dict, settings: Settings, bat
     )
     try:
         with logging_redirect_tqdm():
-            for tagged in tag(classifier, todo, workers=workers):
+            for tagged in tag(classifier, todo, workers, sample):
                 if tagged.error:
                     log.warning("Skipped %s: %s", tagged.path, tagged.error)
                     failed.append((tagged.path, tagged.error))
