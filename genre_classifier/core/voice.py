@@ -3,7 +3,7 @@
 The music gate's features learned speech from espeak-ng and from telephone prompts; a voice it has never heard (a
 room, a phone line, another language) can still look like music in them. Silero VAD (MIT, its weights inside the
 `silero-vad` package) was trained on thousands of hours of real speech in many languages. Its batched "sequence"
-model runs on OpenVINO, a dependency already, in about 0.04 s for 30 s of audio on one thread. What it reports is the
+model runs on OpenVINO, a dependency already, in about 0.01 s for 30 s of audio on one thread. What it reports is the
 share of a window's sounding frames (those within `LOUD_DB` of its loudest) that it hears as speech: silence between
 words does not dilute it, and a song's instruments do. Measured in docs/music-gate.md: nine real speech clips in
 ten above 0.65, songs with vocals at most about 0.4, instrumental music about 0. A voice singing alone sounds like
