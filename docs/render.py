@@ -243,6 +243,16 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
     "music-gate-real-speech": ("music_gate.json", "python benchmarks/music_gate.py", ["held-out real speech: source, "
                                "language, band", "embedded model: \"not music\"", "DistilHuBERT, random weights"],
                                real_speech_rows()),  # fmt: skip
+    "music-gate-speed": ("gate_speed.json", "python benchmarks/gate_speed.py", ["the music gate, on one core",
+                         "seconds", "a 30 s window"], [
+        ["one 30 s window ({d[clip]})", "{d[30 s][seconds]:.3f} s", "{d[30 s][per_window_s]:.3f} s"],
+        ["ten minutes (20 windows)", "{d[10 min][seconds]:.3f} s", "{d[10 min][per_window_s]:.3f} s"],
+        ["of one 30 s window: its features", "", "{d[parts_30s][features_s]:.3f} s"],
+        ["of one 30 s window: the speech detector (resampling to 16 kHz included)", "",
+         "{d[parts_30s][speech_detector_s]:.3f} s"],
+        ["of one 30 s window: the voice's pitch, where it could change the answer", "",
+         "{d[parts_30s][pitch_s]:.3f} s"],
+    ]),  # fmt: skip
     "recorded": ("recorded.json", "python benchmarks/recorded.py", ["the embedded model", "clean", "recorded-like"], [
         ["clip accuracy", "{d[clean_accuracy]:.1%}", "{d[recorded_accuracy]:.1%}"],
         ["clips whose top genre is unchanged", "", "{d[agreement]:.1%} ({d[same]} of {d[clips]})"],

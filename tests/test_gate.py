@@ -149,18 +149,40 @@ GATE_SOUNDS = {
     **{kind: lambda kind=kind: sounds.make(kind, 1000 + 7, "eval", seconds=5)
        for kind in ("speech", "speech in noise", "noise", "applause", "hum", "tone", "ringing")},
 }  # fmt: skip
-# A pure tone's spectral bandwidth is its spectrum's spread far from the tone, where the STFT holds only float32
-# rounding: numpy's FFT and librosa's round there differently (their magnitudes agree to 2e-7 of the peak), which
-# moves the bandwidth of a tone or a ring by about 0.1 %. Every other feature, and every feature of the other sounds,
-# agrees to 1e-5.
-ROUNDING_BOUND = {("tone", "spectral_bandwidth"): 2e-3, ("ringing", "spectral_bandwidth"): 2e-3}
+# The gate's STFT is scipy's float32 FFT, librosa's is numpy's: their magnitudes agree to 2e-7 of the peak, but round
+# differently. A pure tone's or a ring's spectrum far from the tone holds only that rounding, which moves their spectral
+# bandwidth by up to 1 % and some MFCCs by up to 1e-4; a frame's rolloff is the bin where the running sum crosses 85 %,
+# which rounding can move by one bin (10.8 Hz) where it is that close. Every other feature of every sound: 1e-5.
+PURE = {"tone", "ringing"}
+
+
+def rounding_bound(name: str, feature: str) -> float:
+    if name in PURE:
+        return 1e-2 if feature.startswith("spectral_bandwidth") else 1e-4
+    return 1e-4 if feature.startswith("rolloff") else 1e-5
 
 
 @pytest.mark.parametrize("name", list(GATE_SOUNDS))
-def test_the_gates_numpy_features_are_librosas_to_1e_5(name):
+def test_the_gates_features_are_librosas(name):
     y = GATE_SOUNDS[name]()
     ours, librosas = gate.gate_features(y), librosa_gate_features(y)
     assert ours.shape == librosas.shape == (len(gate.GATE_FEATURE_NAMES),)
     for feature, mine, theirs in zip(gate.GATE_FEATURE_NAMES, ours, librosas, strict=True):
-        bound = ROUNDING_BOUND.get((name, feature.rsplit("_", 1)[0]), 1e-5)
-        assert mine == pytest.approx(theirs, rel=bound, abs=1e-9), feature
+        assert mine == pytest.approx(theirs, rel=rounding_bound(name, feature), abs=1e-9), feature
+
+
+@pytest.mark.parametrize("path", ["country.00000", "jazz.00000", "speech-en-phone.ogg"])
+def test_the_pitch_is_left_unheard_only_where_it_changes_nothing(path):
+    """The gate asks for the voice's pitch only where the speech share could lower the score: its answer is the one
+    the detector gives with the pitch always heard (a song's voice, heard as speech in a third of country.00000's
+    frames, sings: its score stays the features')."""
+    from .helpers import CLIPS
+
+    source = ROOT / "tests" / "data" / path if path.endswith(".ogg") else CLIPS / f"{path}.wav"
+    samples = load_audio(source, gate.RATE, 30.0).samples
+    model = gate.gate()
+    probs = model.class_probs(gate.gate_features(samples))[0]
+    ceiling = gate.voice_ceiling(voice.spoken_share(samples, gate.RATE), model)
+    heard = gate.listen(samples, [(0.0, len(samples) / gate.RATE)])
+    assert heard.music[0] == pytest.approx(min(probs[0], ceiling))
+    assert heard.sounds == ["voice" if ceiling < probs[0] else model.classes[int(probs[1:].argmax()) + 1]]

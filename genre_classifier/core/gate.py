@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 from scipy.fft import dct
 from transformers import audio_utils
 
@@ -45,20 +46,24 @@ N_FFT, HOP = 2048, 512
 
 @functools.cache
 def _filters() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The Hann window, the bins' frequencies, librosa's default mel bank (Slaney) and its chroma bank (tuning 0)."""
+    """The Hann window; the bins' (1, frequency, frequency^2) as columns; librosa's default mel bank (Slaney) and its
+    chroma bank (tuning 0), each as (bins, bands) to multiply frames in rows."""
     window = audio_utils.window_function(N_FFT, "hann").astype(np.float32)  # float32, as librosa's STFT
     freqs = np.linspace(0, RATE / 2, N_FFT // 2 + 1)
+    moments = np.stack([np.ones_like(freqs), freqs, freqs**2], axis=1)
     mel = audio_utils.mel_filter_bank(num_frequency_bins=N_FFT // 2 + 1, num_mel_filters=128, min_frequency=0.0,
                                       max_frequency=RATE / 2, sampling_rate=RATE, norm="slaney", mel_scale="slaney")
     chroma = audio_utils.chroma_filter_bank(num_frequency_bins=N_FFT, num_chroma=12, sampling_rate=RATE)
-    return window, freqs, mel.T.astype(np.float32), chroma.astype(np.float32)  # fmt: skip
+    return window, moments, mel.astype(np.float32), chroma.T.astype(np.float32)  # fmt: skip
 
 
 def _per_frame(values: np.ndarray) -> np.ndarray:
-    """Sums of `values` over each frame of N_FFT samples, HOP apart (librosa's `util.frame` framing)."""
-    sums = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
-    starts = np.arange(0, len(values) - N_FFT + 1, HOP)
-    return sums[starts + N_FFT] - sums[starts]
+    """Sums of `values` over each frame of N_FFT samples, HOP apart (librosa's `util.frame` framing): HOP divides
+    N_FFT, so each frame's sum is that of N_FFT // HOP blocks of HOP samples, each block summed once."""
+    blocks_a_frame = N_FFT // HOP
+    n_frames = (len(values) - N_FFT) // HOP + 1
+    blocks = values[: (n_frames + blocks_a_frame - 1) * HOP].reshape(-1, HOP).sum(axis=1, dtype=np.float64)
+    return np.lib.stride_tricks.sliding_window_view(blocks, blocks_a_frame).sum(axis=1)
 
 
 def _stats(series: np.ndarray) -> list[float]:
@@ -67,33 +72,38 @@ def _stats(series: np.ndarray) -> list[float]:
 
 def gate_features(y: np.ndarray) -> np.ndarray:
     """The gate's 52 features (`GATE_FEATURE_NAMES`) of a mono window at 22050 Hz, as `features.extract_features`
-    computes them (chroma untuned), with numpy and `transformers.audio_utils` in place of librosa's functions: those
-    compile numba kernels on first use, 20 s on a fresh start of a Space, which its first visitor would wait for.
-    These compile nothing; tests/test_gate.py checks that they give librosa's values."""
-    window, freqs, mel_bank, chroma_bank = _filters()
+    computes them (chroma untuned), with numpy, scipy and `transformers.audio_utils` in place of librosa's functions:
+    those compile numba kernels on first use, 20 s on a fresh start of a Space, which its first visitor would wait
+    for. These compile nothing; tests/test_gate.py checks that they give librosa's values."""
+    window, moments, mel_bank, chroma_bank = _filters()
     y = np.asarray(y, dtype=np.float32)
     reflected = np.pad(y, N_FFT // 2, mode="reflect")  # the table's librosa padded the STFT and RMS by reflection
     frames = np.lib.stride_tricks.sliding_window_view(reflected, N_FFT)[::HOP]
-    mag = np.abs(np.fft.rfft(frames * window, axis=1)).T  # (1025, n_frames), as librosa.stft
-    power = mag**2
-    mel_db = audio_utils.power_to_db(mel_bank @ power, reference=1.0, min_value=1e-10, db_range=80.0)
-    chroma = chroma_bank @ power
-    chroma /= np.where(chroma.max(axis=0) > np.finfo(chroma.dtype).tiny, chroma.max(axis=0), 1.0)
-    rms = np.sqrt(_per_frame(reflected.astype(np.float64) ** 2) / N_FFT)
-    total = mag.sum(axis=0)
-    shares = mag / np.where(total > np.finfo(mag.dtype).tiny, total, 1.0)
-    centroid = freqs @ shares
-    bandwidth = np.sqrt(np.sum(shares * (freqs[:, None] - centroid) ** 2, axis=0))
-    cumulative = np.cumsum(mag, axis=0)
-    rolloff = freqs[np.argmax(cumulative >= 0.85 * cumulative[-1], axis=0)]
+    # Frames in rows (librosa.stft's transpose); scipy's FFT keeps float32 as librosa's does, numpy's is 3x slower
+    spectrum = scipy.fft.rfft(frames * window, axis=1)
+    power = spectrum.real**2 + spectrum.imag**2
+    mag = np.sqrt(power)
+    mel_db = audio_utils.power_to_db(power @ mel_bank, reference=1.0, min_value=1e-10, db_range=80.0)
+    chroma = power @ chroma_bank
+    top = chroma.max(axis=1, keepdims=True)
+    chroma /= np.where(top > np.finfo(chroma.dtype).tiny, top, 1.0)
+    rms = np.sqrt(_per_frame(reflected * reflected) / N_FFT)
+    # Each frame's total, first and second moment of frequency in one product: the centroid and the spread about it
+    # (librosa's bandwidth, sqrt(E[(f - centroid)^2]) = sqrt(E[f^2] - centroid^2)) without a shares matrix
+    total, first, second = (mag @ moments).T
+    total = np.where(total > np.finfo(mag.dtype).tiny, total, 1.0)
+    centroid = first / total
+    bandwidth = np.sqrt(np.maximum(second / total - centroid**2, 0.0))
+    cumulative = np.cumsum(mag, axis=1)
+    rolloff = moments[np.argmax(cumulative >= 0.85 * cumulative[:, -1:], axis=1), 1]
     edged = np.pad(y, N_FFT // 2, mode="edge")  # zero_crossing_rate pads with the edge values
     signs = np.signbit(np.where(np.abs(edged) <= 1e-10, 0.0, edged))
     crossings = np.concatenate([[False], signs[1:] != signs[:-1]])
     # A frame's first sample never counts as a crossing (librosa frames first, then compares within the frame).
     zcr = (_per_frame(crossings) - crossings[: len(crossings) - N_FFT + 1 : HOP]) / N_FFT
-    mfcc = dct(mel_db, type=2, axis=0, norm="ortho")[:20]
+    mfcc = dct(mel_db, type=2, axis=1, norm="ortho")[:, :20]
     values = [*_stats(chroma), *_stats(rms), *_stats(centroid), *_stats(bandwidth), *_stats(rolloff), *_stats(zcr)]
-    return np.asarray(values + [v for row in mfcc for v in _stats(row)], dtype=np.float64)
+    return np.asarray(values + [v for column in mfcc.T for v in _stats(column)], dtype=np.float64)
 
 
 def prepare(features: np.ndarray) -> np.ndarray:
@@ -164,7 +174,11 @@ def listen(samples: np.ndarray, spans: list[tuple[float, float]]) -> Heard:
     windows = [samples[int(begin * RATE) : max(int(end * RATE), int(begin * RATE) + 1)] for begin, end in spans]
     probs = model.class_probs(np.stack([gate_features(w) for w in windows]))
     others = [model.classes[i] for i in probs[:, 1:].argmax(axis=1) + 1]
-    ceiling = voice_ceiling([voice.spoken_share(w, RATE) for w in windows], model)
+    # The highest share of speech that leaves each window's score as the features gave it: up to it, whether the
+    # voice sings changes nothing, and the speech detector need not hear its pitch.
+    harmless = np.interp(probs[:, 0], [0.0, model.min_music, 1.0], [1.0, model.voice_share, 0.0])
+    ceiling = voice_ceiling([voice.spoken_share(w, RATE, up_to) for w, up_to in zip(windows, harmless, strict=True)],
+                            model)  # fmt: skip
     voices = ceiling < probs[:, 0]  # the speech detector, not the features, keeps these windows from being music
     sounds = ["voice" if heard else other for heard, other in zip(voices, others, strict=True)]
     return Heard(np.minimum(probs[:, 0], ceiling), sounds)
