@@ -7,7 +7,8 @@ For the true-size DistilHuBERT and AST with random weights (`benchmarks.common`)
 (`genre_classifier.core.runtime.prepare` with `PRECISION=auto`, into an empty cache), it measures on this machine:
 
 - the one-off costs a checkpoint's first start pays in its background child: the conversion, the int8 quantization
-  (NNCF, calibrated on the shipped examples' windows) and the timing that chooses the precision, and the choice;
+  (NNCF, calibrated on every other window of the shipped examples, checked against fp32 on the others) and the
+  timing that chooses the precision, and the choice;
 - the warm forward of one full window (a real one) in each precision this CPU can run, the precisions taking turns
   call by call, median of `--runs`; which oneDNN kernels OpenVINO picked for the matmuls (`ONEDNN_MAX_CPU_ISA` is
   honoured when they change);
@@ -123,7 +124,7 @@ def measure(name: str, folder: Path, windows: int, runs: int) -> dict:
     out: dict = {"window_s": classifier.window_seconds, "vnni": int8.vnni(), "int8_folder": int8.folder_name()}
     steps = (("convert_s", lambda: runtime.convert(str(folder), cache, probe)),
              ("quantize_s", lambda: runtime.quantize(str(folder), cache, names)),
-             ("choose_s", lambda: runtime.measure_and_choose(str(folder), cache, probe, runtime.candidates("auto"))))
+             ("choose_s", lambda: runtime.measure_and_choose(cache, probe, runtime.candidates("auto"))))
     for step, do in steps:
         started = time.perf_counter()
         do()

@@ -47,7 +47,7 @@ KEEP = 3  # converted checkpoints kept in the cache (AST's is 330 MB, DistilHuBE
 PRECISIONS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 BY_FIDELITY = ("fp32", "bf16", "int8")  # the most faithful first
 MARGIN = 0.05  # a less faithful precision is taken only when it is this much faster
-MEASURE_CALLS = 3  # timed calls of each precision, after a first one: a few seconds in all
+MEASURE_CALLS = 2  # timed calls of each precision, after a first one: a few seconds in all
 CONVERT_TIMEOUT_S = 900  # a conversion takes 10-20 s on 2 cores; at idle priority it may wait out busy minutes
 
 
@@ -234,44 +234,43 @@ def _shipped_windows(model_id: str) -> list[dict[str, np.ndarray]]:
 
 
 def quantize(model_id: str, folder: Path, names: list[str]) -> None:
-    """The int8 model beside the fp32 conversion in `folder`, calibrated on every other shipped window."""
+    """The int8 model beside the fp32 conversion in `folder`, calibrated on every other shipped window, with how
+    faithful it is to fp32 on the other windows (`fidelity.json`)."""
     import openvino as ov
     from transformers import AutoConfig
 
+    core, shipped = ov.Core(), _shipped_windows(model_id)
     model_type = AutoConfig.from_pretrained(model_id, local_files_only=True).model_type
-    quantized = int8.quantize(ov.Core().read_model(folder / "model.xml"), model_type, names,
-                              _shipped_windows(model_id)[::2])  # fmt: skip
+    quantized = int8.quantize(core.read_model(folder / "model.xml"), model_type, names, shipped[::2])
     target = _model_file(folder, "int8").parent
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     ov.save_model(quantized, partial / "model.xml", compress_to_fp16=False)
+    forwards = {p: _compiled(folder, p, names, model=model) for p, model in (("fp32", None), ("int8", partial))}
+    check = shipped[1::2]  # the windows it was not calibrated on
+    (partial / "fidelity.json").write_text(json.dumps(int8.fidelity(*([f.logits(w) for w in check]
+                                                                      for f in forwards.values()))))  # fmt: skip
     try:
         partial.rename(target)
     except OSError:  # another process got there first
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def _compiled(folder: Path, precision: str, names: list[str], how: str = "", why: str = "") -> Forward:
+def _compiled(folder: Path, precision: str, names: list[str], how: str = "", why: str = "",
+              model: Path | None = None) -> Forward:  # fmt: skip
     import openvino as ov
 
     core = ov.Core()
     config = {"INFERENCE_PRECISION_HINT": PRECISIONS[precision], "PERFORMANCE_HINT": "LATENCY"}
-    return Forward(core.compile_model(core.read_model(_model_file(folder, precision)), "CPU", config), names, how,
-                   precision, why)  # fmt: skip
+    path = model / "model.xml" if model else _model_file(folder, precision)
+    return Forward(core.compile_model(core.read_model(path), "CPU", config), names, how, precision, why)
 
 
-def measure_and_choose(model_id: str, folder: Path, example: dict[str, np.ndarray], wanted: list[str]) -> dict:
-    """Time each precision in `wanted` on this CPU, check int8's answers against fp32's on the windows of the
-    shipped music it was not calibrated on, and keep the choice beside the conversion (for this CPU kind)."""
-    names = list(example)
-    forwards = {p: _compiled(folder, p, names) for p in wanted}
-    shipped = _shipped_windows(model_id) if "int8" in wanted else []
-    same_shape = [w for w in shipped if all(w[n].shape == example[n].shape for n in names)]
-    timed_on = same_shape[0] if same_shape else example  # real music where a full window ships
-    seconds = measure({p: f.logits for p, f in forwards.items()}, timed_on)
-    fidelity = None
-    if "int8" in forwards:
-        check = shipped[1::2]  # the windows it was not calibrated on
-        fidelity = int8.fidelity(*([forwards[p].logits(w) for w in check] for p in ("fp32", "int8")))
+def measure_and_choose(folder: Path, example: dict[str, np.ndarray], wanted: list[str]) -> dict:
+    """Time each precision in `wanted` on this CPU and keep the choice beside the conversion, for this CPU kind
+    (int8 only where `quantize` found it faithful)."""
+    seconds = measure({p: _compiled(folder, p, list(example)).logits for p in wanted}, example)
+    fidelity_file = _model_file(folder, "int8").parent / "fidelity.json"
+    fidelity = json.loads(fidelity_file.read_text()) if "int8" in wanted else None
     chosen, why = choose(seconds, fidelity)
     choice = {"chosen": chosen, "why": why, "seconds": seconds, "int8": fidelity, "cpu_kind": cpu_kind()}
     partial = _choice_file(folder).with_suffix(f".{os.getpid()}.partial")
@@ -301,7 +300,7 @@ def prepare(model_id: str, folder: Path, example: dict[str, np.ndarray], setting
             raise RuntimeError("PRECISION=int8 needs NNCF (pip install nncf)")
         quantize(model_id, folder, list(example))
     if "timed" in steps:
-        measure_and_choose(model_id, folder, example, candidates(setting))
+        measure_and_choose(folder, example, candidates(setting))
 
 
 def _prepare_aside(model_id: str, folder: Path, example: dict[str, np.ndarray], nice: int, setting: str) -> None:
