@@ -122,9 +122,11 @@ def test_auto_takes_the_precision_measured_fastest(monkeypatch, costs, fastest):
 
 def test_auto_takes_int8_only_where_it_keeps_the_answers():
     seconds = {"fp32": 2.2, "int8": 1.1}
-    unfaithful = {**FAITHFUL, "same_top": 0.9, "cosine_min": 0.97}
-    chosen, why = runtime.choose(seconds, unfaithful)
-    assert chosen == "fp32" and "int8 left out: on the shipped music it kept the top genre of 90% of 7 windows" in why
+    for unfaithful in ({**FAITHFUL, "max_dp": 0.03}, {**FAITHFUL, "cosine_min": 0.97}):
+        chosen, why = runtime.choose(seconds, unfaithful)
+        assert chosen == "fp32" and "int8 left out: on 7 windows of the shipped music its probabilities moved" in why
+    # A top genre fp32 itself holds by a few thousandths may change: the probabilities are what is judged.
+    assert runtime.choose(seconds, {**FAITHFUL, "same_top": 0.86, "max_dp": 0.002})[0] == "int8"
     assert runtime.choose(seconds, None)[0] == "fp32"  # never checked: never taken
     # Barely faster is not worth less precision: within 5 % the more faithful one stays.
     assert runtime.choose({"fp32": 1.0, "bf16": 0.97}, None)[0] == "fp32"

@@ -19,8 +19,11 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-FAITHFUL_COSINE = 0.99  # the int8 logits' least cosine similarity to fp32's on the check windows
-FAITHFUL_TOP = 1.0  # the share of check windows whose top genre int8 keeps
+# Faithful: on every check window, probabilities within 0.01 of fp32's (what the tests ask of bf16) and logits
+# pointing the same way. The top genre then changes only where fp32's own lead is under 0.02, a toss-up either way;
+# counting such flips would judge a random-weight model, whose leads are a few thousandths, by noise.
+FAITHFUL_DP = 0.01
+FAITHFUL_COSINE = 0.99  # the int8 logits' least cosine similarity to fp32's
 # Kept in float: every model's head (its classifier and projector: little compute, and its small logits are what
 # int8 would round away; quantized, a random-weight tiny HuBERT kept the top genre of none of the check windows), and
 # wav2vec2-style models' convolutional front end, its positional convolution and the projection out of it.
@@ -100,4 +103,4 @@ def fidelity(fp32: list[np.ndarray], int8: list[np.ndarray]) -> dict[str, float]
 
 
 def faithful(measured: dict[str, float]) -> bool:
-    return measured["same_top"] >= FAITHFUL_TOP and measured["cosine_min"] >= FAITHFUL_COSINE
+    return measured["max_dp"] <= FAITHFUL_DP and measured["cosine_min"] >= FAITHFUL_COSINE
