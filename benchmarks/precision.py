@@ -1,7 +1,12 @@
 """Which precision answers fastest on this CPU, what int8 costs to make, and how faithful it is to fp32.
 
     python benchmarks/precision.py [--windows 300] [--runs 5] [--out benchmarks/results/precision.json]
-    ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/precision.py --out benchmarks/results/precision_avx2.json
+    ONEDNN_MAX_CPU_ISA=AVX512_CORE python benchmarks/precision.py --out benchmarks/results/precision_no_vnni.json
+
+The second line stands in for a CPU without VNNI, AMX or bf16 units: oneDNN (PyTorch's and OpenVINO's) then sums
+int8 products through saturating 16-bit pairs, as on AVX2, and the int8 model is calibrated with NNCF's overflow
+fix. `ONEDNN_MAX_CPU_ISA=AVX2` itself makes OpenVINO 2026.4 crash (a segmentation fault compiling even the fp32
+model; with a bf16 hint: "Supported primitive descriptors list is empty for node: Softmax").
 
 For the true-size DistilHuBERT and AST with random weights (`benchmarks.common`), through the app's own path
 (`genre_classifier.core.runtime.prepare` with `PRECISION=auto`, into an empty cache), it measures on this machine:

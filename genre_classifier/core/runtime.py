@@ -312,7 +312,7 @@ def _prepare_aside(model_id: str, folder: Path, example: dict[str, np.ndarray], 
     done = subprocess.run(command, capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        raise RuntimeError(f"the conversion failed: {lines[-1]}")
+        raise RuntimeError(f"the conversion failed: {lines[-1]}")  # or the int8 quantization, or the timing
 
 
 def load(classifier: Any, example: dict[str, np.ndarray], nice: int = 0) -> Forward:
@@ -327,7 +327,7 @@ def load(classifier: Any, example: dict[str, np.ndarray], nice: int = 0) -> Forw
     for attempt in range(2):
         if steps := _todo(folder, setting):
             _prepare_aside(classifier.model_id, folder, example, nice, setting)
-            how = f"{' and '.join(steps)} in {time.perf_counter() - started:.1f} s"
+            how = f"{', '.join(steps)} in {time.perf_counter() - started:.1f} s"
         try:
             ov.Core().read_model(folder / "model.xml")
             break
