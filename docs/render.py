@@ -61,6 +61,37 @@ def runtimes_table(file: str, command: str) -> tuple[str, str, list[str], list[l
     return file, command, header, runtime_rows(file)
 
 
+def precision_table(file: str, command: str) -> tuple[str, str, list[str], list[list[str]]]:
+    """precision.py's speeds: what a checkpoint's first start makes once, each precision's warm forward of one window,
+    what `auto` chose, and the app's answer against the naive recipe, in one run."""
+    data = json.loads((RESULTS / file).read_text())
+    header = ["model, one window", "made once: conversion, int8, timing", "fp32", "bf16", "int8", "`PRECISION=auto`",
+              "the app over HTTP, a 30 s clip"]  # fmt: skip
+    rows = []
+    for name, model in (("DistilHuBERT, 30 s", "distilhubert"), ("AST, 10.24 s", "ast")):
+        d = f"d[{model}]"
+        rows.append([name, f"{{{d}[convert_s]:.0f}} s, {{{d}[quantize_s]:.0f}} s, {{{d}[choose_s]:.0f}} s",
+                     *[f"{{{d}[warm_s][{p}]:.2f}} s" if p in data[model]["warm_s"] else "—"
+                       for p in ("fp32", "bf16", "int8")],
+                     f"{{{d}[choice][chosen]}}", f"{{{d}[app][30s]:.2f}} s = {{{d}[app][x_naive]:.2f}} × the naive "
+                     "{d[naive_s]:.2f} s"])  # fmt: skip
+    return file, command, header, rows
+
+
+def fidelity_table(file: str, command: str) -> tuple[str, str, list[str], list[list[str]]]:
+    """precision.py's int8 against fp32 on real music (random weights: see docs/performance.md)."""
+    header = ["int8 against fp32", "windows of real music", "same top genre", "largest Δp", "cosine of the logits "
+              "(least)", "cosine of the pooled hidden state (least / mean)", "fp32's lead of its top genre (median)"]
+    rows = []
+    for name, model in (("DistilHuBERT", "distilhubert"), ("AST", "ast")):
+        d = f"d[{model}][int8_fidelity]"
+        rows.append([name, f"{{{d}[windows]}} × {{{d}[window_s]:g}} s", f"{{{d}[same_top]:.1%}}",
+                     f"{{{d}[max_dp]:.1e}}", f"{{{d}[cosine_min]:.4f}}",
+                     f"{{{d}[pooled_cosine_min]:.4f}} / {{{d}[pooled_cosine_mean]:.4f}}",
+                     f"{{{d}[fp32_top2_margin_median]:.4f}}"])  # fmt: skip
+    return file, command, header, rows
+
+
 def gate_rows() -> list[list[str]]:
     """One row per clip music_gate.py measured: what each model's page said, and the gate's music probability."""
     clips = json.loads((RESULTS / "music_gate.json").read_text())["clips"]
@@ -189,6 +220,8 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
         for name, key in (("DistilHuBERT", "distilhubert"), ("AST", "ast")) for clip in ("30 s", "5 min")
     ]),  # fmt: skip
     "runtimes": runtimes_table("runtimes.json", "python benchmarks/runtimes.py --runs 5"),
+    "precision": precision_table("precision.json", "python benchmarks/precision.py"),
+    "precision-fidelity": fidelity_table("precision.json", "python benchmarks/precision.py"),
     "music-gate-summary": ("music_gate.json", "python benchmarks/music_gate.py", ["", "embedded model",
                            "DistilHuBERT, random weights"], [
         [label, f"{{d[embedded][{key}]}}", f"{{d[distilhubert_random][{key}]}}"] for label, key in (

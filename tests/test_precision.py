@@ -122,7 +122,7 @@ def test_auto_takes_the_precision_measured_fastest(monkeypatch, costs, fastest):
 
 def test_auto_takes_int8_only_where_it_keeps_the_answers():
     seconds = {"fp32": 2.2, "int8": 1.1}
-    for unfaithful in ({**FAITHFUL, "max_dp": 0.03}, {**FAITHFUL, "cosine_min": 0.97}):
+    for unfaithful in ({**FAITHFUL, "max_dp": 0.007}, {**FAITHFUL, "cosine_min": 0.97}):
         chosen, why = runtime.choose(seconds, unfaithful)
         assert chosen == "fp32" and "int8 left out: on 7 windows of the shipped music its probabilities moved" in why
     # A top genre fp32 itself holds by a few thousandths may change: the probabilities are what is judged.

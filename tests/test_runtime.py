@@ -124,11 +124,11 @@ def test_auto_serves_the_precision_measured_fastest_and_says_why(openvino, monke
     window = np.zeros(int(classifier.window_seconds * classifier.sampling_rate), np.float32)
     example = dict(featurize(classifier.feature_extractor, [window], classifier.sampling_rate, tensors="np"))
     folder = runtime.cache_root() / runtime.fingerprint(classifier.model, list(example))
-    runtime.prepare(classifier.model_id, folder, example, "fp32")  # converted; not yet timed
+    runtime.prepare(classifier.model_id, folder, example, "int8")  # converted and quantized; not yet timed
     faked = {"fp32": 0.5, "bf16": 0.9, "int8": 0.7} if fastest == "fp32" else {"fp32": 0.9, "bf16": 0.8, "int8": 0.3}
     monkeypatch.setattr(runtime, "measure", lambda forwards, example: {p: faked[p] for p in forwards})
     monkeypatch.setattr(runtime.int8, "faithful", lambda fidelity: True)  # this random model's int8 is not at issue
-    runtime.prepare(classifier.model_id, folder, example, "auto")
+    runtime.measure_and_choose(folder, example, runtime.candidates("auto"))
     switched = load_classifier(str(tiny_hubert_dir))[0]
     switched.switch_runtime().join()
     assert switched.runtime.how == "from the cache"

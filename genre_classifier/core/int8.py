@@ -19,10 +19,12 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-# Faithful: on every check window, probabilities within 0.01 of fp32's (what the tests ask of bf16) and logits
-# pointing the same way. The top genre then changes only where fp32's own lead is under 0.02, a toss-up either way;
-# counting such flips would judge a random-weight model, whose leads are a few thousandths, by noise.
-FAITHFUL_DP = 0.01
+# Faithful: on every check window, probabilities within 0.005 of fp32's and logits pointing the same way. The top
+# genre then changes only where fp32's own lead is under 0.01, a toss-up either way (counting such flips would judge a
+# random-weight model, whose leads are a few thousandths, by noise). Half the 0.01 the tests ask of bf16, because
+# the shipped check windows are few: on 300 windows of other music the largest difference came out 1.6 x theirs for
+# AST (0.011 against 0.007; benchmarks/precision.py).
+FAITHFUL_DP = 0.005
 FAITHFUL_COSINE = 0.99  # the int8 logits' least cosine similarity to fp32's
 # Kept in float: every model's head (its classifier and projector: little compute, and its small logits are what
 # int8 would round away; quantized, a random-weight tiny HuBERT kept the top genre of none of the check windows), and
