@@ -10,14 +10,11 @@ CPUs without VNNI multiply int8 through 16-bit sums that can saturate: NNCF's ov
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 # Faithful: on every check window, probabilities within 0.005 of fp32's and logits pointing the same way. The top
 # genre then changes only where fp32's own lead is under 0.01, a toss-up either way (counting such flips would judge a
@@ -44,7 +41,7 @@ def available() -> bool:
 
 def vnni() -> bool:
     """Whether the CPU sums int8 products without saturating (VNNI, or AMX's int8 tiles), as far as oneDNN may use
-    them (`ONEDNN_MAX_CPU_ISA=AVX2` stands for a CPU without)."""
+    them (`ONEDNN_MAX_CPU_ISA=AVX512_CORE` stands for a CPU without)."""
     limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
     if limit and not any(isa in limit for isa in ("VNNI", "AMX", "BF16", "FP16")):
         return False
