@@ -71,6 +71,45 @@ def runtimes_table(file: str, command: str) -> tuple[str, str, list[str], list[l
     return file, command, header, runtime_rows(file)
 
 
+NO_VNNI = ("ONEDNN_MAX_CPU_ISA=AVX512_CORE python benchmarks/precision.py "
+           "--out benchmarks/results/precision_no_vnni.json")
+
+
+def precision_table(file: str, command: str) -> tuple[str, str, list[str], list[list[str]]]:
+    """precision.py's speeds: what a checkpoint's first start makes once, each precision's warm forward of one window,
+    what `auto` chose, and the app's answer against the naive recipe, in one run."""
+    data = json.loads((RESULTS / file).read_text())
+    header = ["model, one window", "made once: conversion, int8, timing", "fp32", "bf16", "int8", "`PRECISION=auto`",
+              "the app over HTTP, a 30 s clip"]  # fmt: skip
+    rows = []
+    for name, model in (("DistilHuBERT, 30 s", "distilhubert"), ("AST, 10.24 s", "ast")):
+        if model not in data:  # a run of one model (--models)
+            continue
+        d = f"d[{model}]"
+        rows.append([name, f"{{{d}[convert_s]:.0f}} s, {{{d}[quantize_s]:.0f}} s, {{{d}[choose_s]:.0f}} s",
+                     *[f"{{{d}[warm_s][{p}]:.2f}} s" if p in data[model]["warm_s"] else "—"
+                       for p in ("fp32", "bf16", "int8")],
+                     f"{{{d}[choice][chosen]}}", f"{{{d}[app][30s]:.2f}} s = {{{d}[app][x_naive]:.2f}} × the naive "
+                     "{d[naive_s]:.2f} s" if "app" in data[model] else "not measured"])  # fmt: skip
+    return file, command, header, rows
+
+
+def fidelity_table(file: str, command: str) -> tuple[str, str, list[str], list[list[str]]]:
+    """precision.py's int8 against fp32 on real music (random weights: see docs/performance.md)."""
+    header = ["int8 against fp32", "windows of real music", "same top genre", "largest Δp", "cosine of the logits "
+              "(least)", "cosine of the pooled hidden state (least / mean)", "fp32's lead of its top genre (median)"]
+    data, rows = json.loads((RESULTS / file).read_text()), []
+    for name, model in (("DistilHuBERT", "distilhubert"), ("AST", "ast")):
+        if model not in data:
+            continue
+        d = f"d[{model}][int8_fidelity]"
+        rows.append([name, f"{{{d}[windows]}} × {{{d}[window_s]:g}} s", f"{{{d}[same_top]:.1%}}",
+                     f"{{{d}[max_dp]:.1e}}", f"{{{d}[cosine_min]:.4f}}",
+                     f"{{{d}[pooled_cosine_min]:.4f}} / {{{d}[pooled_cosine_mean]:.4f}}",
+                     f"{{{d}[fp32_top2_margin_median]:.4f}}"])  # fmt: skip
+    return file, command, header, rows
+
+
 def gate_rows() -> list[list[str]]:
     """One row per clip music_gate.py measured: what each model's page said, and the gate's music probability."""
     clips = json.loads((RESULTS / "music_gate.json").read_text())["clips"]
@@ -225,6 +264,10 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
         for name, key in (("DistilHuBERT", "distilhubert"), ("AST", "ast")) for clip in ("30 s", "5 min")
     ]),  # fmt: skip
     "runtimes": runtimes_table("runtimes.json", "python benchmarks/runtimes.py --runs 5"),
+    "precision": precision_table("precision.json", "python benchmarks/precision.py"),
+    "precision-fidelity": fidelity_table("precision.json", "python benchmarks/precision.py"),
+    "precision-no-vnni": precision_table("precision_no_vnni.json", NO_VNNI),
+    "precision-fidelity-no-vnni": fidelity_table("precision_no_vnni.json", NO_VNNI),
     "music-gate-summary": ("music_gate.json", "python benchmarks/music_gate.py", ["", "embedded model",
                            "DistilHuBERT, random weights"], [
         [label, f"{{d[embedded][{key}]}}", f"{{d[distilhubert_random][{key}]}}"] for label, key in (

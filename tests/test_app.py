@@ -174,7 +174,7 @@ def test_a_meaningless_precision_stops_the_app_with_a_sentence(monkeypatch):
     monkeypatch.setenv("MODEL_ID", "baseline")  # even where it would not be used
     with pytest.raises(SystemExit) as stopped:  # app.py's start in this process: exit status 1 and this line
         runpy.run_path(str(ROOT / "app.py"), run_name="app")  # not "__main__": a regression must not launch a server
-    assert stopped.value.code == "Cannot start: PRECISION must be one of auto, fp32, bf16, fp16, not 'fp8'"
+    assert stopped.value.code == "Cannot start: PRECISION must be one of auto, fp32, bf16, fp16, int8, not 'fp8'"
 
 
 def test_every_output_of_the_api_has_a_human_name(served_baseline):

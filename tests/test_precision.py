@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genre_classifier.core import settings
+from genre_classifier.core import runtime, settings
 from genre_classifier.core.loading import load_classifier
 from genre_classifier.core.model import TransformerClassifier
 from genre_classifier.core.settings import Settings
@@ -84,8 +84,53 @@ def test_the_precision_setting(monkeypatch, native):
     for setting, expected in (("fp32", "fp32"), ("BF16", "bf16"), (" fp16 ", "fp16")):
         chosen = Settings.from_environment({"PRECISION": setting})
         assert chosen.precision_on("cpu") == chosen.precision_on("cuda") == expected
-    with pytest.raises(ValueError, match="PRECISION must be one of auto, fp32, bf16, fp16"):
+    with pytest.raises(ValueError, match="PRECISION must be one of auto, fp32, bf16, fp16, int8"):
         Settings.from_environment({"PRECISION": "int4"})
+
+
+def test_int8_is_openvino_on_a_cpu():
+    assert Settings.from_environment({"PRECISION": "int8"}).precision_on("cpu") == "int8"
+    with pytest.raises(ValueError, match="PRECISION=int8 runs on OpenVINO only"):
+        Settings.from_environment({"PRECISION": "int8", "RUNTIME": "torch"})
+    with pytest.raises(ValueError, match="PRECISION=int8 runs on a CPU only"):
+        Settings.from_environment({"PRECISION": "int8"}).precision_on("cuda")
+
+
+FAITHFUL = {"windows": 7, "same_top": 1.0, "cosine_min": 0.999, "max_dp": 0.001}
+
+
+@pytest.mark.parametrize(
+    ("costs", "fastest"),
+    [
+        ({"fp32": 1.31, "bf16": 1.73}, "fp32"),  # the Intel Xeon with AVX512-BF16 but no AMX (DistilHuBERT)
+        ({"fp32": 1.73, "bf16": 0.70}, "bf16"),  # AMD Zen 4
+        ({"fp32": 2.20, "int8": 1.10}, "int8"),  # AVX2 alone, where int8 pays
+        ({"fp32": 1.80, "bf16": 0.70, "int8": 0.90}, "bf16"),
+    ],
+)
+def test_auto_takes_the_precision_measured_fastest(monkeypatch, costs, fastest):
+    # The forwards cost what the clock says they cost (a fake clock): what `measure` times is all `choose` sees.
+    clock = [0.0]
+    monkeypatch.setattr(runtime.time, "perf_counter", lambda: clock[0])
+    forwards = {p: (lambda example, cost=cost: clock.__setitem__(0, clock[0] + cost)) for p, cost in costs.items()}
+    seconds = runtime.measure(forwards, example={})
+    assert seconds == pytest.approx(costs)
+    chosen, why = runtime.choose(seconds, FAITHFUL)
+    assert chosen == fastest
+    assert why.startswith("measured fastest on this CPU") and f"{fastest} {costs[fastest]:.2f} s" in why
+
+
+def test_auto_takes_int8_only_where_it_keeps_the_answers():
+    seconds = {"fp32": 2.2, "int8": 1.1}
+    for unfaithful in ({**FAITHFUL, "max_dp": 0.007}, {**FAITHFUL, "cosine_min": 0.97}):
+        chosen, why = runtime.choose(seconds, unfaithful)
+        assert chosen == "fp32" and "int8 left out: on 7 windows of the shipped music its probabilities moved" in why
+    # A top genre fp32 itself holds by a few thousandths may change: the probabilities are what is judged.
+    assert runtime.choose(seconds, {**FAITHFUL, "same_top": 0.86, "max_dp": 0.002})[0] == "int8"
+    assert runtime.choose(seconds, None)[0] == "fp32"  # never checked: never taken
+    # Barely faster is not worth less precision: within 5 % the more faithful one stays, and int8 must pay 20 %.
+    assert runtime.choose({"fp32": 1.0, "bf16": 0.97}, None)[0] == "fp32"
+    assert runtime.choose({"fp32": 0.85, "int8": 0.80}, FAITHFUL)[0] == "fp32"
 
 
 @pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the CPU's flags from Linux")

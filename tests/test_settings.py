@@ -33,7 +33,7 @@ def test_each_variable_reaches_its_field():
 
 
 @pytest.mark.parametrize("name, value, sentence", [
-    ("PRECISION", "fp8", "PRECISION must be one of auto, fp32, bf16, fp16, not 'fp8'"),
+    ("PRECISION", "fp8", "PRECISION must be one of auto, fp32, bf16, fp16, int8, not 'fp8'"),
     ("RUNTIME", "onnx", "RUNTIME must be one of openvino, torch, not 'onnx'"),
     ("MAX_DURATION_S", "ten min", "MAX_DURATION_S must be a number from 0.5 up (finite seconds), not 'ten min'"),
     ("UPLOAD_TTL", "0", "UPLOAD_TTL must be a number above 0 (finite seconds), not '0'"),

@@ -207,11 +207,17 @@ class TransformerClassifier(Classifier):
         self.runtime_wanted = runtime  # RUNTIME: "torch" keeps PyTorch
         self.batch_size = GPU_BATCH if self.on_gpu else 3 if self.window_seconds < 15 else 1
         self.step_windows = 4 * GPU_BATCH if self.on_gpu else self.batch_size
-        self.description = f"Model: {model_id} ({model.config.model_type}, {self.window_seconds:g} s windows, {device}"
-        self.description += f", {precision})"
+        self.auto_precision = False  # PRECISION=auto: on a CPU, OpenVINO takes the precision measured fastest there
+        self.describe()
         # PyTorch's forward over featurized windows: numpy arrays in and out, nothing else, so that the web part can
         # have a ZeroGPU Space borrow a GPU for each call (`web/gpu.py`).
         self.forward = self._forward
+
+    def describe(self, runtime: str = "") -> None:
+        """The line that tells a person which model answers, and how (`runtime`: its runtime and why)."""
+        how = f"{self.precision} {runtime}" if runtime else self.precision
+        self.description = (f"Model: {self.model_id} ({self.model.config.model_type}, {self.window_seconds:g} s "
+                            f"windows, {self.device}, {how})")  # fmt: skip
 
     @classmethod
     def from_pretrained(
@@ -240,11 +246,17 @@ class TransformerClassifier(Classifier):
         model = AutoModelForAudioClassification.from_pretrained(model_id, local_files_only=local_only)
         device = device or settings.torch_device()
         try:
-            return cls(model, feature_extractor, model_id, device, settings.precision_on(device), settings.runtime)
+            precision = settings.precision_on(device)
+        except ValueError as err:  # PRECISION=int8 on a GPU
+            raise CheckpointError(str(err)) from err
+        try:
+            classifier = cls(model, feature_extractor, model_id, device, precision, settings.runtime)
         except torch.OutOfMemoryError:
             raise  # the device is there, the checkpoint does not fit: `why_not_loaded` says so
         except (RuntimeError, AssertionError) as err:  # "Torch not compiled with CUDA enabled", "invalid device"
             raise CheckpointError(f"it cannot be placed on the device {device} (DEVICE): {first_line(err)}") from err
+        classifier.auto_precision = settings.precision == "auto"
+        return classifier
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         return self.window_predictor()(windows)
@@ -271,7 +283,7 @@ class TransformerClassifier(Classifier):
     def _torch_forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         import torch
 
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)  # int8: fp32 until OpenVINO
         device_type = "cuda" if self.device.startswith("cuda") else "cpu"
         with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
             tensors = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}

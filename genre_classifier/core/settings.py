@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_MODEL_ID = "sanchit-gandhi/distilhubert-finetuned-gtzan"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 RUNTIMES = ("openvino", "torch")
 MIN_MAX_SECONDS = 0.5  # MAX_DURATION_S below the shortest clip classified (audio.MIN_SECONDS) would refuse all
 
@@ -62,6 +62,8 @@ class Settings:
             raise ValueError(f"PRECISION must be one of {', '.join(PRECISIONS)}, not {precision!r}")
         if runtime not in RUNTIMES:
             raise ValueError(f"RUNTIME must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        if precision == "int8" and runtime != "openvino":
+            raise ValueError("PRECISION=int8 runs on OpenVINO only: set RUNTIME=openvino, or another PRECISION")
         device = text("DEVICE", "")
         if device and not _is_torch_device(device):
             raise ValueError(f"DEVICE must be a torch device such as cpu, cuda or cuda:1, not {device!r}")
@@ -87,8 +89,11 @@ class Settings:
         return self.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
     def precision_on(self, device: str) -> str:
-        """The transformer's precision on `device`: fp32, bf16 or fp16. `auto` takes bf16 where the hardware computes
-        it natively, fp16 on other GPUs, else fp32."""
+        """The precision the transformer starts with on `device`: fp32, bf16, fp16 or int8. `auto` starts in bf16
+        where the hardware computes it natively, fp16 on other GPUs, else fp32; on a CPU, OpenVINO then takes the
+        precision that measures fastest there (`runtime.choose`). int8 is OpenVINO's, on a CPU only."""
+        if self.precision == "int8" and device != "cpu":
+            raise ValueError(f"PRECISION=int8 runs on a CPU only (OpenVINO), not on {device}: choose auto or fp16")
         if self.precision != "auto":
             return self.precision
         if native_bf16(device):

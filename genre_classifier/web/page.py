@@ -300,7 +300,7 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None, downl
     downloads = downloads or agents.Downloads(max_bytes=gradio_internals.parse_size(Settings().max_file_size))
     remembered = Remembered(classifier) if feedback else None
     classify = make_classify(classifier, remembered)
-    model_line = (f"⚠️ {fallback_reason}\n\n" if fallback_reason else "") + f"**{classifier.description}.**"
+    warning = f"⚠️ {fallback_reason}\n\n" if fallback_reason else ""  # the description: read again at each page load
     with gr.Blocks(title="Music genre classifier") as demo:
         agents.add_tools(classifier, downloads)  # first: the MCP tools take the plain names
         gr.Markdown(
@@ -308,7 +308,7 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None, downl
             "GTZAN genres is, with the waveform, spectrogram and mel-spectrogram of what you gave. Long recordings are "
             f"classified window by window, and the answer streams in as they finish. Accepted: {ACCEPTED}."
         )
-        gr.Markdown(model_line, elem_id="model-info")
+        info = gr.Markdown(f"{warning}**{classifier.description}.**", elem_id="model-info")
         with gr.Tab("Clip"):
             with gr.Row():
                 with gr.Column() as input_column:
@@ -395,5 +395,6 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None, downl
             strip.change(plot_data, inputs=strip, outputs=live_plot, api_visibility="private", show_progress="hidden",
                          queue=False)  # fmt: skip
         many_files_tab(classifier)
+        demo.load(lambda: f"{warning}**{classifier.description}.**", None, info, api_visibility="private", queue=False)
     agents.keep_page_out_of_mcp(demo)
     return demo
