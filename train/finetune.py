@@ -43,7 +43,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from genre_classifier import GENRES
 from genre_classifier.core.audio import window_starts
-from genre_classifier.core.loading import hub_reachable
+from genre_classifier.core.loading import local_only
 from genre_classifier.core.model import Prediction, TransformerClassifier, featurize, window_seconds_for
 from genre_classifier.core.settings import Settings, native_bf16
 from train.cli import ArgumentParser, cannot_load, check_precision
@@ -196,7 +196,7 @@ def load_model(name: str):
             if (folder / "preprocessor_config.json").is_file():
                 return model, AutoFeatureExtractor.from_pretrained(folder)
             return model, default_feature_extractor(config)
-        local = folder.is_dir() or not hub_reachable()  # unreachable Hub: the cache only, no minute of retries
+        local = local_only(name)
         model = AutoModelForAudioClassification.from_pretrained(
             name, ignore_mismatched_sizes=True, local_files_only=local, **labels
         )

@@ -12,7 +12,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from .. import GENRES
 from . import gate
 from .audio import AudioInput, Clip, load_audio, split_windows
 from .baseline import BaselineModel
+from .errors import CheckpointError, first_line
 from .features import SAMPLING_RATE as FEATURE_RATE
 from .features import WINDOW_SECONDS as FEATURE_WINDOW
 from .features import extract_features
@@ -215,17 +215,15 @@ class TransformerClassifier(Classifier):
 
     @classmethod
     def from_pretrained(
-        cls, model_id: str, device: str | None = None, settings: Settings | None = None
+        cls, model_id: str, device: str | None = None, settings: Settings | None = None, local_only: bool = False
     ) -> TransformerClassifier:
-        """Load a Hub id or folder; `CheckpointError` says in words what makes a checkpoint unusable here."""
+        """Load a Hub id or folder (with `local_only`, from the Hub cache alone: `loading.py` decides);
+        `CheckpointError` says in words what makes a checkpoint unusable here."""
         import torch
         from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
         from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 
-        from .loading import CheckpointError, first_line, hub_reachable
-
         settings = settings or Settings.from_environment()
-        local_only = Path(model_id).is_dir() or not hub_reachable()
         model_config = AutoConfig.from_pretrained(model_id, local_files_only=local_only)
         if type(model_config) not in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING:
             raise CheckpointError(f"it is a {model_config.model_type} model, not an audio classifier")
