@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import softmax
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,7 @@ class Forward:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         logits = self.compiled.create_infer_request().infer([batch[name] for name in self.names])[0]
-        logits = np.asarray(logits, dtype=np.float64)
-        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+        return softmax(np.asarray(logits, dtype=np.float64), axis=-1).astype(np.float32)
 
 
 def _decline_telemetry() -> None:
