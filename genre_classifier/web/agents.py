@@ -32,10 +32,9 @@ from gradio_client import utils as client_utils
 from ..core import answer as verdicts
 from ..core.audio import ACCEPTED, AudioError
 from ..core.model import Classifier, Prediction
-from ..library.rows import error_row, result_row
 from . import gradio_internals
 from .limits import client_id
-from .many_files import MAX_FILES
+from .many_files import MAX_FILES, file_row
 
 if TYPE_CHECKING:
     from .limits import Limits
@@ -249,12 +248,7 @@ def make_tag(classifier: Classifier, bounds: Downloads):
         rows = []
         for i, value in enumerate(files):
             name = value if not value.startswith("data:") else f"recording {i + 1}"
-            try:
-                with fetched(value, bounds, visitor(request, bounds)) as path:
-                    clip = classifier.load(path)
-                rows.append(result_row(name[:200], classifier.classify(clip), clip.seconds, clip.notes))
-            except (AudioError, gr.Error) as err:  # one bad recording must not cost the others their answers
-                rows.append(error_row(name[:200], str(err)))
+            rows.append(file_row(classifier, name[:200], fetched(value, bounds, visitor(request, bounds))))
         return json.dumps({"files": rows, "model": classifier.description})
 
     tag.__doc__ = TAG_DOC.format(accepted=ACCEPTED, most=MAX_FILES)

@@ -20,7 +20,7 @@ from gradio.components.plot import PlotData
 from .. import examples_dir
 from ..core import answer as verdicts
 from ..core import gate
-from ..core.answer import CLEAR_MARGIN
+from ..core.answer import CLEAR_MARGIN, clock
 from ..core.audio import ACCEPTED, AudioError, Clip
 from ..core.feedback import Feedback
 from ..core.model import Classifier, Prediction
@@ -62,11 +62,6 @@ NOT_MUSIC_HEADLINE = "This doesn't sound like music"
 PLOT_MIN_WIDTH = 480  # px: two figures side by side from a laptop's width up, stacked on a phone or a narrow window
 
 
-def _clock(seconds: float) -> str:
-    minutes, sec = divmod(seconds, 60)
-    return f"{int(minutes)}:{sec:04.1f}"
-
-
 def timeline_rows(prediction: Prediction) -> list[list]:
     """One row per window; a window that is not music says so in place of its genre; one that overlaps the one
     before it (the clip's last) says by how much."""
@@ -76,7 +71,7 @@ def timeline_rows(prediction: Prediction) -> list[list]:
         overlap = previous_end - start
         note = f"overlaps the previous window by {overlap:.1f} s (covers the clip's end)" if overlap > 0 else ""
         genre = prediction.labels[int(p.argmax())] if music else verdicts.NOT_MUSIC
-        rows.append([_clock(start), _clock(end), genre, round(float(p.max()), 3), note])
+        rows.append([clock(start, tenths=True), clock(end, tenths=True), genre, round(float(p.max()), 3), note])
         previous_end = end
     return rows
 
@@ -105,7 +100,7 @@ def _summary(prediction: Prediction, clip: Clip, window_seconds: float) -> str:
     if not prediction.complete:  # an answer so far, refined as the other windows finish
         heard = prediction.window_spans[-1][1]
         return (
-            f"## {headline} (so far)\n\n{why} After {_clock(heard)} of {_clock(clip.seconds)} "
+            f"## {headline} (so far)\n\n{why} After {clock(heard, tenths=True)} of {clock(clip.seconds, tenths=True)} "
             f"(window {done} of {prediction.total_windows})…"
         )
     lines = [
@@ -212,7 +207,7 @@ def make_classify(classifier: Classifier, remembered: Remembered | None = None):
                 yield *answer, *figures, timeline_rows(p), timeline
         log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
 
-    limit = _clock(classifier.max_seconds)[:-2]
+    limit = clock(classifier.max_seconds)
     classify.__doc__ = CLASSIFY_DOC.format(limit=limit, accepted=ACCEPTED, margin=CLEAR_MARGIN)
     return classify
 
