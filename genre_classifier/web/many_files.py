@@ -21,6 +21,7 @@ from ..core.audio import AudioError
 from ..core.model import Classifier
 from ..library.rows import COLUMNS, error_row, result_row
 from . import limits
+from .api_docs import TAG_DOC
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +94,7 @@ def make_tag(classifier: Classifier):
                 writer.writerows(rows)
             yield table_rows(rows), str(csv_path)
 
-    tag.__doc__ = "\n".join([  # as `classify`'s: one line per parameter and per returned value
-        "Music genre of several recordings at once: one row per file with its top genre.",
-        "",
-        "Args:",
-        f"    files: up to {MAX_FILES} audio or video files, each an http(s) URL of a public address or an uploaded "
-        "file, with the formats and limits of `classify`. A file that cannot be read gets a row with the reason.",
-        "",
-        "Returns:",
-        "    a table, a row per file: file, top genre, confidence, seconds analysed, windows and a note (\"unsure: "
-        "blues or rock\", \"not music\" for speech or noise, or why the file could not be read)",
-        "    a CSV file with the ten genre probabilities of every file",
-    ])  # fmt: skip
+    tag.__doc__ = TAG_DOC.format(most=MAX_FILES)
     return tag
 
 
