@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import GENRES
-from . import gate
+from . import gate, runtime
 from .audio import AudioInput, Clip, load_audio, split_windows
 from .baseline import BaselineModel
 from .errors import CheckpointError, first_line
@@ -278,8 +278,6 @@ class TransformerClassifier(Classifier):
     def switch_runtime(self, nice: int = 0) -> threading.Thread | None:
         """On a CPU, move the forward to OpenVINO in the background (`runtime.py`); the conversion, if the cache has
         none, runs at niceness `nice`. Returns the thread that does it, or None where PyTorch stays."""
-        from . import runtime
-
         if self.on_gpu or self.precision not in runtime.PRECISIONS or self.runtime_wanted != "openvino":
             return None
         if not runtime.available():

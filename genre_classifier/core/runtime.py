@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from scipy.special import softmax
 
 log = logging.getLogger(__name__)
@@ -53,20 +52,26 @@ def available() -> bool:
     return True
 
 
-class _Logits(torch.nn.Module):
-    """The classifier from its inputs, by position, to its logits: what the converter traces."""
+def _logits(model, names: list[str]):
+    """The classifier from its inputs, by position, to its logits: what the converter traces. (PyTorch is imported
+    here, not with the module: the app starts without it when it serves the embedded model.)"""
+    import torch
 
-    def __init__(self, model, names: list[str]) -> None:
-        super().__init__()
-        self.model, self.names = model, names
+    class Logits(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-    def forward(self, *inputs):
-        return self.model(**dict(zip(self.names, inputs, strict=True))).logits
+        def forward(self, *inputs):
+            return self.model(**dict(zip(names, inputs, strict=True))).logits
+
+    return Logits()
 
 
 def fingerprint(model, names: list[str]) -> str:
     """A digest of everything the converted model depends on: weights, config, input names, OpenVINO's version."""
     import openvino
+    import torch
 
     digest = hashlib.blake2b(digest_size=16)  # 32 hex digits: what `_prune` knows the app's folders by
     for text in (openvino.get_version(), model.config.to_json_string(), *names):
@@ -128,6 +133,7 @@ def convert(model_id: str, folder: Path, example: dict[str, np.ndarray]) -> None
     """Convert the checkpoint into `folder` (OpenVINO's IR, fp32 weights), whole or not at all. Refuses when the
     weights read from `model_id` are not those `folder` is named after (the checkpoint changed meanwhile)."""
     import openvino as ov
+    import torch
     from transformers import AutoModelForAudioClassification
 
     model = AutoModelForAudioClassification.from_pretrained(model_id, local_files_only=True).eval()
@@ -136,7 +142,7 @@ def convert(model_id: str, folder: Path, example: dict[str, np.ndarray]) -> None
     _decline_telemetry()
     with torch.inference_mode():
         inputs = tuple(torch.from_numpy(value) for value in example.values())
-        converted = ov.convert_model(_Logits(model, list(example)), example_input=inputs)
+        converted = ov.convert_model(_logits(model, list(example)), example_input=inputs)
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
     ov.save_model(converted, partial / "model.xml", compress_to_fp16=False)  # the weights exactly
