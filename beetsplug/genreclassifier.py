@@ -101,7 +101,7 @@ class GenreClassifierPlugin(BeetsPlugin):
             raise ui.UserError(str(err)) from None
         write = ui.should_write(opts.write)
         by_path = {Path(os.fsdecode(item.path)): item for item in todo}
-        workers = min(8, os.cpu_count() or 1) if classifier.on_gpu else 1
+        workers = batch.decoding_workers(classifier)
         sample = None if opts.all_windows else batch.SAMPLED_WINDOWS
         for done, tagged in enumerate(batch.tag(classifier, list(by_path), workers, sample), 1):
             item = by_path[tagged.path]

@@ -1,5 +1,5 @@
 """The training data loader's speed, with and without the recorded-like augmentation: clips per second of one
-loader worker (`train.finetune.random_crops`: decode, crop, augment) at DistilHuBERT's and AST's windows, and with
+loader worker (`train.windows.random_crops`: decode, crop, augment) at DistilHuBERT's and AST's windows, and with
 every crop copied (`p=1`, the codec in every copy) as a worst case.
 
     python benchmarks/augment.py [--runs 3]
@@ -39,8 +39,8 @@ def clips_per_second(transform, audio: list[dict], runs: int) -> float:
 
 
 def main() -> None:
-    from train.finetune import random_crops
     from train.recorded import Augment
+    from train.windows import random_crops
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)

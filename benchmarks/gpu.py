@@ -196,8 +196,8 @@ def loader(finetuned: dict, workers: int = 4) -> dict:
     from torch.utils.data import DataLoader, Dataset
 
     from genre_classifier.core import ffmpeg
-    from train.finetune import random_crops
     from train.recorded import Augment
+    from train.windows import random_crops
 
     if not ffmpeg.available():
         return {"not_run": "FFmpeg is not installed here, and the augmentation's codec needs it."}

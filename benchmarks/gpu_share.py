@@ -45,7 +45,7 @@ def measure(checkpoint: Path, clips: dict[str, Path], runs: int) -> dict:
 
     from genre_classifier.core.model import TransformerClassifier
     from genre_classifier.web import gpu
-    from genre_classifier.web.page import make_classify
+    from genre_classifier.web.handlers import make_classify
 
     recorder = GPURecorder()
     spaces.GPU = recorder  # before the model's forward borrows it

@@ -73,7 +73,7 @@ def forward(classifier, samples, runs: int, ceilings: dict) -> dict:
     """One window through the model alone, per precision of `ceilings`: seconds, GFLOP/s, the share of the ceiling."""
     import torch
 
-    from genre_classifier.core.model import featurize
+    from genre_classifier.core.extractor import featurize
 
     inputs = featurize(classifier.feature_extractor, [samples], classifier.sampling_rate)
     work = flops(classifier.model, inputs)
@@ -200,7 +200,7 @@ def alternatives(classifier, samples, runs: int) -> dict:
     which the app uses, is measured by benchmarks/runtimes.py)."""
     import torch
 
-    from genre_classifier.core.model import featurize
+    from genre_classifier.core.extractor import featurize
 
     inputs = featurize(classifier.feature_extractor, [samples], classifier.sampling_rate)
     out = {}
@@ -218,7 +218,7 @@ def alternatives(classifier, samples, runs: int) -> dict:
 def answering_forward(classifier, window: np.ndarray, runs: int) -> dict:
     """One window through the forward that answers on this CPU once the app has settled: OpenVINO at the precision
     `PRECISION` gives (`auto`: the one measured fastest here), prepared into the run's cache as the app prepares it."""
-    from genre_classifier.core.model import featurize
+    from genre_classifier.core.extractor import featurize
 
     switching = classifier.switch_runtime()
     if switching is not None:

@@ -2,8 +2,8 @@
 
     python benchmarks/live.py [--seconds 40]
 
-The Live tab's own handler (`genre_classifier.web.page.make_listen`) gets 0.1 s 48 kHz int16 chunks of a real clip at
-real-time pace, as Gradio 6's microphone stream sends them, in a thread of this process as Gradio runs
+The Live tab's own handler (`genre_classifier.web.handlers.make_listen`) gets 0.1 s 48 kHz int16 chunks of a real
+clip at real-time pace, as Gradio 6's microphone stream sends them, in a thread of this process as Gradio runs
 it. Measured: the CPU it takes (process CPU seconds per second, 2.0 = both cores), how often it answers and
 how long an answer takes, and a 30 s upload's classification time alone and while the session runs. True-size
 DistilHuBERT (random weights) with PRECISION=auto, and the embedded model. Writes benchmarks/results/live.json.
@@ -55,7 +55,7 @@ def live_session(listen, seconds: float, answers: list[float]) -> None:
 
 def measure(model_id: str, seconds: float) -> dict:
     from genre_classifier.core.loading import load_classifier
-    from genre_classifier.web.page import make_listen
+    from genre_classifier.web.handlers import make_listen
 
     classifier, _ = load_classifier(model_id)
     listen = make_listen(classifier)

@@ -81,7 +81,8 @@ class Request:
     def __init__(self, classifier, recorder: GPURecorder) -> None:
         from gradio.state_holder import SessionState
 
-        from genre_classifier.web.page import build_demo, make_classify
+        from genre_classifier.web.handlers import make_classify
+        from genre_classifier.web.page import build_demo
 
         self.classify, self.recorder = make_classify(classifier), recorder
         demo = build_demo(classifier)
@@ -132,7 +133,7 @@ def steps(classifier, path: Path, runs: int) -> dict:
 
     from genre_classifier.core import gate
     from genre_classifier.core.audio import split_windows
-    from genre_classifier.core.model import featurize
+    from genre_classifier.core.extractor import featurize
     from genre_classifier.web import figure, plots
 
     sr = classifier.sampling_rate
@@ -176,7 +177,7 @@ FIGURES = ["waveform", "spectrogram", "mel", "genre_over_time"]
 
 def answer_figures(classifier, path: Path) -> list:
     """The four figures of the clip's whole answer, as the handler's last yield carries them."""
-    from genre_classifier.web.page import make_classify
+    from genre_classifier.web.handlers import make_classify
 
     *_, outputs = make_classify(classifier)(str(path))
     waveform, spectrogram, mel, _, genre_over_time = outputs[2:]

@@ -117,8 +117,8 @@ def measure(name: str, folder: Path, windows: int, runs: int) -> dict:
     import openvino as ov
 
     from genre_classifier.core import int8, runtime
+    from genre_classifier.core.extractor import featurize
     from genre_classifier.core.loading import load_classifier
-    from genre_classifier.core.model import featurize
 
     classifier, _ = load_classifier(str(folder))
     feed = lambda w: dict(featurize(classifier.feature_extractor, [w], classifier.sampling_rate, tensors="np"))  # noqa: E731

@@ -106,8 +106,8 @@ def openvino_runner(classifier, example: dict[str, np.ndarray], precision: str):
 
 def measure(name: str, folder: Path, runs: int, clips: list[Path], ceilings: dict[str, float], tmp: Path) -> dict:
     from genre_classifier.core.audio import split_windows
+    from genre_classifier.core.extractor import featurize
     from genre_classifier.core.loading import load_classifier
-    from genre_classifier.core.model import featurize
 
     classifier, _ = load_classifier(str(folder))
     window = int(round(classifier.window_seconds * classifier.sampling_rate))

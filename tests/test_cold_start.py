@@ -27,7 +27,7 @@ class Recorder(event.Listener):
 event.register("numba:compile", Recorder())
 
 from genre_classifier.core.model import TransformerClassifier
-from genre_classifier.web.page import make_classify
+from genre_classifier.web.handlers import make_classify
 
 classifier = TransformerClassifier.from_pretrained(sys.argv[1], device="cpu")
 *_, outputs = make_classify(classifier)(sys.argv[2])

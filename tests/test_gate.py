@@ -12,7 +12,8 @@ import soundfile as sf
 from genre_classifier.core import answer, gate, voice
 from genre_classifier.core.audio import load_audio
 from genre_classifier.core.model import BaselineClassifier, TransformerClassifier
-from genre_classifier.web.page import EXAMPLES, EXAMPLES_DIR, _summary, timeline_rows
+from genre_classifier.web.page import EXAMPLES, EXAMPLES_DIR
+from genre_classifier.web.summary import summary_text, timeline_rows
 from train import sounds
 
 from .helpers import ROOT
@@ -46,7 +47,7 @@ def test_speech_is_not_music_and_the_verdict_says_so(speech_wav):
     assert not prediction.is_music and prediction.music_score < gate.gate().min_music
     said = answer.of(prediction)
     assert said.text == "not music" and said.sounds_like == "voice"
-    summary = _summary(prediction, classifier.load(speech_wav), classifier.window_seconds)
+    summary = summary_text(prediction, classifier.load(speech_wav), classifier.window_seconds)
     assert summary.startswith("## This doesn't sound like music") and "not music" in summary
     assert [row[2] for row in timeline_rows(prediction)] == ["not music"]
 
@@ -105,7 +106,7 @@ def test_music_then_speech_has_its_windows_marked_apart(speech_wav, tmp_path):
     # The clip is half music: its genre is the music's alone, and the summary says the rest is not.
     np.testing.assert_allclose(prediction.probs, prediction.window_probs[0])
     assert answer.of(prediction).music
-    assert "1 of 2 windows are not music" in _summary(prediction, clip, classifier.window_seconds)
+    assert "1 of 2 windows are not music" in summary_text(prediction, clip, classifier.window_seconds)
 
 
 def test_near_silence_keeps_its_own_message():

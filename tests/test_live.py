@@ -102,7 +102,7 @@ def test_on_zerogpu_a_session_spends_at_most_its_gpu_budget_in_batched_answers()
 def test_the_stream_handler_returns_at_once_while_an_answer_is_computed_beside_it():
     """Gradio drops the chunks (one every 0.1 s) that arrive while the handler is busy, so it must never wait for
     an answer: it stores the chunk, starts an answer when one is due, and hands it over once ready."""
-    from genre_classifier.web.page import make_listen
+    from genre_classifier.web.handlers import make_listen
 
     model = SteadyGPUModel()
     model.on_gpu, model.call_seconds = False, 0.5  # an answer much slower than a chunk's interval
@@ -191,7 +191,7 @@ def test_talking_gets_not_music_and_music_gets_its_genre_back(tiny_hubert_dir, s
 
 def test_an_answer_works_on_its_own_copy_and_the_stream_keeps_what_arrived_meanwhile():
     """Only the stream handler changes a session: an answer computed beside it works on a snapshot, whose
-    bookkeeping the handler takes with the next chunk (page.make_listen)."""
+    bookkeeping the handler takes with the next chunk (handlers.make_listen)."""
     classifier, _ = load_classifier("baseline")
     chunks = browser_chunks(6)
     session = LiveSession()

@@ -63,7 +63,7 @@ def test_opus_at_browser_bit_rates_is_lossy_but_keeps_the_song(song):
 
 
 def test_training_augmentation_changes_crops_reproducibly_from_torch_s_seed(song):
-    from train.finetune import random_crops
+    from train.windows import random_crops
 
     audio = [{"path": str(CLIPS / "rock.00000.wav"), "bytes": None}]
     plain = random_crops(5 * 16000, 16000)

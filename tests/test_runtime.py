@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 from genre_classifier.core import runtime
+from genre_classifier.core.extractor import featurize
 from genre_classifier.core.loading import load_classifier
-from genre_classifier.core.model import TransformerClassifier, featurize
+from genre_classifier.core.model import TransformerClassifier
 from genre_classifier.core.settings import Settings
 
 from .helpers import CLIPS as STAND_INS

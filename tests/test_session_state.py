@@ -16,7 +16,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from genre_classifier.web import server
-from genre_classifier.web.page import make_listen
+from genre_classifier.web.handlers import make_listen
 
 from .helpers import CLIPS, write_tone
 

@@ -16,7 +16,7 @@ import torch
 from genre_classifier import GENRES
 from genre_classifier.core.loading import load_classifier
 from genre_classifier.core.model import TransformerClassifier
-from train import evaluate, finetune
+from train import card, evaluate, finetune
 
 from .helpers import CLIPS, DISTILHUBERT_CONFIG, GTZAN, ROOT, ServedApp, classify_file, needs_gtzan, plant_in_hub_cache
 
@@ -114,7 +114,7 @@ def test_push_uploads_the_finished_folder_and_never_the_token(learned, synthetic
                  "you/genre-model")  # fmt: skip
     local = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert any(name.startswith("checkpoint-") for name in local)
-    uploaded = set(filter_repo_objects(local, ignore_patterns=finetune.PUSH_IGNORE))
+    uploaded = set(filter_repo_objects(local, ignore_patterns=card.PUSH_IGNORE))
     expected = {"config.json", "model.safetensors", "preprocessor_config.json", "README.md", "metrics.json",
                 "confusion_matrix.png"}  # fmt: skip
     assert expected <= uploaded and not [name for name in uploaded if name.startswith("checkpoint-")]

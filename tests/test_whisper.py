@@ -12,7 +12,7 @@ from transformers import WhisperConfig
 
 from genre_classifier.core.audio import load_audio
 from genre_classifier.core.model import TransformerClassifier
-from train import finetune
+from train import finetune, options
 
 from .helpers import CLIPS, ServedApp, classify_file
 from .test_train import gtzan_folder, run_here
@@ -37,8 +37,8 @@ def finetuned_whisper(tmp_path_factory):
 
 
 def test_the_presets_name_whisper_small_and_base():
-    assert finetune.PRESETS["whisper-small"].checkpoint == "openai/whisper-small"
-    assert finetune.PRESETS["whisper-base"].checkpoint == "openai/whisper-base"
+    assert options.PRESETS["whisper-small"].checkpoint == "openai/whisper-small"
+    assert options.PRESETS["whisper-base"].checkpoint == "openai/whisper-base"
 
 
 def test_whisper_fine_tunes_with_augmentation_and_serves_on_pytorch_and_openvino(finetuned_whisper, tmp_path,

@@ -25,7 +25,7 @@ from genre_classifier import GENRES
 from genre_classifier.core.model import TransformerClassifier
 from genre_classifier.web import gpu
 from genre_classifier.web.gpu import GPU_STARTUP_SECONDS, gpu_seconds
-from genre_classifier.web.page import make_classify, make_listen
+from genre_classifier.web.handlers import make_classify, make_listen
 
 from .helpers import CLIPS, DATA, EXAMPLES, ROOT, GPURecorder
 

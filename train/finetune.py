@@ -13,15 +13,13 @@ clip and averages them per clip, with the app's own code. OUT ends as a folder t
 train/README.md. (`python train/finetune.py ...` works the same.)
 """
 
+# Its parts: options.py (the command line, the presets), plan.py (the Trainer's settings, resuming, the printed
+# plan), windows.py (what the Trainer is fed), card.py (the model card, the push to the Hub).
+
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
-import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 if not __package__:  # run as `python train/finetune.py`: import from the repository root, as `-m train.finetune`
@@ -30,152 +28,22 @@ if not __package__:  # run as `python train/finetune.py`: import from the reposi
 import numpy as np
 import torch
 from datasets import concatenate_datasets
-from transformers import (
-    AutoConfig,
-    AutoFeatureExtractor,
-    AutoModelForAudioClassification,
-    EvalPrediction,
-    Trainer,
-    TrainingArguments,
-    set_seed,
-)
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, Trainer, set_seed
 
 from genre_classifier import GENRES
-from genre_classifier.core.audio import window_starts
-from genre_classifier.core.loading import hub_reachable
-from genre_classifier.core.model import Prediction, TransformerClassifier, featurize, window_seconds_for
-from genre_classifier.core.settings import Settings, native_bf16
+from genre_classifier.core.extractor import window_seconds_for
+from genre_classifier.core.loading import local_only
+from genre_classifier.core.model import TransformerClassifier
+from genre_classifier.core.settings import Settings
+from train.card import push, write_model_card
 from train.cli import ArgumentParser, cannot_load, check_precision
-from train.data import (
-    COURSE,
-    DATA_HELP,
-    FAULT_FILTERED,
-    HUB_DATASET,
-    SPLITS,
-    DataError,
-    Split,
-    decode,
-    load_gtzan,
-    make_split,
-)
+from train.data import DataError, load_gtzan, make_split
 from train.evaluate import evaluate_classifier, report, write_results, write_split
+from train.options import PRESETS, Arguments
+from train.plan import plan, precision_name, resume_point, training_arguments
 from train.recorded import Augment, check_codec
-from train.visitors import HELD_OUT, Corrections, load_corrections
-
-LATEST = "latest"  # --resume-from-checkpoint with no path
-
-
-@dataclass(frozen=True)
-class Preset:
-    checkpoint: str
-    learning_rate: float
-    batch_size: int
-    epochs: float
-    warmup: float
-
-
-PRESETS = {
-    # The Hugging Face audio course recipe (83 % on the 90/10 split).
-    "distilhubert": Preset("ntu-spml/distilhubert", learning_rate=5e-5, batch_size=8, epochs=10, warmup=0.1),
-    # AudioSet-trained AST with a new 10-way head; a lower rate suits its larger, already-tuned encoder.
-    "ast": Preset("MIT/ast-finetuned-audioset-10-10-0.4593", learning_rate=3e-5, batch_size=8, epochs=10, warmup=0.1),
-    # Whisper's encoder with a classification head (WhisperForAudioClassification, Apache-2.0): public GTZAN cards
-    # report about 0.90-0.92 on the course split. Its pretrained encoder takes a low rate; small is 4x base's size.
-    "whisper-small": Preset("openai/whisper-small", learning_rate=1e-5, batch_size=8, epochs=8, warmup=0.1),
-    "whisper-base": Preset("openai/whisper-base", learning_rate=2e-5, batch_size=16, epochs=10, warmup=0.1),
-}
-AUGMENTS = ("recorded", "none")
-
-
-def _preset_help(what: str, attribute: str) -> str:
-    values = ", ".join(f"{name} {getattr(preset, attribute):g}" for name, preset in PRESETS.items())
-    return f"{what}; unset: the preset's ({values}; other models: distilhubert's)"
-
-
-@dataclass
-class Arguments:
-    """Command-line options; unset hyperparameters come from the model's preset."""
-
-    model: str = field(default="distilhubert", metadata={"help": f"preset ({', '.join(PRESETS)}), Hub id or folder"})
-    output_dir: str = field(default="genre-classifier", metadata={"help": "where checkpoints and the result go"})
-    data: str = field(default=HUB_DATASET, metadata={"help": DATA_HELP})
-    split: str = field(
-        default=COURSE,
-        metadata={
-            "choices": SPLITS,
-            "help": "course: the audio course's random 90/10 split (--test-size, --seed), scored once with the final "
-            "weights; fault-filtered: the artist-filtered lists in train/splits/, the best epoch on validation kept",
-        },
-    )
-    audio_column: str = field(default="audio", metadata={"help": "audio column of a datasets dataset"})
-    label_column: str | None = field(
-        default=None, metadata={"help": "genre column of a datasets dataset; unset: 'genre', else 'label'"}
-    )
-    test_size: float = field(default=0.1, metadata={"help": "course split: held-out fraction (the course's 0.1)"})
-    seed: int = field(default=42, metadata={"help": "split, initialisation and training seed (the course's 42)"})
-    max_train_samples: int | None = field(default=None, metadata={"help": "train on the first N training clips"})
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "evaluate on the first N validation and test clips"}
-    )
-    learning_rate: float | None = field(
-        default=None, metadata={"help": _preset_help("peak learning rate", "learning_rate")}
-    )
-    batch_size: int | None = field(
-        default=None, metadata={"help": _preset_help("clips per device and step", "batch_size")}
-    )
-    epochs: float | None = field(default=None, metadata={"help": _preset_help("training epochs", "epochs")})
-    warmup: float | None = field(
-        default=None, metadata={"help": _preset_help("warm-up, as a fraction of all steps", "warmup")}
-    )
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "batches per optimiser step"})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (small GPUs)"})
-    freeze_feature_encoder: bool = field(
-        default=False,
-        metadata={"help": "wav2vec2/HuBERT-style models: keep the convolutional feature encoder fixed (faster "
-                  "epochs, less memory; off in the course recipe)"},
-    )  # fmt: skip
-    augment: str = field(
-        default="recorded",
-        metadata={"choices": AUGMENTS, "help": "recorded: each training crop becomes, half the time, a random "
-                  "recorded-like copy (room, microphone band, noise, level and clipping, Opus in half of those: "
-                  "train/recorded.py), and every crop a random gain; none: the crops as they are"},
-    )  # fmt: skip
-    recorded_score: bool = field(
-        default=True,
-        metadata={"help": "score the test clips a second time as recorded-like copies (train/recorded.py), into "
-                  "metrics.json and the model card; false: the clean score alone (no FFmpeg needed then, with "
-                  "--augment none)"},
-    )  # fmt: skip
-    extra_data: str | None = field(
-        default=None,
-        metadata={"help": "visitors' corrections (a FEEDBACK_DIR folder, or a Hub dataset repo holding one): their "
-                  f"genre rows join the training part, {HELD_OUT * 100:.0f} %% of them held out and scored as "
-                  "visitors.accuracy; never GTZAN's test part; not-music rows are the music gate's "
-                  "(train/music_gate.py)"},
-    )  # fmt: skip
-    max_steps: int = field(default=-1, metadata={"help": "stop after N optimiser steps (short runs)"})
-    num_workers: int | None = field(default=None, metadata={"help": "data loader workers (default 4 on GPU)"})
-    normalisation_clips: int = field(default=200, metadata={"help": "AST: training clips used for its input stats"})
-    resume_from_checkpoint: str | None = field(
-        default=None,
-        metadata={
-            "nargs": "?", "const": LATEST,
-            "help": "continue an interrupted run: from PATH, or with no value from the latest checkpoint-* in "
-            "--output-dir (optimizer, scheduler, RNG and data order restored)",
-        },
-    )  # fmt: skip
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "start over in a non-empty --output-dir (its checkpoint-* are deleted)"}
-    )
-    push_to_hub: bool = field(
-        default=False,
-        metadata={"help": "upload the finished folder (model, feature extractor, card, metrics) to the Hub; "
-                  "token from `hf auth login` or HF_TOKEN"},
-    )  # fmt: skip
-    hub_model_id: str | None = field(
-        default=None, metadata={"help": "Hub repo for --push-to-hub, e.g. you/distilhubert-gtzan; unset: OUT's name"}
-    )
+from train.visitors import Corrections, load_corrections
+from train.windows import Collator, clip_metrics, explode_windows, random_crops, set_ast_normalisation, window_slices
 
 
 def load_model(name: str):
@@ -196,7 +64,7 @@ def load_model(name: str):
             if (folder / "preprocessor_config.json").is_file():
                 return model, AutoFeatureExtractor.from_pretrained(folder)
             return model, default_feature_extractor(config)
-        local = folder.is_dir() or not hub_reachable()  # unreachable Hub: the cache only, no minute of retries
+        local = local_only(name)
         model = AutoModelForAudioClassification.from_pretrained(
             name, ignore_mismatched_sizes=True, local_files_only=local, **labels
         )
@@ -216,219 +84,6 @@ def default_feature_extractor(config):
     return Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True, return_attention_mask=uses_mask)
 
 
-def set_ast_normalisation(feature_extractor, dataset, clips: int, window: int, seed: int) -> None:
-    """Mean and std of AST's filterbank inputs over training crops, as the AST authors recommend."""
-    rng = np.random.default_rng(seed)
-    feature_extractor.do_normalize = False
-    frames = []
-    for i in rng.permutation(len(dataset))[:clips]:
-        samples = decode(dataset[int(i)]["audio"], feature_extractor.sampling_rate)
-        start = rng.integers(0, max(1, len(samples) - window + 1))
-        fbank = feature_extractor(samples[start : start + window], sampling_rate=feature_extractor.sampling_rate)
-        # frames of 25 ms every 10 ms (400 and 160 samples at 16 kHz) that hold audio, not padding
-        n_frames = min(feature_extractor.max_length, (min(window, len(samples)) - 400) // 160 + 1)
-        frames.append(np.asarray(fbank["input_values"][0])[:n_frames])  # padding frames left out
-    values = np.concatenate(frames)
-    feature_extractor.mean, feature_extractor.std = float(values.mean()), float(values.std())
-    feature_extractor.do_normalize = True
-
-
-def random_crops(window: int, sampling_rate: int, augment: Augment | None = None):
-    """Training transform: decode each clip and keep a random window of it (a time shift), then `augment` it."""
-
-    def transform(batch: dict) -> dict:
-        crops = []
-        for audio in batch["audio"]:
-            samples = decode(audio, sampling_rate)
-            start = int(torch.randint(0, max(1, len(samples) - window + 1), ()))  # torch RNG: seeded per worker
-            crop = samples[start : start + window]
-            if augment is not None:  # numpy's draws seeded from torch's, so a run's augmentation is reproducible
-                crop = augment(crop, sampling_rate, np.random.default_rng(int(torch.randint(0, 2**31, ()))))
-            crops.append(crop)
-        return {"window": crops, "labels": batch["genre"]}
-
-    return transform
-
-
-def explode_windows(dataset, window: int, sampling_rate: int):
-    """One row per evaluation window (the app's windowing), remembering its clip."""
-
-    def explode(batch: dict, indices: list[int]) -> dict:
-        out = {"audio": [], "genre": [], "clip": [], "start": []}
-        for audio, genre, clip in zip(batch["audio"], batch["genre"], indices, strict=True):
-            for start in window_starts(len(decode(audio, sampling_rate)), window):
-                out["audio"].append(audio), out["genre"].append(genre), out["clip"].append(clip)
-                out["start"].append(start)
-        return out
-
-    return dataset.map(explode, batched=True, with_indices=True, remove_columns=dataset.column_names)
-
-
-def window_slices(window: int, sampling_rate: int):
-    def transform(batch: dict) -> dict:
-        crops = [decode(a, sampling_rate)[s : s + window] for a, s in zip(batch["audio"], batch["start"], strict=True)]
-        return {"window": crops, "labels": batch["genre"]}
-
-    return transform
-
-
-@dataclass
-class Collator:
-    """Batches windows through the app's feature-extractor call."""
-
-    feature_extractor: object
-
-    def __call__(self, examples: list[dict]) -> dict:
-        batch = featurize(self.feature_extractor, [e["window"] for e in examples], self.feature_extractor.sampling_rate)
-        batch["labels"] = torch.tensor([e["labels"] for e in examples])
-        return batch
-
-
-def clip_metrics(clip_of_row: np.ndarray):
-    """compute_metrics: window accuracy, and clip accuracy with the app's averaging of window probabilities."""
-
-    def compute(prediction: EvalPrediction) -> dict:
-        probs = torch.tensor(prediction.predictions).softmax(dim=-1).numpy()
-        labels = np.asarray(prediction.label_ids)
-        correct = []
-        for clip in np.unique(clip_of_row):
-            rows = clip_of_row == clip
-            clip_probs = Prediction(GENRES, probs[rows], []).probs
-            correct.append(clip_probs.argmax() == labels[rows][0])
-        window_accuracy = float((probs.argmax(-1) == labels).mean())
-        return {"accuracy": float(np.mean(correct)), "window_accuracy": window_accuracy, "clips": len(correct)}
-
-    return compute
-
-
-def training_arguments(args: Arguments, preset: Preset, select: bool) -> TrainingArguments:
-    """The Trainer's settings; with `select`, evaluation on the validation part at every save, best one kept."""
-    on_gpu = torch.cuda.is_available()
-    bf16 = on_gpu and native_bf16("cuda")
-    # A checkpoint every epoch, or with --max-steps once at the end; with `select`, a validation score at each.
-    # Without it (the course split has no validation part) the test clips are not looked at until the end.
-    every = "steps" if args.max_steps > 0 else "epoch"
-    steps = args.max_steps if args.max_steps > 0 else None
-    strategy = {"save_strategy": every, "eval_strategy": every if select else "no", "eval_steps": steps}
-    if steps:
-        strategy["save_steps"] = steps
-    return TrainingArguments(
-        output_dir=args.output_dir,
-        learning_rate=args.learning_rate or preset.learning_rate,
-        per_device_train_batch_size=args.batch_size or preset.batch_size,
-        per_device_eval_batch_size=args.batch_size or preset.batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        activation_checkpointing=args.gradient_checkpointing,
-        num_train_epochs=args.epochs or preset.epochs,
-        max_steps=args.max_steps,
-        warmup_steps=args.warmup if args.warmup is not None else preset.warmup,
-        bf16=bf16,
-        fp16=on_gpu and not bf16,
-        load_best_model_at_end=select,
-        metric_for_best_model="accuracy" if select else None,
-        save_total_limit=2,
-        logging_steps=10,
-        report_to=["tensorboard"],
-        dataloader_num_workers=args.num_workers if args.num_workers is not None else (4 if on_gpu else 0),
-        remove_unused_columns=False,  # the transforms need the raw `audio` column
-        use_cpu=not on_gpu,  # also what makes torchrun on CPUs a real (gloo) distributed run
-        seed=args.seed,
-        **strategy,
-    )
-
-
-COMPARISON = {
-    COURSE: "A random split: the same artists, and some of the same recordings, are in training and test, so "
-    "this figure is higher than an artist-filtered one. It compares with the course's 83 % and with other GTZAN "
-    "cards on the Hub, which report this split.",
-    FAULT_FILTERED: "Artist-filtered, without GTZAN's known faults: compare it with papers (MARBLE, MERT, MusicFM, "
-    "MuQ), not with the random-split figures most GTZAN cards on the Hub report.",
-}
-
-
-def visitors_line(metrics: dict) -> str:
-    """The card's line on visitors' corrections, when the run had some."""
-    visitors = metrics.get("visitors")
-    if not visitors:
-        return ""
-    score = f"**{visitors['accuracy']:.4f}**" if visitors["accuracy"] is not None else "not measured (too few)"
-    return (f"- clip accuracy on {visitors['clips']} held-out corrections from the app's visitors (what visitors "
-            f"really send; `visitors.accuracy`): {score}; {visitors['train_clips']} other corrections were trained "
-            "on, none of them a GTZAN test clip\n")
-
-
-def write_model_card(out: Path, args: Arguments, base: str, metrics: dict, hyper: dict) -> None:
-    from huggingface_hub import EvalResult, ModelCard, ModelCardData
-
-    name = args.hub_model_id or out.name
-    split_name = f"{metrics['split']} test, {metrics['clips']} clips"
-    data = ModelCardData(
-        model_name=name, base_model=base if not Path(base).is_dir() else None, datasets=[HUB_DATASET],
-        metrics=["accuracy"], library_name="transformers", pipeline_tag="audio-classification",
-        tags=["audio-classification", "music", "genre", "gtzan"],
-        eval_results=[EvalResult(
-            task_type="audio-classification", dataset_type=HUB_DATASET, dataset_name="GTZAN", dataset_config="all",
-            dataset_split=split_name, metric_type="accuracy", metric_value=round(metrics["accuracy"], 4),
-        )],
-    )  # fmt: skip
-    rows = "\n".join(f"| {k} | {v} |" for k, v in hyper.items())
-    genres = "\n".join(
-        f"| {g} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |"
-        for g, s in metrics["per_genre"].items()
-    )
-    recorded = "- not scored on recorded-like copies (`--recorded-score false`)\n"
-    if "recorded" in metrics:
-        scored = metrics["recorded"]
-        recorded = (f"- clip accuracy on recorded-like copies of the same clips (a room, a microphone's band, noise, "
-                    f"level and the\n  browser's Opus codec, as a song played near a laptop sounds): "
-                    f"{scored['accuracy']:.4f}; the top genre\n  is unchanged for {scored['agreement']:.0%} of the "
-                    "clips\n")  # fmt: skip
-    body = f"""
-# {name}
-
-`{base}` fine-tuned on GTZAN (`{args.data}`) for the ten-genre music classifier Space. Trained on
-random crops of the model's window; evaluated like the app answers: every window of every test clip is
-classified and the window probabilities are averaged per clip.
-
-## Results on the {metrics["split"]} split's test part
-
-{metrics["clips"]} test clips of the {metrics["split"]} split: {metrics["split_description"]}.
-{COMPARISON[metrics["split"]]}
-
-Model selection: {metrics["selection"]}. The test clips were scored once, after training; the clip
-names of every part are in `split.json`.
-
-- clip accuracy: **{metrics["accuracy"]:.4f}**
-- window accuracy: {metrics["window_accuracy"]:.4f} ({metrics["windows"]} windows)
-- macro F1: {metrics["macro_f1"]:.4f}
-{recorded}
-{visitors_line(metrics)}
-| genre | precision | recall | F1 | clips |
-| --- | --- | --- | --- | --- |
-{genres}
-
-![confusion matrix](confusion_matrix.png)
-
-## Training hyperparameters
-
-| setting | value |
-| --- | --- |
-{rows}
-
-## How to use it
-
-In the genre classifier app: `MODEL_ID={name} python app.py`. With `transformers`:
-
-```python
-from transformers import pipeline
-
-classify = pipeline("audio-classification", model="{name}")
-classify("song.wav", top_k=10)  # one window; the app averages every window of a long clip
-```
-"""
-    ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").save(out / "README.md")
-
-
 def visitors_metrics(classifier: TransformerClassifier, visitors: Corrections, source: str) -> dict:
     """Accuracy on the held-out corrections: what visitors really send. Their clips are recordings already, so no
     recorded-like twin is made of them."""
@@ -439,92 +94,6 @@ def visitors_metrics(classifier: TransformerClassifier, visitors: Corrections, s
         "other_music_unused": visitors.other_music, "withdrawn_unused": visitors.withdrawn,
         "left_out_as_gtzan_test_clips": visitors.gtzan_test,
     }  # fmt: skip
-
-
-def resume_point(args: Arguments) -> str | None:
-    """The checkpoint to resume from, after refusing to silently train over an earlier run's output."""
-    out = Path(args.output_dir)
-    if args.resume_from_checkpoint == LATEST:
-        latest = get_last_checkpoint(out) if out.is_dir() else None
-        if latest is None:
-            raise DataError(f"--resume-from-checkpoint: {out} holds no checkpoint-* folder to resume from.")
-        return latest
-    if args.resume_from_checkpoint:
-        if not (Path(args.resume_from_checkpoint) / "trainer_state.json").is_file():
-            raise DataError(f"--resume-from-checkpoint: {args.resume_from_checkpoint} is not a Trainer checkpoint.")
-        return args.resume_from_checkpoint
-    if out.is_dir() and any(out.iterdir()):
-        if not args.overwrite_output_dir:
-            raise DataError(
-                f"{out} is not empty: it holds an earlier run. Continue it with --resume-from-checkpoint, "
-                "start over with --overwrite-output-dir, or choose another --output-dir."
-            )
-        if int(os.environ.get("RANK", 0)) == 0:  # stale checkpoints would confuse a later resume
-            for stale in [*out.glob("checkpoint-*"), out / "runs"]:
-                shutil.rmtree(stale, ignore_errors=True)
-    return None
-
-
-def plan(args, training_args, base, chosen: Split, window_s, rate, resume_from, augment: Augment | None,
-         visitors: Corrections | None = None) -> str:
-    """What the run will do, printed before it starts."""
-    splits = chosen.parts
-    effective = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
-    effective *= training_args.world_size
-    batches = math.ceil(len(splits["train"]) / (training_args.per_device_train_batch_size * training_args.world_size))
-    steps = max(math.ceil(batches / training_args.gradient_accumulation_steps), 1)
-    by_steps = training_args.max_steps > 0
-    length = f"{training_args.max_steps} steps" if by_steps else f"{training_args.num_train_epochs:g} epochs"
-    every = f"{training_args.save_steps} steps" if by_steps else "epoch"
-    out = Path(args.output_dir)
-    lines = [
-        f"model:       {base}" + (" (feature encoder frozen)" if args.freeze_feature_encoder else ""),
-        f"data:        {args.data}",
-        f"clips:       {chosen.counts()} ({chosen.name}: {chosen.description})",
-        *chosen.left_out(f"{out}/split.json"),
-        *([f"visitors:    {args.extra_data}: {visitors.describe()}"] if visitors else []),
-        f"selection:   {selection_plan(splits)}",
-        f"window:      {window_s:g} s at {rate} Hz (random crops for training, every window for evaluation)",
-        f"augment:     {augment.describe() if augment else 'none (--augment none): the crops as they are'}",
-        f"precision:   {precision_name(training_args)}",
-        f"batch:       {effective} clips per optimiser step ({training_args.per_device_train_batch_size} per device "
-        f"x {training_args.gradient_accumulation_steps} accumulation x {training_args.world_size} process(es))",
-        f"schedule:    {steps} steps per epoch, {length}, learning rate {training_args.learning_rate:g}",
-        f"checkpoints: {out}/checkpoint-* (every {every}; resume with --resume-from-checkpoint)",
-        f"logs:        {out}/runs (tensorboard --logdir {out}/runs)",
-        f"result:      {out}/ (model, feature extractor, README.md model card, metrics.json, confusion_matrix.png, "
-        "split.json)",
-    ]
-    if resume_from:
-        step = json.loads((Path(resume_from) / "trainer_state.json").read_text())["global_step"]
-        lines.append(f"resuming:    from {resume_from} (step {step})")
-    if args.push_to_hub:
-        lines.append(f"push:        https://huggingface.co/{args.hub_model_id or out.name}")
-    return "\n".join(lines)
-
-
-def selection_plan(splits) -> str:
-    test = f"the {len(splits['test'])} test clips are scored once, at the end"
-    if "validation" in splits:
-        return f"the checkpoint with the best clip accuracy on the {len(splits['validation'])} validation clips; {test}"
-    return f"none (no validation part): the final weights; {test}"
-
-
-def precision_name(training_args: TrainingArguments) -> str:
-    return "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32"
-
-
-PUSH_IGNORE = ["checkpoint-*", "*.lock"]  # the finished folder only: no intermediate Trainer checkpoints
-
-
-def push(out: Path, repo: str) -> None:
-    """Upload the finished folder with the real Hub client (token from `hf auth login` or HF_TOKEN)."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    url = api.create_repo(repo, exist_ok=True)
-    api.upload_folder(repo_id=url.repo_id, folder_path=out, ignore_patterns=PUSH_IGNORE, commit_message="Upload")
-    print(f"pushed to {url}; serve it with MODEL_ID={url.repo_id} python app.py")
 
 
 def main() -> None:

@@ -62,3 +62,11 @@ def verdict(
 def of(prediction) -> Verdict:
     """The verdict on a `model.Prediction`: its probabilities and what the music gate heard."""
     return verdict(prediction.labels, prediction.probs, prediction.is_music, prediction.sounds_like)
+
+
+def clock(seconds: float, tenths: bool = False) -> str:
+    """A time as the page and `tag` write it: m:ss (h:mm:ss from an hour on), or m:ss.s with `tenths`."""
+    minutes, sec = divmod(round(seconds, 1) if tenths else round(seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    shown = f"{sec:04.1f}" if tenths else f"{sec:02d}"
+    return f"{hours}:{minutes:02d}:{shown}" if hours else f"{minutes}:{shown}"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 
 from .features import FEATURE_NAMES
 
@@ -17,10 +18,11 @@ WEIGHTS_PATH = Path(__file__).with_name("baseline_model.npz")
 LOG_SCALED = np.array([name.endswith("_var") for name in FEATURE_NAMES])  # variances are heavy-tailed
 
 
-def prepare(features: np.ndarray) -> np.ndarray:
-    """Log-scale the variance columns of raw table features (rows of `FEATURE_NAMES`)."""
+def prepare(features: np.ndarray, log_scaled: np.ndarray = LOG_SCALED) -> np.ndarray:
+    """Log-scale the variance columns (`log_scaled`) of raw table features (rows of `FEATURE_NAMES`, or of the music
+    gate's subset of them)."""
     features = np.array(features, dtype=np.float64, ndmin=2)
-    features[:, LOG_SCALED] = np.log(np.maximum(features[:, LOG_SCALED], 0) + 1e-12)
+    features[:, log_scaled] = np.log(np.maximum(features[:, log_scaled], 0) + 1e-12)
     return features
 
 
@@ -40,10 +42,7 @@ class BaselineModel:
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
         """Genre probabilities (n, n_labels) for raw feature rows (n, 57)."""
         x = (prepare(features) - self.mean) / self.scale
-        logits = np.maximum(x @ self.w1 + self.b1, 0) @ self.w2 + self.b2
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return softmax(np.maximum(x @ self.w1 + self.b1, 0) @ self.w2 + self.b2, axis=1)
 
     def save(self, path: Path = WEIGHTS_PATH) -> None:
         np.savez(

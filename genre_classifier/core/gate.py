@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 from scipy.fft import dct
+from scipy.special import softmax
 from transformers import audio_utils
 
-from . import voice
+from . import baseline, voice
 from .baseline import LOG_SCALED
 from .features import FEATURE_NAMES
 from .features import SAMPLING_RATE as RATE
@@ -108,9 +109,7 @@ def gate_features(y: np.ndarray) -> np.ndarray:
 
 def prepare(features: np.ndarray) -> np.ndarray:
     """Log-scale the variance columns of gate features (rows of `GATE_FEATURE_NAMES`), as the embedded model does."""
-    features = np.array(features, dtype=np.float64, ndmin=2)
-    features[:, _LOG] = np.log(np.maximum(features[:, _LOG], 0) + 1e-12)
-    return features
+    return baseline.prepare(features, _LOG)
 
 
 @dataclass(frozen=True)
@@ -127,10 +126,7 @@ class MusicGate:
 
     def class_probs(self, features: np.ndarray) -> np.ndarray:
         """Probabilities (n, n_classes) for raw gate feature rows (n, 52)."""
-        logits = ((prepare(features) - self.mean) / self.scale) @ self.coef.T + self.intercept
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return softmax(((prepare(features) - self.mean) / self.scale) @ self.coef.T + self.intercept, axis=1)
 
     def save(self, path: Path = GATE_PATH) -> None:
         np.savez(path, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept,

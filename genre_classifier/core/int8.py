@@ -16,6 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import examples_dir
+from .audio import load_audio, split_windows
+from .extractor import featurize
+
 # Faithful: on every check window, probabilities within 0.005 of fp32's and logits pointing the same way. The top
 # genre then changes only where fp32's own lead is under 0.01, a toss-up either way (counting such flips would judge a
 # random-weight model, whose leads are a few thousandths, by noise). Half the 0.01 the tests ask of bf16, because
@@ -59,10 +63,6 @@ def folder_name() -> str:
 
 def windows(feature_extractor: Any, sampling_rate: int, window_seconds: float) -> list[dict[str, np.ndarray]]:
     """The shipped examples cut into the model's windows as the app cuts a clip, each featurized alone."""
-    from .. import examples_dir
-    from .audio import load_audio, split_windows
-    from .model import featurize
-
     size, out = int(round(window_seconds * sampling_rate)), []
     for path in sorted(examples_dir().glob("*.ogg")):
         cut, _ = split_windows(load_audio(path, sampling_rate).samples, size)

@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
+from .errors import CheckpointError, first_line
 from .model import BaselineClassifier, Classifier, TransformerClassifier
 from .settings import Settings
 
@@ -36,19 +37,15 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return True
 
 
-class CheckpointError(Exception):
-    """A checkpoint that loads but cannot serve this app, with the reason in words."""
+def local_only(model_id: str) -> bool:
+    """Whether `model_id` is read from disk alone: a folder, or a Hub id while the Hub cannot be reached (its cache
+    then answers at once, instead of after a minute of retries)."""
+    return Path(model_id).is_dir() or not hub_reachable()
 
 
 HUB_ID = re.compile(r"^([\w.-]+/)?[\w.-]+$")  # owner/name (or a legacy bare name), as the Hub spells repo ids
 # How PyTorch words an allocation that failed where it raises a plain RuntimeError (its CPU allocator)
 OUT_OF_MEMORY = re.compile(r"out of memory|can't allocate memory|not enough memory", re.IGNORECASE)
-
-
-def first_line(err: BaseException, limit: int = 200) -> str:
-    """The first line of an error's message, or its type's name where it has none."""
-    text = str(err).strip()
-    return (text.splitlines()[0][:limit] if text else "") or type(err).__name__
 
 
 def out_of_memory(err: BaseException) -> bool:
@@ -101,7 +98,9 @@ def load_exact(model_id: str, settings: Settings | None = None) -> Classifier:
         classifier = BaselineClassifier()
     else:
         try:
-            classifier = TransformerClassifier.from_pretrained(model_id, settings=settings)
+            classifier = TransformerClassifier.from_pretrained(
+                model_id, settings=settings, local_only=local_only(model_id)
+            )
         except Exception as err:  # no network, unknown id, not an audio classifier...
             raise CheckpointError(why_not_loaded(model_id, err)) from err
     classifier.max_seconds = settings.max_seconds

@@ -12,24 +12,21 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from .. import GENRES
-from . import gate
+from . import gate, runtime
 from .audio import AudioInput, Clip, load_audio, split_windows
 from .baseline import BaselineModel
+from .errors import CheckpointError, first_line
+from .extractor import featurize, window_seconds_for
 from .features import SAMPLING_RATE as FEATURE_RATE
 from .features import WINDOW_SECONDS as FEATURE_WINDOW
 from .features import extract_features
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-
-DEFAULT_WINDOW_SECONDS = 30.0  # HuBERT / wav2vec2-style models: the GTZAN recipe's clip length
-AST_FRAME_SECONDS = 0.01  # AST's filterbank hop: max_length frames of 10 ms
-
 
 @dataclass(frozen=True)
 class Prediction:
@@ -169,20 +166,6 @@ class BaselineClassifier(Classifier):
         return self.model.predict_proba(np.stack([extract_features(w) for w in windows]))
 
 
-def window_seconds_for(feature_extractor) -> float:
-    """The model's natural window: AST's `max_length` frames, Whisper's chunk, else 30 s."""
-    if hasattr(feature_extractor, "max_length") and hasattr(feature_extractor, "num_mel_bins"):
-        return feature_extractor.max_length * AST_FRAME_SECONDS
-    return float(getattr(feature_extractor, "chunk_length", DEFAULT_WINDOW_SECONDS))
-
-
-def featurize(feature_extractor, windows: list[np.ndarray] | np.ndarray, sampling_rate: int, tensors: str = "pt"):
-    """The feature-extractor call, shared by serving and training (same padding; torch or numpy arrays). Whisper's
-    encoder takes only its full 30 s of frames: a shorter window is padded to them."""
-    padding = "max_length" if hasattr(feature_extractor, "nb_max_frames") else True
-    return feature_extractor(list(windows), sampling_rate=sampling_rate, padding=padding, return_tensors=tensors)
-
-
 GPU_BATCH = 16  # windows per forward pass on a GPU (8 min of DistilHuBERT windows): bounds its memory
 
 
@@ -221,17 +204,15 @@ class TransformerClassifier(Classifier):
 
     @classmethod
     def from_pretrained(
-        cls, model_id: str, device: str | None = None, settings: Settings | None = None
+        cls, model_id: str, device: str | None = None, settings: Settings | None = None, local_only: bool = False
     ) -> TransformerClassifier:
-        """Load a Hub id or folder; `CheckpointError` says in words what makes a checkpoint unusable here."""
+        """Load a Hub id or folder (with `local_only`, from the Hub cache alone: `loading.py` decides);
+        `CheckpointError` says in words what makes a checkpoint unusable here."""
         import torch
         from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
         from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 
-        from .loading import CheckpointError, first_line, hub_reachable
-
         settings = settings or Settings.from_environment()
-        local_only = Path(model_id).is_dir() or not hub_reachable()
         model_config = AutoConfig.from_pretrained(model_id, local_files_only=local_only)
         if type(model_config) not in MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING:
             raise CheckpointError(f"it is a {model_config.model_type} model, not an audio classifier")
@@ -292,8 +273,6 @@ class TransformerClassifier(Classifier):
     def switch_runtime(self, nice: int = 0) -> threading.Thread | None:
         """On a CPU, move the forward to OpenVINO in the background (`runtime.py`); the conversion, if the cache has
         none, runs at niceness `nice`. Returns the thread that does it, or None where PyTorch stays."""
-        from . import runtime
-
         if self.on_gpu or self.precision not in runtime.PRECISIONS or self.runtime_wanted != "openvino":
             return None
         if not runtime.available():

@@ -36,9 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+from scipy.special import softmax
 
 from . import int8
+from .extractor import window_seconds_for
+from .settings import native_bf16
 
 log = logging.getLogger(__name__)
 
@@ -69,20 +71,26 @@ def available() -> bool:
     return True
 
 
-class _Logits(torch.nn.Module):
-    """The classifier from its inputs, by position, to its logits: what the converter traces."""
+def _logits(model, names: list[str]):
+    """The classifier from its inputs, by position, to its logits: what the converter traces. (PyTorch is imported
+    here, not with the module: the app starts without it when it serves the embedded model.)"""
+    import torch
 
-    def __init__(self, model, names: list[str]) -> None:
-        super().__init__()
-        self.model, self.names = model, names
+    class Logits(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
 
-    def forward(self, *inputs):
-        return self.model(**dict(zip(self.names, inputs, strict=True))).logits
+        def forward(self, *inputs):
+            return self.model(**dict(zip(names, inputs, strict=True))).logits
+
+    return Logits()
 
 
 def fingerprint(model, names: list[str]) -> str:
     """A digest of everything the converted model depends on: weights, config, input names, OpenVINO's version."""
     import openvino
+    import torch
 
     digest = hashlib.blake2b(digest_size=16)  # 32 hex digits: what `_prune` knows the app's folders by
     for text in (openvino.get_version(), model.config.to_json_string(), *names):
@@ -104,9 +112,7 @@ class Forward:
         return self.compiled.create_infer_request().infer([batch[name] for name in self.names])[0]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        logits = np.asarray(self.logits(batch), dtype=np.float64)
-        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+        return softmax(np.asarray(self.logits(batch), dtype=np.float64), axis=-1).astype(np.float32)
 
 
 def _decline_telemetry() -> None:
@@ -148,6 +154,7 @@ def convert(model_id: str, folder: Path, example: dict[str, np.ndarray]) -> None
     """Convert the checkpoint into `folder` (OpenVINO's IR, fp32 weights), whole or not at all. Refuses when the
     weights read from `model_id` are not those `folder` is named after (the checkpoint changed meanwhile)."""
     import openvino as ov
+    import torch
     from transformers import AutoModelForAudioClassification
 
     model = AutoModelForAudioClassification.from_pretrained(model_id, local_files_only=True).eval()
@@ -156,7 +163,7 @@ def convert(model_id: str, folder: Path, example: dict[str, np.ndarray]) -> None
     _decline_telemetry()
     with torch.inference_mode():
         inputs = tuple(torch.from_numpy(value) for value in example.values())
-        converted = ov.convert_model(_Logits(model, list(example)), example_input=inputs)
+        converted = ov.convert_model(_logits(model, list(example)), example_input=inputs)
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
     ov.save_model(converted, partial / "model.xml", compress_to_fp16=False)  # the weights exactly
@@ -183,8 +190,6 @@ def cpu_kind() -> str:
 
 def candidates(setting: str) -> list[str]:
     """The precisions the setting (`PRECISION`) may be served in on this CPU, the most faithful first."""
-    from .settings import native_bf16
-
     if setting != "auto":
         return [setting]
     return ["fp32", *(["bf16"] if native_bf16("cpu") else []), *(["int8"] if int8.available() else [])]
@@ -232,8 +237,6 @@ def choose(seconds: dict[str, float], fidelity: dict[str, float] | None = None) 
 
 def _shipped_windows(model_id: str) -> list[dict[str, np.ndarray]]:
     from transformers import AutoFeatureExtractor
-
-    from .model import window_seconds_for
 
     extractor = AutoFeatureExtractor.from_pretrained(model_id, local_files_only=True)
     return int8.windows(extractor, extractor.sampling_rate, window_seconds_for(extractor))

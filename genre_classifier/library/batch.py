@@ -4,6 +4,7 @@ batches, one `Tagged` answer per file as soon as its last window is done."""
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -88,6 +89,11 @@ def _decoded(
             yield path, future.result()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def decoding_workers(classifier: Classifier) -> int:
+    """How many files to decode at once: a GPU outruns one decoding thread, a CPU's forward does not."""
+    return min(8, os.cpu_count() or 1) if classifier.on_gpu else 1
 
 
 def tag(

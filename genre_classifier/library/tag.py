@@ -30,10 +30,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..core.answer import clock
 from ..core.audio import c_stderr_logged
 from ..core.settings import Settings
 from . import tags as filetags
-from .batch import tag
+from .batch import decoding_workers, tag
 from .rows import COLUMNS, RESUME_COLUMNS, Rows, TagError, merge, part_paths, result_row, rows_so_far
 from .sampling import SAMPLED_WINDOWS
 from .scan import find_audio, share, stat_of, unchanged
@@ -62,11 +63,6 @@ def load_model(settings: Settings) -> Classifier:
             f"The checkpoint {model_id} could not be loaded: {err}. MODEL_ID={BASELINE_ID} tags with the embedded "
             "offline model."
         ) from err
-
-
-def _clock(seconds: float) -> str:
-    minutes, sec = divmod(round(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{sec:02d}" if minutes >= 60 else f"{minutes}:{sec:02d}"
 
 
 def _per_minute(count: int, seconds: float) -> str:
@@ -166,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                        else ([], 0.0))  # fmt: skip
     count = len(todo) - len(failed)
     rate = f" ({_per_minute(count, seconds)})" if count else ""
-    print(f"Tagged {count} file(s) in {_clock(seconds)}{rate} into {mine.path}; "
+    print(f"Tagged {count} file(s) in {clock(seconds)}{rate} into {mine.path}; "
           f"{len(stats) - len(todo)} already there were skipped.")  # fmt: skip
     if unreadable := problems + failed:
         print(f"{len(unreadable)} could not be read:")
@@ -290,7 +286,6 @@ def _tag_into(rows: Rows, todo: list[Path], stats: dict, settings: Settings, bat
     # first, once for a checkpoint (10-20 s), which a library of any size soon earns back.
     if switching := classifier.switch_runtime():
         switching.join()
-    workers = min(8, os.cpu_count() or 1) if classifier.on_gpu else 1  # a GPU outruns one decoding thread
     log.info("Tagging %d files with %s%s", len(todo), classifier.description,
              f", part {rank + 1} of {world}" if world > 1 else "")  # fmt: skip
     failed, started = [], time.monotonic()
@@ -304,7 +299,7 @@ def _tag_into(rows: Rows, todo: list[Path], stats: dict, settings: Settings, bat
     )
     try:
         with logging_redirect_tqdm():
-            for tagged in tag(classifier, todo, workers, sample):
+            for tagged in tag(classifier, todo, decoding_workers(classifier), sample):
                 if tagged.error:
                     log.warning("Skipped %s: %s", tagged.path, tagged.error)
                     failed.append((tagged.path, tagged.error))

@@ -32,10 +32,10 @@ from gradio_client import utils as client_utils
 from ..core import answer as verdicts
 from ..core.audio import ACCEPTED, AudioError
 from ..core.model import Classifier, Prediction
-from ..library.rows import error_row, result_row
 from . import gradio_internals
+from .api_docs import AGENT_CLASSIFY_DOC, AGENT_TAG_DOC
 from .limits import client_id
-from .many_files import MAX_FILES
+from .many_files import MAX_FILES, file_row
 
 if TYPE_CHECKING:
     from .limits import Limits
@@ -236,7 +236,7 @@ def make_classify(classifier: Classifier, bounds: Downloads):
         log.info("Classified %.1f s of audio for an agent: %s", clip.seconds, verdicts.of(prediction).text)
         return json.dumps(clip_answer(prediction, clip.seconds, clip.notes, classifier))
 
-    classify.__doc__ = CLASSIFY_DOC.format(accepted=ACCEPTED, limit=classifier.max_seconds / 60)
+    classify.__doc__ = AGENT_CLASSIFY_DOC.format(accepted=ACCEPTED, limit=classifier.max_seconds / 60)
     return classify
 
 
@@ -249,15 +249,10 @@ def make_tag(classifier: Classifier, bounds: Downloads):
         rows = []
         for i, value in enumerate(files):
             name = value if not value.startswith("data:") else f"recording {i + 1}"
-            try:
-                with fetched(value, bounds, visitor(request, bounds)) as path:
-                    clip = classifier.load(path)
-                rows.append(result_row(name[:200], classifier.classify(clip), clip.seconds, clip.notes))
-            except (AudioError, gr.Error) as err:  # one bad recording must not cost the others their answers
-                rows.append(error_row(name[:200], str(err)))
+            rows.append(file_row(classifier, name[:200], fetched(value, bounds, visitor(request, bounds))))
         return json.dumps({"files": rows, "model": classifier.description})
 
-    tag.__doc__ = TAG_DOC.format(accepted=ACCEPTED, most=MAX_FILES)
+    tag.__doc__ = AGENT_TAG_DOC.format(accepted=ACCEPTED, most=MAX_FILES)
     return tag
 
 
@@ -271,31 +266,3 @@ def add_tools(classifier: Classifier, bounds: Downloads) -> None:
 def keep_page_out_of_mcp(demo: gr.Blocks) -> None:
     """The page's `/classify` and `/tag` stay on the API (figures and tables for a person) but are not MCP tools."""
     gradio_internals.keep_out_of_mcp(demo, {"classify", "tag"})
-
-
-# What an agent reads of each tool: Gradio reads one line per parameter and per returned value.
-CLASSIFY_DOC = "\n".join([
-    "Music genre of a recording: the probability of each of the ten GTZAN genres (blues, classical, country, disco, "
-    "hiphop, jazz, metal, pop, reggae, rock), and a verdict in words.",
-    "",
-    "Args:",
-    "    audio: the recording, an audio or video file ({accepted}), as a base64 data: URL "
-    "(data:audio/wav;base64,...) or an http(s) URL of a public address (private and loopback addresses are "
-    "refused). Only its first {limit:g} min are analysed; up to 64 MB inline.",
-    "",
-    "Returns:",
-    "    JSON: verdict (the genre, \"unsure: blues or rock\" naming the close contenders, or \"not music\" for speech, "
-    "noise or tones), music (true/false), sounds_like, probabilities (the ten genres), windows (start, end, genre or "
-    "\"not music\", confidence), seconds, notes, model and precision.",
-])  # fmt: skip
-
-TAG_DOC = "\n".join([
-    "The music genre of several recordings at once (up to {most}), one row each, as the tag command writes them.",
-    "",
-    "Args:",
-    "    files: the recordings ({accepted}), each a base64 data: URL or an http(s) URL of a public address.",
-    "",
-    "Returns:",
-    "    JSON: files (per recording: path, genre, confidence, music, music_score, the ten probabilities, seconds, "
-    "windows, note; a recording that could not be read has no genre and says why in its note) and model.",
-])  # fmt: skip

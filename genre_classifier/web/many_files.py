@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import gradio as gr
@@ -19,6 +21,7 @@ from ..core.audio import AudioError
 from ..core.model import Classifier
 from ..library.rows import COLUMNS, error_row, result_row
 from . import limits
+from .api_docs import TAG_DOC
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,35 @@ def table_rows(rows: list[dict]) -> list[list]:
     says it (the CSV keeps the number)."""
     return [[r["path"], r["genre"], f"{r['confidence']:.0%}" if r["genre"] else "", r["seconds"], r["windows"],
              r["note"]] for r in rows]  # fmt: skip
+
+
+def file_row(classifier: Classifier, name: str, source: AbstractContextManager[str]) -> dict:
+    """One file's row (the Many files tab's and the agents' `tag`): its answer, or why it could not be read. `source`
+    gives the file's path while it is open; a gr.Error from it (an agent's URL refused) is that file's reason. One odd
+    file must not cost the others their answers; the Space's own refusals (GPU quota...) end the request."""
+    try:
+        try:
+            with source as path:
+                clip = classifier.load(path)
+        except gr.Error as err:
+            raise AudioError(err.message) from err
+        # The model's forward borrows the GPU on a ZeroGPU Space (inside the classifier), as for /classify.
+        return result_row(name, classifier.classify(clip), clip.seconds, clip.notes)
+    except AudioError as err:
+        return error_row(name, str(err))
+    except gr.Error:
+        raise
+    except Exception:
+        log.exception("Tagging %s failed", name)
+        return error_row(name, "It could not be classified (the server log says why).")
+
+
+@contextmanager
+def _uploaded(path: str) -> Iterator[str]:
+    """An upload's path, while the limits have not removed it."""
+    if limits.gone(path):
+        raise AudioError(limits.EXPIRED)
+    yield path
 
 
 def make_tag(classifier: Classifier):
@@ -49,19 +81,7 @@ def make_tag(classifier: Classifier):
         for i, path in enumerate(files):
             name = Path(path).name  # the name it was uploaded with, not the server's copy
             progress(i / len(files), desc=f"File {i + 1} of {len(files)}")
-            try:
-                if limits.gone(path):
-                    raise AudioError(limits.EXPIRED)
-                clip = classifier.load(path)
-                # The model's forward borrows the GPU on a ZeroGPU Space (inside the classifier), as for /classify.
-                rows.append(result_row(name, classifier.classify(clip), clip.seconds, clip.notes))
-            except AudioError as err:
-                rows.append(error_row(name, str(err)))
-            except gr.Error:
-                raise  # the Space's own refusals (GPU quota...) end the request with their message
-            except Exception:  # one odd file must not cost the others their answers
-                log.exception("Tagging %s failed", name)
-                rows.append(error_row(name, "It could not be classified (the server log says why)."))
+            rows.append(file_row(classifier, name, _uploaded(path)))
             yield table_rows(rows), None  # the CSV comes at the end (None, not gr.skip(): see ui.make_classify)
         log.info("Tagged %d files, %d unreadable", len(rows), sum(not r["genre"] for r in rows))
         # Gradio copies the file into its own cache as the value goes out, before the generator resumes and the
@@ -74,18 +94,7 @@ def make_tag(classifier: Classifier):
                 writer.writerows(rows)
             yield table_rows(rows), str(csv_path)
 
-    tag.__doc__ = "\n".join([  # as `classify`'s: one line per parameter and per returned value
-        "Music genre of several recordings at once: one row per file with its top genre.",
-        "",
-        "Args:",
-        f"    files: up to {MAX_FILES} audio or video files, each an http(s) URL of a public address or an uploaded "
-        "file, with the formats and limits of `classify`. A file that cannot be read gets a row with the reason.",
-        "",
-        "Returns:",
-        "    a table, a row per file: file, top genre, confidence, seconds analysed, windows and a note (\"unsure: "
-        "blues or rock\", \"not music\" for speech or noise, or why the file could not be read)",
-        "    a CSV file with the ten genre probabilities of every file",
-    ])  # fmt: skip
+    tag.__doc__ = TAG_DOC.format(most=MAX_FILES)
     return tag
 
 

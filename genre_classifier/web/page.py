@@ -1,37 +1,22 @@
-"""The Gradio Blocks app: a clip in, genre probabilities streaming in with plots and genre over time; a live tab."""
+"""The Gradio Blocks page: a clip in, genre probabilities streaming in with plots and genre over time; a live tab;
+many files. Its handlers are in handlers.py, its words in summary.py, its CSS and JavaScript in assets.py."""
 
 from __future__ import annotations
 
-import base64
-import contextvars
-import logging
-import queue
-import tempfile
-import threading
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
 import gradio as gr
-import numpy as np
-import soundfile as sf
-from gradio.components.plot import PlotData
 
 from .. import examples_dir
-from ..core import answer as verdicts
-from ..core import gate
-from ..core.answer import CLEAR_MARGIN
-from ..core.audio import ACCEPTED, AudioError, Clip
+from ..core.audio import ACCEPTED
 from ..core.feedback import Feedback
-from ..core.model import Classifier, Prediction
+from ..core.model import Classifier
 from ..core.settings import Settings
-from . import agents, gradio_internals, limits
+from . import agents, gradio_internals
+from .assets import SHOW_ANSWER
 from .corrections import Remembered, correction_panel
-from .live import ANSWERS, LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LIVE_TITLE, LiveSession, gpu_budget, listen_step
+from .handlers import make_classify, make_listen, plot_data
+from .live import LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LIVE_TITLE, gpu_budget
 from .many_files import many_files_tab
-from .plots import clip_images, genre_timeline_image
-
-log = logging.getLogger(__name__)
+from .summary import fade
 
 EXAMPLES_DIR = examples_dir()
 EXAMPLES = [
@@ -42,254 +27,7 @@ EXAMPLES = [
     ("trumpet_loop.ogg", "Trumpet loop (5 s)"),
 ]
 TIMELINE_HEADERS = ["Start", "End", "Top genre", "Confidence", "Note"]
-PLOTS = ("genre-over-time", "mel", "waveform", "spectrogram", "live-strip")  # their elem_ids
-CSS = (
-    "#genre-label.not-music { opacity: 0.45; }"  # the genres of a sound that is not music: shown, but faded
-    # A figure with nothing drawn yet is not shown at all: no empty, untitled frames before the first answer.
-    + ",".join(f"#{plot}:not(:has(img))" for plot in PLOTS)
-    + " { display: none; }"
-)
-# On a phone the answer arrives below the fold (under the player, the button and the examples): it is brought on
-# screen when its first words come (measured once they are drawn, a moment after the change). Where it is in view
-# already (a laptop), nothing moves.
-SHOW_ANSWER = """() => setTimeout(() => {
-    const answer = document.querySelector('#details');
-    if (answer && answer.getBoundingClientRect().top > 0.6 * window.innerHeight) {
-        answer.scrollIntoView({behavior: 'smooth', block: 'start'});
-    }
-}, 100)"""
-NOT_MUSIC_HEADLINE = "This doesn't sound like music"
 PLOT_MIN_WIDTH = 480  # px: two figures side by side from a laptop's width up, stacked on a phone or a narrow window
-
-
-def _clock(seconds: float) -> str:
-    minutes, sec = divmod(seconds, 60)
-    return f"{int(minutes)}:{sec:04.1f}"
-
-
-def timeline_rows(prediction: Prediction) -> list[list]:
-    """One row per window; a window that is not music says so in place of its genre; one that overlaps the one
-    before it (the clip's last) says by how much."""
-    rows, previous_end = [], 0.0
-    for (start, end), p, music in zip(prediction.window_spans, prediction.window_probs, prediction.music_windows,
-                                      strict=True):  # fmt: skip
-        overlap = previous_end - start
-        note = f"overlaps the previous window by {overlap:.1f} s (covers the clip's end)" if overlap > 0 else ""
-        genre = prediction.labels[int(p.argmax())] if music else verdicts.NOT_MUSIC
-        rows.append([_clock(start), _clock(end), genre, round(float(p.max()), 3), note])
-        previous_end = end
-    return rows
-
-
-def _summary(prediction: Prediction, clip: Clip, window_seconds: float) -> str:
-    """The answer in words, headed by the verdict: the genre when it is clearly ahead, else the close contenders; a
-    sound the music gate does not take for music is headed so, its genres named as an afterthought."""
-    answer = verdicts.of(prediction)
-    share = dict(zip(prediction.labels, prediction.probs, strict=True))
-    top = answer.contenders[0]
-    music = prediction.music_windows
-    if not answer.music:
-        headline = NOT_MUSIC_HEADLINE
-        sounds = f"It sounds like {gate.DESCRIBED[answer.sounds_like]}." if answer.sounds_like else ""
-        why = f"The verdict: not music. {sounds} The genres below are only what the model would say if it were: "
-        why += f"{top} at {share[top]:.0%}, which means little here."
-    elif answer.clear:
-        runner_up = max((g for g in prediction.labels if g != top), key=share.get)
-        headline, why = top, f"Clearly ahead: {share[top]:.0%}, the next is {runner_up} at {share[runner_up]:.0%}."
-    else:
-        close = ", ".join(f"{genre} {share[genre]:.0%}" for genre in answer.contenders)
-        headline, why = answer.text[0].upper() + answer.text[1:], f"No genre is clearly ahead: {close}."
-    if answer.music and not music.all():  # a podcast's music intro: the genre is the music's
-        why += f" {(~music).sum()} of {len(music)} windows are not music; the genres are those of the others."
-    done = len(prediction.window_spans)
-    if not prediction.complete:  # an answer so far, refined as the other windows finish
-        heard = prediction.window_spans[-1][1]
-        return (
-            f"## {headline} (so far)\n\n{why} After {_clock(heard)} of {_clock(clip.seconds)} "
-            f"(window {done} of {prediction.total_windows})…"
-        )
-    lines = [
-        f"## {headline}",
-        f"{why} Classified from {clip.seconds:.1f} s of audio, {done} window{'s' if done > 1 else ''} of up to "
-        f"{window_seconds:g} s.",
-        *clip.notes,
-    ]
-    return "\n\n".join(lines)
-
-
-def fade(summary: str | None) -> dict:
-    """The bars' look for a summary: faded when it says the sound is not music (a page-only event, after the
-    summary changes, so that the API's outputs stay the label and its confidences)."""
-    return gr.update(elem_classes=["not-music"] if (summary or "").startswith(f"## {NOT_MUSIC_HEADLINE}") else [])
-
-
-def plot_data(webp: bytes | None) -> PlotData | None:
-    """A figure drawn and encoded by `plots` (from its kept figures, a tenth of a fresh figure's cost), as the data
-    gr.Plot would make of a matplotlib figure."""
-    if webp is None:
-        return None
-    return PlotData(type="matplotlib", plot="data:image/webp;base64," + base64.b64encode(webp).decode())
-
-
-class Ahead:
-    """The answers of `partials`, computed in a worker thread: the handler draws and sends one answer while the
-    next is computed (on a GPU the CPU would idle meanwhile; a CPU's forward leaves some of it free). An error of
-    the forward is raised where the answers are iterated; leaving the `with` block stops the forwards."""
-
-    def __init__(self, partials: Iterator[Prediction]) -> None:
-        self._answers: queue.SimpleQueue = queue.SimpleQueue()
-        self._left = False
-        # In this request's context: on ZeroGPU the forward's GPU call is this visitor's.
-        run = contextvars.copy_context().run
-        threading.Thread(target=run, args=(self._compute, partials), name="classify", daemon=True).start()
-
-    def _compute(self, partials: Iterator[Prediction]) -> None:
-        try:
-            for p in partials:
-                self._answers.put(p)
-                if self._left:  # the visitor left, or the request failed: no more forwards for it
-                    break
-        except BaseException as err:  # noqa: BLE001 (raised in the request's thread)
-            self._answers.put(err)
-        self._answers.put(None)
-
-    def __enter__(self) -> Ahead:
-        return self
-
-    def __exit__(self, *_) -> None:
-        self._left = True
-
-    def __iter__(self) -> Iterator[Prediction]:
-        while (p := self._answers.get()) is not None:
-            if isinstance(p, BaseException):
-                raise p
-            yield p
-
-
-def make_classify(classifier: Classifier, remembered: Remembered | None = None):
-    """The app's main event handler, bound to one loaded classifier shared by all requests; with `remembered`
-    (corrections on), each session's complete answer and its sound are kept for the "Not right?" panel.
-
-    A generator: the three plots are drawn while the first window is classified and come with its answer; after
-    each further batch of windows the label, summary, table and genre-over-time figure show the answer so far,
-    drawn while the next batch is classified; the last output is the whole clip's answer. Bad input raises before
-    anything is yielded.
-    """
-
-    # Not under @spaces.GPU: decoding, plots and messages need no GPU; on ZeroGPU only the model's forward borrows
-    # one (`TransformerClassifier.forward`, which `predict_windows` calls with the featurized windows).
-    def classify(
-        audio_path: str | None,
-        request: gr.Request = None,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's idiom)
-    ):
-        started = time.perf_counter()
-        if not audio_path:
-            raise gr.Error("Record a clip or drop an audio file first.", print_exception=False)
-        try:
-            if limits.gone(audio_path):
-                raise AudioError(limits.EXPIRED)
-            clip = classifier.load(audio_path)
-        except AudioError as err:
-            log.info("Refused input: %s", err)  # the person sees the message; no traceback for bad input
-            raise gr.Error(str(err), print_exception=False) from None
-        for note in clip.notes:
-            gr.Warning(note)
-        with Ahead(classifier.predictions(clip)) as answers:  # the first window classified meanwhile:
-            figures = tuple(map(plot_data, clip_images(clip.samples, clip.sampling_rate)))
-            for p in answers:
-                progress(len(p.window_spans) / p.total_windows, desc="Classifying windows")
-                answer = (p.confidences(), _summary(p, clip, classifier.window_seconds))
-                pending = not p.complete
-                timeline = plot_data(genre_timeline_image(
-                    p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending, music=p.music_windows
-                ))  # fmt: skip
-                # The same figures with every answer: Gradio sends a generator's outputs as differences from the
-                # last, so they travel once, and again in the final answer. (Not gr.skip(): in Gradio 6 each skip of
-                # an output that later gets a value adds a copy of that component to the session's state.)
-                if remembered is not None and request is not None:  # before the answer shows its "Not right?"
-                    remembered.note(request.session_hash, clip, p)
-                yield *answer, *figures, timeline_rows(p), timeline
-        log.info("Classified %.1f s of audio in %.2f s: %s", clip.seconds, time.perf_counter() - started, p.top)
-
-    limit = _clock(classifier.max_seconds)[:-2]
-    classify.__doc__ = CLASSIFY_DOC.format(limit=limit, accepted=ACCEPTED, margin=CLEAR_MARGIN)
-    return classify
-
-
-# What the API page says of `/classify`: what to pass, what comes back, the limits (agents: agents.py).
-# Gradio reads one line per parameter and per returned value.
-CLASSIFY_DOC = "\n".join([
-    "Music genre of a recording: the probability of each of the ten GTZAN genres (blues, classical, country, disco, "
-    "hiphop, jazz, metal, pop, reggae, rock), and whether one of them is clearly ahead.",
-    "",
-    "Args:",
-    "    audio_path: the recording, an audio or video file ({accepted}), as an http(s) URL of a public address or an "
-    "uploaded file. Only its first {limit} min are analysed. Files over the size limit (300 MB unless the server says "
-    "otherwise) and URLs of private or loopback addresses are refused.",
-    "",
-    "Returns:",
-    "    the ten genre probabilities (a label and its confidences)",
-    "    the answer in words, headed by the verdict (the genre when it leads the second by {margin:g} or more, else "
-    "\"Unsure: blues or rock\" naming the close contenders, or \"This doesn't sound like music\" for speech, noise "
-    "or tones, whose probabilities then mean little), with the seconds and windows classified",
-    "    three figures: waveform, spectrogram and mel spectrogram",
-    "    the genre of each window (start, end, top genre or \"not music\", confidence)",
-    "    a figure of the genre over time",
-])  # fmt: skip
-
-
-def make_listen(classifier: Classifier):
-    """The Live tab's stream handler: chunks in, a label, a rolling genre strip and a status line out.
-
-    It returns at once: Gradio drops the chunks that arrive while it is busy, so an answer is computed beside the
-    stream (`live.ANSWERS`) and handed over with the first chunk after it is ready.
-    """
-    budget = gpu_budget(classifier)
-
-    # Every output, every time: the last answer until there is a new one (not gr.skip(): see `make_classify`). The
-    # strip goes to a gr.State, whose change alone sends it to the plot: a stream's outputs all travel with each
-    # chunk.
-    def listen(chunk: tuple[int, np.ndarray] | None, session: LiveSession | None):
-        session = session or LiveSession(gpu_budget=budget)
-        if chunk is not None:
-            session.add(*chunk)
-            if session.answer is not None and session.answer.done():
-                (session.label, strip), answered = session.answer.result()
-                session.take(answered)
-                session.strip = strip or session.strip
-                session.answer = None
-            if session.answer is None and session.due():
-                answered = session.snapshot()  # the answer's own copy: this thread alone changes the session
-                # In this request's context: on ZeroGPU the answer's GPU call is this visitor's.
-                context = contextvars.copy_context()
-                session.answer = ANSWERS.submit(context.run, lambda: (listen_step(classifier, answered), answered))
-        status = session.status() if session.started is not None else ""
-        return session.label, session.strip, status, session
-
-    return listen
-
-
-def warm_up(classifier: Classifier) -> float:
-    """Pay the first-use costs before a visitor does: a synthetic clip of one window, written as a file comes, goes
-    through the request handler itself (decoding, resampling, the music gate, the forward at its full window, whose
-    kernels PyTorch or numba set up on first use, the figures and their encoders). Returns the seconds it took."""
-    started = time.perf_counter()
-    rate = 44100  # as a file or a microphone brings it
-    t = np.arange(int(classifier.window_seconds * rate)) / rate
-    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2).astype(np.float32)
-    if classifier.on_gpu:  # a forward would borrow a GPU for no visitor (ZeroGPU): the gate and figures alone
-        clip = classifier.load((rate, tone))
-        gate.listen(clip.gate_audio, [(0.0, clip.seconds)])
-        clip_images(clip.samples, clip.sampling_rate)
-        genre_timeline_image(classifier.labels, np.full((1, len(classifier.labels)), 0.1), [(0, 1)], 1.0)
-    else:
-        with tempfile.TemporaryDirectory(prefix="genre-warm-up-") as folder:
-            path = Path(folder) / "warm-up.wav"
-            sf.write(path, tone, rate)
-            for _ in make_classify(classifier)(str(path), progress=lambda *args, **kwargs: None):
-                pass
-    return time.perf_counter() - started
 
 
 def build_demo(classifier: Classifier, fallback_reason: str | None = None, downloads: agents.Downloads | None = None,

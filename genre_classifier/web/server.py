@@ -13,17 +13,24 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import gradio as gr
+import numpy as np
+import soundfile as sf
 from starlette.middleware import Middleware
 
+from ..core import gate
 from ..core.feedback import Feedback
 from ..core.loading import load_classifier
 from ..core.model import Classifier
 from ..core.settings import Settings
 from . import agents, gpu, gradio_internals
+from .assets import CSS
+from .handlers import make_classify
 from .limits import Guard, Limits, max_file_size, stall_seconds, upload_budget
-from .page import CSS, EXAMPLES_DIR, build_demo, warm_up
+from .page import EXAMPLES_DIR, build_demo
+from .plots import clip_images, genre_timeline_image
 
 log = logging.getLogger("app")
 QUIET_SECONDS, QUIET_WAIT_MAX = 2.0, 60.0
@@ -58,6 +65,28 @@ def build() -> tuple[gr.Blocks, Limits, Classifier]:
     limits = Limits(demo, settings)
     downloads.limits = limits  # an agent's URL counts in the upload budget and its visitor's share, as an upload
     return demo, limits, classifier
+
+
+def warm_up(classifier: Classifier) -> float:
+    """Pay the first-use costs before a visitor does: a synthetic clip of one window, written as a file comes, goes
+    through the request handler itself (decoding, resampling, the music gate, the forward at its full window, whose
+    kernels PyTorch or numba set up on first use, the figures and their encoders). Returns the seconds it took."""
+    started = time.perf_counter()
+    rate = 44100  # as a file or a microphone brings it
+    t = np.arange(int(classifier.window_seconds * rate)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2).astype(np.float32)
+    if classifier.on_gpu:  # a forward would borrow a GPU for no visitor (ZeroGPU): the gate and figures alone
+        clip = classifier.load((rate, tone))
+        gate.listen(clip.gate_audio, [(0.0, clip.seconds)])
+        clip_images(clip.samples, clip.sampling_rate)
+        genre_timeline_image(classifier.labels, np.full((1, len(classifier.labels)), 0.1), [(0, 1)], 1.0)
+    else:
+        with tempfile.TemporaryDirectory(prefix="genre-warm-up-") as folder:
+            path = Path(folder) / "warm-up.wav"
+            sf.write(path, tone, rate)
+            for _ in make_classify(classifier)(str(path), progress=lambda *args, **kwargs: None):
+                pass
+    return time.perf_counter() - started
 
 
 def _warm_up(classifier: Classifier) -> None:
