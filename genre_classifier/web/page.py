@@ -133,6 +133,7 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None, downl
             strip.change(plot_data, inputs=strip, outputs=live_plot, api_visibility="private", show_progress="hidden",
                          queue=False)  # fmt: skip
         many_files_tab(classifier)
-        demo.load(lambda: f"{warning}**{classifier.description}.**", None, info, api_visibility="private", queue=False)
+        demo.load(lambda: f"{warning}**{classifier.description}.**", None, info, api_visibility="private", queue=False,
+                  show_progress="hidden")
     agents.keep_page_out_of_mcp(demo)
     return demo
