@@ -154,8 +154,11 @@ class BaselineClassifier(Classifier):
     window_seconds = FEATURE_WINDOW
     batch_size = 1
 
-    def __init__(self, model: BaselineModel | None = None) -> None:
+    def __init__(self, model: BaselineModel | None = None, max_seconds: float = 600.0,
+                 batch_size: int | None = None) -> None:  # fmt: skip
         self.model = model or BaselineModel.load()
+        self.max_seconds = max_seconds
+        self.batch_size = batch_size or self.batch_size
         self.labels = self.model.labels
         self.description = (
             "Offline model: the embedded feature model (librosa features + small MLP), "
@@ -173,7 +176,8 @@ class TransformerClassifier(Classifier):
     """Any `AutoModelForAudioClassification` checkpoint with its feature extractor."""
 
     def __init__(self, model, feature_extractor, model_id: str, device: str = "cpu", precision: str = "fp32",
-                 runtime: str = "openvino") -> None:  # fmt: skip
+                 runtime: str = "openvino", max_seconds: float = 600.0, batch_size: int | None = None,
+                 ) -> None:  # fmt: skip
         self.model = model.to(device).eval()
         self.feature_extractor = feature_extractor
         self.device = device
@@ -188,8 +192,10 @@ class TransformerClassifier(Classifier):
         self.model_id = model_id
         self.runtime = None  # an OpenVINO forward (`runtime.Forward`) once `switch_runtime` has one ready
         self.runtime_wanted = runtime  # RUNTIME: "torch" keeps PyTorch
-        self.batch_size = GPU_BATCH if self.on_gpu else 3 if self.window_seconds < 15 else 1
-        self.step_windows = 4 * GPU_BATCH if self.on_gpu else self.batch_size
+        self.max_seconds = max_seconds
+        fits = GPU_BATCH if self.on_gpu else 3 if self.window_seconds < 15 else 1
+        self.batch_size = batch_size or fits  # `tag --batch-size` asks for another
+        self.step_windows = 4 * GPU_BATCH if self.on_gpu else fits
         self.auto_precision = False  # PRECISION=auto: on a CPU, OpenVINO takes the precision measured fastest there
         self.describe()
         # PyTorch's forward over featurized windows: numpy arrays in and out, nothing else, so that the web part can
@@ -204,10 +210,12 @@ class TransformerClassifier(Classifier):
 
     @classmethod
     def from_pretrained(
-        cls, model_id: str, device: str | None = None, settings: Settings | None = None, local_only: bool = False
+        cls, model_id: str, device: str | None = None, settings: Settings | None = None, local_only: bool = False,
+        batch_size: int | None = None,
     ) -> TransformerClassifier:
         """Load a Hub id or folder (with `local_only`, from the Hub cache alone: `loading.py` decides);
-        `CheckpointError` says in words what makes a checkpoint unusable here."""
+        `CheckpointError` says in words what makes a checkpoint unusable here. `batch_size`: windows per forward
+        pass, where not the device's default."""
         import torch
         from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
         from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
@@ -231,7 +239,8 @@ class TransformerClassifier(Classifier):
         except ValueError as err:  # PRECISION=int8 on a GPU
             raise CheckpointError(str(err)) from err
         try:
-            classifier = cls(model, feature_extractor, model_id, device, precision, settings.runtime)
+            classifier = cls(model, feature_extractor, model_id, device, precision, settings.runtime,
+                             settings.max_seconds, batch_size)  # fmt: skip
         except torch.OutOfMemoryError:
             raise  # the device is there, the checkpoint does not fit: `why_not_loaded` says so
         except (RuntimeError, AssertionError) as err:  # "Torch not compiled with CUDA enabled", "invalid device"
