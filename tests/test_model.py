@@ -238,7 +238,7 @@ def test_a_runtime_that_takes_over_mid_clip_answers_from_the_next_clip_on(tiny_h
 
     steps = classifier.predictions(clip)
     next(steps)
-    classifier.runtime = other_runtime  # as runtime.start sets it, between two windows
+    classifier.runtime = other_runtime  # as `_take_runtime` swaps it in, between two windows
     *_, whole = steps
     assert len(whole.window_spans) == 5 and answered == []
     classifier.classify(clip)

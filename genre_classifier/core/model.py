@@ -173,7 +173,12 @@ GPU_BATCH = 16  # windows per forward pass on a GPU (8 min of DistilHuBERT windo
 
 
 class TransformerClassifier(Classifier):
-    """Any `AutoModelForAudioClassification` checkpoint with its feature extractor."""
+    """Any `AutoModelForAudioClassification` checkpoint with its feature extractor.
+
+    What varies is given to it, never patched in from outside: the longest stretch analysed and the windows per
+    forward pass at construction (`from_pretrained` takes them from the settings and the caller), a GPU lender for
+    its forward through `lend_forward`, and OpenVINO through `switch_runtime`, which swaps its own `runtime`.
+    """
 
     def __init__(self, model, feature_extractor, model_id: str, device: str = "cpu", precision: str = "fp32",
                  runtime: str = "openvino", max_seconds: float = 600.0, batch_size: int | None = None,
@@ -198,8 +203,8 @@ class TransformerClassifier(Classifier):
         self.step_windows = 4 * GPU_BATCH if self.on_gpu else fits
         self.auto_precision = False  # PRECISION=auto: on a CPU, OpenVINO takes the precision measured fastest there
         self.describe()
-        # PyTorch's forward over featurized windows: numpy arrays in and out, nothing else, so that the web part can
-        # have a ZeroGPU Space borrow a GPU for each call (`web/gpu.py`).
+        # PyTorch's forward over featurized windows: numpy arrays in and out, nothing else, so that a ZeroGPU Space
+        # can borrow a GPU for each call (`lend_forward`).
         self.forward = self._forward
 
     def describe(self, runtime: str = "") -> None:
@@ -207,6 +212,11 @@ class TransformerClassifier(Classifier):
         how = f"{self.precision} {runtime}" if runtime else self.precision
         self.description = (f"Model: {self.model_id} ({self.model.config.model_type}, {self.window_seconds:g} s "
                             f"windows, {self.device}, {how})")  # fmt: skip
+
+    def lend_forward(self, lender: Callable[[Callable], Callable]) -> None:
+        """Have every call of PyTorch's forward go through `lender(forward)`: on a ZeroGPU Space, `spaces.GPU`, which
+        lends a GPU for each call (`web/gpu.py`; at start-up, when ZeroGPU counts its functions)."""
+        self.forward = lender(self._forward)
 
     @classmethod
     def from_pretrained(
@@ -289,4 +299,11 @@ class TransformerClassifier(Classifier):
             return None
         window = np.zeros(int(round(self.window_seconds * self.sampling_rate)), np.float32)
         example = dict(featurize(self.feature_extractor, [window], self.sampling_rate, tensors="np"))
-        return runtime.start(self, example, nice)
+        return runtime.start(self, example, self._take_runtime, nice)
+
+    def _take_runtime(self, forward: runtime.Forward) -> None:
+        """OpenVINO's forward, once ready, answers from the next clip on (`window_predictor` reads `runtime` once a
+        clip), at the precision it was given, which the description then names."""
+        self.precision = forward.precision
+        self.runtime = forward
+        self.describe(f"on OpenVINO, {forward.why}")
