@@ -161,6 +161,16 @@ def test_a_device_this_machine_lacks_is_named_not_blamed_on_the_checkpoint(tiny_
     assert records and "cuda:7" in records[0].getMessage()
 
 
+def test_the_longest_stretch_analysed_is_the_settings_for_every_model_loaded(tiny_hubert_dir):
+    """MAX_DURATION_S bounds the checkpoint, the embedded model, and the fallback alike: each clip is cut there."""
+    settings = Settings(device="cpu", max_seconds=45.0)
+    loaded = [load_classifier(model_id, settings) for model_id in (str(tiny_hubert_dir), "baseline", "./no-such")]
+    assert [reason is None for _, reason in loaded] == [True, True, False]
+    for classifier, _ in loaded:
+        clip = classifier.load(EXAMPLES / "lets_go_fishin.ogg")  # 2:13
+        assert classifier.max_seconds == 45.0 and len(clip.samples) == 45 * classifier.sampling_rate
+
+
 @pytest.mark.parametrize("error, cause", [
     (lambda: torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
      "there is not enough memory to load it (CUDA out of memory. Tried to allocate 2.00 GiB)"),
@@ -228,7 +238,7 @@ def test_a_runtime_that_takes_over_mid_clip_answers_from_the_next_clip_on(tiny_h
 
     steps = classifier.predictions(clip)
     next(steps)
-    classifier.runtime = other_runtime  # as runtime.start sets it, between two windows
+    classifier.runtime = other_runtime  # as `_take_runtime` swaps it in, between two windows
     *_, whole = steps
     assert len(whole.window_spans) == 5 and answered == []
     classifier.classify(clip)

@@ -137,8 +137,9 @@ def test_every_file_gets_the_answer_of_classify_and_the_bad_ones_are_named(singl
 def test_windows_of_several_files_share_a_batch_and_answer_as_each_file_alone(single_run, library, tiny_hubert_dir):
     """What a GPU does (batches of windows from consecutive files), here on the CPU: the answers of the command's
     one-window-at-a-time run. The 30 s windows of two files share a batch; the shorter ones go alone."""
-    classifier = tag.load_model(replace(Settings.from_environment(), model_id=str(tiny_hubert_dir)))
-    classifier.batch_size = 3  # as `--batch-size 3` sets it; a GPU's default is 16
+    settings = replace(Settings.from_environment(), model_id=str(tiny_hubert_dir))
+    classifier = tag.load_model(settings, batch_size=3)  # as `--batch-size 3` asks; a GPU's default is 16
+    assert classifier.batch_size == 3
     paths = [library[name] for name in ("Jazz/vibe ace.m4a", "Brass/solo trumpet.ogg", "Blues/blues.00000.wav")]
     batched = list(batch.tag(classifier, paths, workers=2))
     assert [t.path for t in batched] == [paths[1], paths[0], paths[2]]  # each as soon as its windows are done

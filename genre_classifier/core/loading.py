@@ -89,22 +89,20 @@ def why_not_loaded(model_id: str, err: Exception) -> str:
     return f"it could not be loaded from the Hub ({words})"
 
 
-def load_exact(model_id: str, settings: Settings | None = None) -> Classifier:
+def load_exact(model_id: str, settings: Settings | None = None, batch_size: int | None = None) -> Classifier:
     """The classifier for `model_id` and no other, for what must not answer with another model than the one asked
     for (`tag`, `train.evaluate`): `CheckpointError` says in words why it cannot be loaded. A mistyped setting
-    (PRECISION) is a setting to fix (`ValueError`, from reading the environment), not a checkpoint problem."""
+    (PRECISION) is a setting to fix (`ValueError`, from reading the environment), not a checkpoint problem.
+    `batch_size`: windows per forward pass, where not the model's default (`tag --batch-size`)."""
     settings = settings or Settings.from_environment()
     if model_id == BASELINE_ID:
-        classifier = BaselineClassifier()
-    else:
-        try:
-            classifier = TransformerClassifier.from_pretrained(
-                model_id, settings=settings, local_only=local_only(model_id)
-            )
-        except Exception as err:  # no network, unknown id, not an audio classifier...
-            raise CheckpointError(why_not_loaded(model_id, err)) from err
-    classifier.max_seconds = settings.max_seconds
-    return classifier
+        return BaselineClassifier(max_seconds=settings.max_seconds, batch_size=batch_size)
+    try:
+        return TransformerClassifier.from_pretrained(
+            model_id, settings=settings, local_only=local_only(model_id), batch_size=batch_size
+        )
+    except Exception as err:  # no network, unknown id, not an audio classifier...
+        raise CheckpointError(why_not_loaded(model_id, err)) from err
 
 
 def load_classifier(model_id: str | None = None, settings: Settings | None = None) -> tuple[Classifier, str | None]:
@@ -120,6 +118,4 @@ def load_classifier(model_id: str | None = None, settings: Settings | None = Non
         # With the traceback, at the level an operator reads: the sentence names the cause, the traceback its place
         log.warning("Could not load %s: %s; serving the embedded offline model", model_id, cause, exc_info=True)
         reason = f"The checkpoint {model_id} could not be loaded: {cause}. The offline model answers instead."
-        fallback = BaselineClassifier()
-        fallback.max_seconds = settings.max_seconds
-        return fallback, reason
+        return BaselineClassifier(max_seconds=settings.max_seconds), reason

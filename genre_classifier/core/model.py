@@ -154,8 +154,11 @@ class BaselineClassifier(Classifier):
     window_seconds = FEATURE_WINDOW
     batch_size = 1
 
-    def __init__(self, model: BaselineModel | None = None) -> None:
+    def __init__(self, model: BaselineModel | None = None, max_seconds: float = 600.0,
+                 batch_size: int | None = None) -> None:  # fmt: skip
         self.model = model or BaselineModel.load()
+        self.max_seconds = max_seconds
+        self.batch_size = batch_size or self.batch_size
         self.labels = self.model.labels
         self.description = (
             "Offline model: the embedded feature model (librosa features + small MLP), "
@@ -170,10 +173,16 @@ GPU_BATCH = 16  # windows per forward pass on a GPU (8 min of DistilHuBERT windo
 
 
 class TransformerClassifier(Classifier):
-    """Any `AutoModelForAudioClassification` checkpoint with its feature extractor."""
+    """Any `AutoModelForAudioClassification` checkpoint with its feature extractor.
+
+    What varies is given to it, never patched in from outside: the longest stretch analysed and the windows per
+    forward pass at construction (`from_pretrained` takes them from the settings and the caller), a GPU lender for
+    its forward through `lend_forward`, and OpenVINO through `switch_runtime`, which swaps its own `runtime`.
+    """
 
     def __init__(self, model, feature_extractor, model_id: str, device: str = "cpu", precision: str = "fp32",
-                 runtime: str = "openvino") -> None:  # fmt: skip
+                 runtime: str = "openvino", max_seconds: float = 600.0, batch_size: int | None = None,
+                 ) -> None:  # fmt: skip
         self.model = model.to(device).eval()
         self.feature_extractor = feature_extractor
         self.device = device
@@ -188,12 +197,14 @@ class TransformerClassifier(Classifier):
         self.model_id = model_id
         self.runtime = None  # an OpenVINO forward (`runtime.Forward`) once `switch_runtime` has one ready
         self.runtime_wanted = runtime  # RUNTIME: "torch" keeps PyTorch
-        self.batch_size = GPU_BATCH if self.on_gpu else 3 if self.window_seconds < 15 else 1
-        self.step_windows = 4 * GPU_BATCH if self.on_gpu else self.batch_size
+        self.max_seconds = max_seconds
+        fits = GPU_BATCH if self.on_gpu else 3 if self.window_seconds < 15 else 1
+        self.batch_size = batch_size or fits  # `tag --batch-size` asks for another
+        self.step_windows = 4 * GPU_BATCH if self.on_gpu else fits
         self.auto_precision = False  # PRECISION=auto: on a CPU, OpenVINO takes the precision measured fastest there
         self.describe()
-        # PyTorch's forward over featurized windows: numpy arrays in and out, nothing else, so that the web part can
-        # have a ZeroGPU Space borrow a GPU for each call (`web/gpu.py`).
+        # PyTorch's forward over featurized windows: numpy arrays in and out, nothing else, so that a ZeroGPU Space
+        # can borrow a GPU for each call (`lend_forward`).
         self.forward = self._forward
 
     def describe(self, runtime: str = "") -> None:
@@ -202,12 +213,19 @@ class TransformerClassifier(Classifier):
         self.description = (f"Model: {self.model_id} ({self.model.config.model_type}, {self.window_seconds:g} s "
                             f"windows, {self.device}, {how})")  # fmt: skip
 
+    def lend_forward(self, lender: Callable[[Callable], Callable]) -> None:
+        """Have every call of PyTorch's forward go through `lender(forward)`: on a ZeroGPU Space, `spaces.GPU`, which
+        lends a GPU for each call (`web/gpu.py`; at start-up, when ZeroGPU counts its functions)."""
+        self.forward = lender(self._forward)
+
     @classmethod
     def from_pretrained(
-        cls, model_id: str, device: str | None = None, settings: Settings | None = None, local_only: bool = False
+        cls, model_id: str, device: str | None = None, settings: Settings | None = None, local_only: bool = False,
+        batch_size: int | None = None,
     ) -> TransformerClassifier:
         """Load a Hub id or folder (with `local_only`, from the Hub cache alone: `loading.py` decides);
-        `CheckpointError` says in words what makes a checkpoint unusable here."""
+        `CheckpointError` says in words what makes a checkpoint unusable here. `batch_size`: windows per forward
+        pass, where not the device's default."""
         import torch
         from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification
         from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
@@ -231,7 +249,8 @@ class TransformerClassifier(Classifier):
         except ValueError as err:  # PRECISION=int8 on a GPU
             raise CheckpointError(str(err)) from err
         try:
-            classifier = cls(model, feature_extractor, model_id, device, precision, settings.runtime)
+            classifier = cls(model, feature_extractor, model_id, device, precision, settings.runtime,
+                             settings.max_seconds, batch_size)  # fmt: skip
         except torch.OutOfMemoryError:
             raise  # the device is there, the checkpoint does not fit: `why_not_loaded` says so
         except (RuntimeError, AssertionError) as err:  # "Torch not compiled with CUDA enabled", "invalid device"
@@ -280,4 +299,11 @@ class TransformerClassifier(Classifier):
             return None
         window = np.zeros(int(round(self.window_seconds * self.sampling_rate)), np.float32)
         example = dict(featurize(self.feature_extractor, [window], self.sampling_rate, tensors="np"))
-        return runtime.start(self, example, nice)
+        return runtime.start(self, example, self._take_runtime, nice)
+
+    def _take_runtime(self, forward: runtime.Forward) -> None:
+        """OpenVINO's forward, once ready, answers from the next clip on (`window_predictor` reads `runtime` once a
+        clip), at the precision it was given, which the description then names."""
+        self.precision = forward.precision
+        self.runtime = forward
+        self.describe(f"on OpenVINO, {forward.why}")

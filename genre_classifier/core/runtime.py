@@ -354,10 +354,10 @@ def load(classifier: Any, example: dict[str, np.ndarray], nice: int = 0) -> Forw
     return _compiled(folder, precision, list(example), how, why)
 
 
-def start(classifier: Any, example: dict[str, np.ndarray], nice: int = 0) -> threading.Thread:
-    """Load or convert `classifier`'s model in the background; once its answer to `example` is in, the classifier
-    forwards through it (`classifier.runtime`) at the precision chosen, which its description then names. A
-    failure leaves it on PyTorch, saying why in the log."""
+def start(classifier: Any, example: dict[str, np.ndarray], take: Callable[[Forward], None],
+          nice: int = 0) -> threading.Thread:  # fmt: skip
+    """Load or convert `classifier`'s model in the background; once its answer to `example` is in, it is handed to
+    `take` (the classifier's own switch). A failure leaves the classifier on PyTorch, saying why in the log."""
 
     def run() -> None:
         try:
@@ -366,9 +366,7 @@ def start(classifier: Any, example: dict[str, np.ndarray], nice: int = 0) -> thr
         except Exception as err:
             log.warning("OpenVINO could not take the forward (%s: %s); staying on PyTorch", type(err).__name__, err)
             return
-        classifier.precision = forward.precision
-        classifier.runtime = forward
-        classifier.describe(f"on OpenVINO, {forward.why}")
+        take(forward)
         log.info("Forward on OpenVINO (%s, %s): %s", forward.precision, forward.how, forward.why)
 
     thread = threading.Thread(target=run, name="openvino", daemon=True)

@@ -50,14 +50,15 @@ BARRIER_TIMEOUT = timedelta(days=7)  # a process that finishes its share early w
 # -- the command --------------------------------------------------------------------------------------------------
 
 
-def load_model(settings: Settings) -> Classifier:
-    """The classifier for the settings' `MODEL_ID`. Unlike the app, no fallback to the embedded model: a library
-    tagged by another model than the one asked for would be worse than no tags."""
+def load_model(settings: Settings, batch_size: int | None = None) -> Classifier:
+    """The classifier for the settings' `MODEL_ID`, batching `batch_size` windows per forward pass where given (else
+    its own default). Unlike the app, no fallback to the embedded model: a library tagged by another model than the
+    one asked for would be worse than no tags."""
     from ..core.loading import BASELINE_ID, CheckpointError, load_exact
 
     model_id = settings.model_id
     try:
-        return load_exact(model_id, settings)
+        return load_exact(model_id, settings, batch_size)
     except CheckpointError as err:
         raise TagError(
             f"The checkpoint {model_id} could not be loaded: {err}. MODEL_ID={BASELINE_ID} tags with the embedded "
@@ -280,8 +281,7 @@ def _tag_into(rows: Rows, todo: list[Path], stats: dict, settings: Settings, bat
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    classifier, model_id = load_model(settings), settings.model_id
-    classifier.batch_size = batch_size or classifier.batch_size  # the model batches its forward passes by it too
+    classifier, model_id = load_model(settings, batch_size), settings.model_id
     # On a CPU, OpenVINO for the whole run (every row from one runtime): from the cache within a second, or converted
     # first, once for a checkpoint (10-20 s), which a library of any size soon earns back.
     if switching := classifier.switch_runtime():

@@ -34,7 +34,7 @@ def gpu_seconds(inputs: dict[str, np.ndarray]) -> int:
 def borrow(classifier: Classifier) -> Classifier:
     """Have `classifier`'s forward borrow the GPU for each call (at start-up: ZeroGPU counts the functions then)."""
     if isinstance(classifier, TransformerClassifier):
-        classifier.forward = spaces.GPU(duration=gpu_seconds)(classifier._forward)
+        classifier.lend_forward(spaces.GPU(duration=gpu_seconds))
     elif zero_gpu():
         # ZeroGPU refuses to start a Space that declares no GPU function; the embedded model needs none.
         spaces.GPU(lambda: None)
