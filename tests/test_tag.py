@@ -256,7 +256,7 @@ def test_a_row_says_unsure_and_names_the_contenders_when_the_top_genre_is_not_cl
 def test_a_row_says_not_music_where_the_gate_hears_something_else_whatever_the_genres():
     def row(music: float) -> dict:
         window = np.array([[0.9 if genre == "blues" else 0.1 / 9 for genre in GENRES]])
-        heard = Prediction(GENRES, window, [(0.0, 30.0)], window_music=np.array([music]), window_sounds=("voice",))
+        heard = Prediction(GENRES, window, [(0.0, 30.0)], music_scores=np.array([music]), window_sounds=("voice",))
         return result_row("memo.mp3", heard, 30.0, ["truncated"])
 
     speech = row(0.1234)

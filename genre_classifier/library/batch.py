@@ -119,9 +119,7 @@ def tag(
             entry["probs"][index] = probs
             entry["left"] -= 1
             if entry["left"] == 0:
-                heard = entry["heard"]
-                prediction = Prediction(classifier.labels, entry["probs"], entry["spans"], window_music=heard.music,
-                                        window_sounds=tuple(heard.sounds))  # fmt: skip
+                prediction = Prediction.from_windows(classifier.labels, entry["probs"], entry["spans"], entry["heard"])
                 yield Tagged(entry["path"], prediction, entry["seconds"], entry["notes"])
 
     for path, gated in _decoded(classifier, paths, workers, sample):
