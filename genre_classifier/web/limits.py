@@ -41,7 +41,7 @@ from starlette.requests import ClientDisconnect
 
 from ..core.settings import Settings
 from . import gradio_internals as internals
-from .ledger import Ledger, megabytes, sweep_seconds
+from .ledger import Ledger, NoRoom, megabytes, sweep_seconds
 
 log = logging.getLogger(__name__)
 
@@ -311,11 +311,11 @@ class Guard:
             size = int(headers["content-length"])
         except (KeyError, ValueError):
             return await _respond(send, 411, "Send uploads with a Content-Length header.")
-        reserved = self.limits.ledger.reserve(client, size, self.limits.in_use())
-        if isinstance(reserved, tuple):
-            log.info("Refused an upload of %s from %s: %s", megabytes(size), client, reserved[1])
-            return await _respond(send, *reserved)
-        self.limits.delete(reserved)  # answered uploads that made room
+        try:  # the answered uploads that make room for it go
+            self.limits.delete(self.limits.ledger.reserve(client, size, self.limits.in_use()))
+        except NoRoom as err:
+            log.info("Refused an upload of %s from %s: %s", megabytes(size), client, err)
+            return await _respond(send, err.status, str(err))
         arriving = Body(receive, self.limits.stall, UPLOAD_SECONDS)
         status, body, paths = 0, b"", None
 
