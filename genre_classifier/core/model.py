@@ -28,6 +28,7 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
+
 def clip_is_music(music_windows: np.ndarray) -> bool:
     """A clip is music when at least half its windows are (a clip of no windows is)."""
     return bool(np.mean(music_windows) >= 0.5) if len(music_windows) else True
@@ -56,8 +57,14 @@ class Prediction:
     window_sounds: tuple[str, ...] = ()  # the likeliest other sound per window ("voice", "noise", "tone")
 
     @classmethod
-    def from_windows(cls, labels: list[str], window_probs: np.ndarray, spans: list[tuple[float, float]],
-              heard: gate.Heard | None, total_windows: int | None = None) -> Prediction:
+    def from_windows(
+        cls,
+        labels: list[str],
+        window_probs: np.ndarray,
+        spans: list[tuple[float, float]],
+        heard: gate.Heard | None,
+        total_windows: int | None = None,
+    ) -> Prediction:
         """The prediction of windows classified as `window_probs`, where the gate heard `heard` (None: not gated)."""
         if heard is None:
             return cls(labels, window_probs, spans, total_windows)
