@@ -149,6 +149,25 @@ def test_windows_of_several_files_share_a_batch_and_answer_as_each_file_alone(si
         same_answers(result_row(str(tagged.path), tagged.prediction, tagged.seconds), alone[str(tagged.path)])
 
 
+def test_a_file_the_gate_cannot_hear_is_skipped_with_the_reason_and_the_next_one_is_tagged(library, tiny_hubert_dir,
+                                                                                           monkeypatch):  # fmt: skip
+    classifier = tag.load_model(replace(Settings.from_environment(), model_id=str(tiny_hubert_dir)))
+    listen, calls = gate.listen, []
+
+    def failing_once(samples, spans):
+        calls.append(spans)
+        if len(calls) == 1:
+            raise RuntimeError("out of memory")
+        return listen(samples, spans)
+
+    monkeypatch.setattr(gate, "listen", failing_once)
+    paths = [library["Brass/solo trumpet.ogg"], library["hiphop.flac"]]
+    first, second = batch.tag(classifier, paths)
+    assert first.path == paths[0] and first.prediction is None
+    assert first.error == "the music gate could not hear it (RuntimeError: out of memory)"
+    assert second.path == paths[1] and second.error is None and second.prediction.music_scores is not None
+
+
 @pytest.mark.slow
 def test_an_interrupted_run_resumes_without_repeating_rows(tiny_hubert_dir, tmp_path):
     songs = tmp_path / "songs"
@@ -257,7 +276,7 @@ def test_a_row_says_unsure_and_names_the_contenders_when_the_top_genre_is_not_cl
 def test_a_row_says_not_music_where_the_gate_hears_something_else_whatever_the_genres():
     def row(music: float) -> dict:
         window = np.array([[0.9 if genre == "blues" else 0.1 / 9 for genre in GENRES]])
-        heard = Prediction(GENRES, window, [(0.0, 30.0)], window_music=np.array([music]), window_sounds=("voice",))
+        heard = Prediction(GENRES, window, [(0.0, 30.0)], music_scores=np.array([music]), window_sounds=("voice",))
         return result_row("memo.mp3", heard, 30.0, ["truncated"])
 
     speech = row(0.1234)

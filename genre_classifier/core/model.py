@@ -28,6 +28,19 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
+
+def clip_is_music(music_windows: np.ndarray) -> bool:
+    """A clip is music when at least half its windows are (a clip of no windows is)."""
+    return bool(np.mean(music_windows) >= 0.5) if len(music_windows) else True
+
+
+def clip_probs(window_probs: np.ndarray, music_windows: np.ndarray) -> np.ndarray:
+    """A clip's answer: the mean of its music windows when it is music, else the mean of all its windows."""
+    if clip_is_music(music_windows) and not music_windows.all():
+        return window_probs[music_windows].mean(axis=0)
+    return window_probs.mean(axis=0)
+
+
 @dataclass(frozen=True)
 class Prediction:
     """Per-window probabilities of one clip, and what the music gate heard in each window (`gate.py`).
@@ -40,8 +53,22 @@ class Prediction:
     window_probs: np.ndarray  # (n_windows, n_labels)
     window_spans: list[tuple[float, float]]  # (start, end) in seconds
     total_windows: int | None = None  # windows of the whole clip, while an answer is still partial
-    window_music: np.ndarray | None = None  # the gate's music probability per window (None: not gated)
+    music_scores: np.ndarray | None = None  # the gate's music score per window, 0 to 1 (None: not gated)
     window_sounds: tuple[str, ...] = ()  # the likeliest other sound per window ("voice", "noise", "tone")
+
+    @classmethod
+    def from_windows(
+        cls,
+        labels: list[str],
+        window_probs: np.ndarray,
+        spans: list[tuple[float, float]],
+        heard: gate.Heard | None,
+        total_windows: int | None = None,
+    ) -> Prediction:
+        """The prediction of windows classified as `window_probs`, where the gate heard `heard` (None: not gated)."""
+        if heard is None:
+            return cls(labels, window_probs, spans, total_windows)
+        return cls(labels, window_probs, spans, total_windows, heard.music, tuple(heard.sounds))
 
     @property
     def complete(self) -> bool:
@@ -50,18 +77,18 @@ class Prediction:
     @property
     def music_windows(self) -> np.ndarray:
         """Whether each window passes the music gate (all of them when the clip was not gated)."""
-        if self.window_music is None:
+        if self.music_scores is None:
             return np.ones(len(self.window_probs), dtype=bool)
-        return gate.is_music(self.window_music)
+        return gate.is_music(self.music_scores)
 
     @property
     def is_music(self) -> bool:
-        return bool(self.music_windows.mean() >= 0.5) if len(self.window_probs) else True
+        return clip_is_music(self.music_windows)
 
     @property
     def music_score(self) -> float | None:
         """The gate's music probability for the clip: the mean of its windows' (None: not gated)."""
-        return None if self.window_music is None else float(np.mean(self.window_music))
+        return None if self.music_scores is None else float(np.mean(self.music_scores))
 
     @property
     def sounds_like(self) -> str | None:
@@ -74,10 +101,7 @@ class Prediction:
 
     @property
     def probs(self) -> np.ndarray:
-        music = self.music_windows
-        if self.is_music and not music.all():
-            return self.window_probs[music].mean(axis=0)
-        return self.window_probs.mean(axis=0)
+        return clip_probs(self.window_probs, self.music_windows)
 
     @property
     def top(self) -> str:
@@ -128,18 +152,18 @@ class Classifier(ABC):
         samples = clip.samples if isinstance(clip, Clip) else clip
         windows, spans = self.spans(samples)
         probs, step = np.empty((0, len(self.labels))), self.step_windows or self.batch_size
-        music, sounds = (np.empty(0), ()) if isinstance(clip, Clip) else (None, ())
-        full_band = clip.gate_audio if music is not None else None
+        gated = isinstance(clip, Clip)
+        heard = gate.Heard(np.empty(0), []) if gated else None
         predict = self.window_predictor()
         with ThreadPoolExecutor(1, thread_name_prefix="gate") as beside:
             for i in range(0, len(windows), step):
                 # The gate hears the batch while the forward runs: hidden behind a GPU's call, where the CPU waits.
-                hearing = beside.submit(gate.listen, full_band, spans[i : i + step]) if music is not None else None
+                hearing = beside.submit(gate.listen, clip.gate_audio, spans[i : i + step]) if gated else None
                 probs = np.concatenate([probs, predict(windows[i : i + step])])
                 if hearing is not None:
-                    heard = hearing.result()
-                    music, sounds = np.concatenate([music, heard.music]), (*sounds, *heard.sounds)
-                yield Prediction(self.labels, probs, spans[: len(probs)], len(spans), music, sounds)
+                    more = hearing.result()
+                    heard = gate.Heard(np.concatenate([heard.music, more.music]), [*heard.sounds, *more.sounds])
+                yield Prediction.from_windows(self.labels, probs, spans[: len(probs)], heard, len(spans))
 
     def classify(self, clip: Clip | np.ndarray) -> Prediction:
         """Classify every window of a clip, batched, and average them (see `predictions`)."""

@@ -7,7 +7,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,9 +47,9 @@ class _Gated:
     heard: gate.Heard
 
 
-def _decode(classifier: Classifier, path: Path, sample: int | None) -> _Gated | str:
-    """One file decoded, windowed and gated, or the reason it cannot be: `sample` windows of a long file (only they
-    are decoded, `sampling.py`), or every window (`sample` None, or a file too short to sample)."""
+def _decode(classifier: Classifier, path: Path, sample: int | None) -> _Gated:
+    """One file decoded, windowed and gated: `sample` windows of a long file (only they are decoded, `sampling.py`),
+    or every window (`sample` None, or a file too short to sample). `AudioError` says why a file cannot be."""
     try:
         if sample and (some := excerpts(classifier, path, sample)) is not None:
             windows, spans, seconds, notes = some.windows, some.spans, some.seconds, some.notes
@@ -58,35 +58,33 @@ def _decode(classifier: Classifier, path: Path, sample: int | None) -> _Gated | 
             clip = classifier.load(path)
             windows, spans = classifier.spans(clip.samples)
             seconds, notes, full_band, heard_spans = clip.seconds, clip.notes, clip.gate_audio, spans
-    except AudioError as err:
-        return str(err)
+    except AudioError:
+        raise  # it says why in words already
     except Exception as err:  # one odd file must not end a night-long run; the log keeps the traceback
         log.debug("Decoding %s failed", path, exc_info=True)
-        return f"it could not be decoded ({type(err).__name__}: {err})"
+        raise AudioError(f"it could not be decoded ({type(err).__name__}: {err})") from err
     try:
         heard = gate.listen(full_band, heard_spans)  # here, in the decoding thread: on the CPU, beside the model
     except Exception as err:
         log.debug("The music gate failed on %s", path, exc_info=True)
-        return f"the music gate could not hear it ({type(err).__name__}: {err})"
+        raise AudioError(f"the music gate could not hear it ({type(err).__name__}: {err})") from err
     return _Gated(windows, spans, seconds, notes, heard)
 
 
 def _decoded(
     classifier: Classifier, paths: list[Path], workers: int, sample: int | None
-) -> Iterator[tuple[Path, _Gated | str]]:
-    """(path, its windows or the reason it cannot be read), in order; a few files are decoded and gated ahead in
-    threads, so reading, FFmpeg and the gate overlap the model (numpy, soxr and the FFmpeg pipe release the GIL)."""
+) -> Iterator[tuple[Path, Future[_Gated]]]:
+    """(path, its windows to come), in order; a few files are decoded and gated ahead in threads, so reading,
+    FFmpeg and the gate overlap the model (numpy, soxr and the FFmpeg pipe release the GIL)."""
     pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
     ahead: deque = deque()
     try:
         for path in paths:
             ahead.append((path, pool.submit(_decode, classifier, path, sample)))
             if len(ahead) > 2 * workers:
-                path, future = ahead.popleft()
-                yield path, future.result()
+                yield ahead.popleft()
         while ahead:
-            path, future = ahead.popleft()
-            yield path, future.result()
+            yield ahead.popleft()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -119,14 +117,14 @@ def tag(
             entry["probs"][index] = probs
             entry["left"] -= 1
             if entry["left"] == 0:
-                heard = entry["heard"]
-                prediction = Prediction(classifier.labels, entry["probs"], entry["spans"], window_music=heard.music,
-                                        window_sounds=tuple(heard.sounds))  # fmt: skip
+                prediction = Prediction.from_windows(classifier.labels, entry["probs"], entry["spans"], entry["heard"])
                 yield Tagged(entry["path"], prediction, entry["seconds"], entry["notes"])
 
-    for path, gated in _decoded(classifier, paths, workers, sample):
-        if isinstance(gated, str):
-            yield Tagged(path, error=gated)
+    for path, decoding in _decoded(classifier, paths, workers, sample):
+        try:
+            gated = decoding.result()
+        except AudioError as err:  # a file that cannot be read is skipped, with the reason
+            yield Tagged(path, error=str(err))
             continue
         windows = gated.windows
         # The entry keeps the clip's length, notes and gate's answers only: its samples go with its last window.

@@ -34,6 +34,7 @@ from ..core.audio import ACCEPTED, AudioError
 from ..core.model import Classifier, Prediction
 from . import gradio_internals
 from .api_docs import AGENT_CLASSIFY_DOC, AGENT_TAG_DOC
+from .ledger import NoRoom
 from .limits import client_id
 from .many_files import MAX_FILES, file_row
 
@@ -113,10 +114,10 @@ class _Counted:
         if self.limits is None or size <= self.bytes:
             return
         more = max(size - self.bytes, STEP)
-        reserved = self.limits.ledger.reserve(self.client, more, self.limits.in_use())
-        if isinstance(reserved, tuple):
-            raise Refused(reserved[1])
-        self.limits.delete(reserved)  # answered uploads that made room
+        try:  # the answered uploads that make room for it go
+            self.limits.delete(self.limits.ledger.reserve(self.client, more, self.limits.in_use()))
+        except NoRoom as err:
+            raise Refused(str(err)) from err
         self.bytes += more
 
     def release(self) -> None:

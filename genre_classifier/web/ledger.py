@@ -19,6 +19,14 @@ STALE_SECONDS = 62
 BUSY = "The server is busy: try again in a minute."
 
 
+class NoRoom(Exception):
+    """An upload the budget cannot take: the HTTP status to answer, and a sentence for the visitor."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def megabytes(n: float) -> str:
     return f"{n / 1e6:.0f} MB"
 
@@ -59,10 +67,9 @@ class Ledger:
         claimed = {path for path, _ in self.uploads}
         return [path for path in dict.fromkeys(paths) if path not in claimed]
 
-    def reserve(self, client: str, size: int, in_use: set[str] = frozenset()) -> tuple[int, str] | list[str]:
+    def reserve(self, client: str, size: int, in_use: set[str] = frozenset()) -> list[str]:
         """Promise `size` bytes to an arriving upload, making room with answered uploads no request uses (the
-        visitor's own first, then anyone's, the longest idle first): the paths to delete; or say why not: (HTTP
-        status, sentence)."""
+        visitor's own first, then anyone's, the longest idle first): the paths to delete. `NoRoom` says why not."""
         with self.lock:
             idle = sorted((u.seen, key) for key, u in self.uploads.items() if u.used and key[0] not in in_use)
             freed = []
@@ -74,12 +81,13 @@ class Ledger:
                     freed.append(key[0])
                     del self.uploads[key]
             if self.held(client) + size > self.share:
-                return 429, (
+                raise NoRoom(
+                    429,
                     f"You have sent more than one visitor may hold at once ({megabytes(self.share)} of uploads "
-                    "waiting to be classified): wait for your answers, then try again."
+                    "waiting to be classified): wait for your answers, then try again.",
                 )
             if self.held() + size > self.budget:
-                return 503, BUSY
+                raise NoRoom(503, BUSY)
             self.reserved[client] += size
             return self._unclaimed(freed)
 

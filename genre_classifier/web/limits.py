@@ -41,7 +41,7 @@ from starlette.requests import ClientDisconnect
 
 from ..core.settings import Settings
 from . import gradio_internals as internals
-from .ledger import Ledger, megabytes, sweep_seconds
+from .ledger import Ledger, NoRoom, megabytes, sweep_seconds
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +145,14 @@ class Limits:
         self.joining: Counter[str] = Counter()  # requests on their way into the queue, by visitor
         self.sessions = MAX_SESSIONS  # Gradio's state_session_capacity
 
-    def live_events(self) -> list:
+    def queued_events(self) -> list:
         """Gradio's queued and running events (its queue keeps each one there until it has been answered)."""
         return internals.events(self.demo)
 
     def requests_of(self, client: str) -> int:
         """Requests of `client` queued, running, or on their way into the queue."""
-        live = [self._visitor(event) for event in self.live_events()]
-        return live.count(client) + self.joining[client]
+        queued = [self._visitor(event) for event in self.queued_events()]
+        return queued.count(client) + self.joining[client]
 
     def share_turns(self) -> None:
         """Reorder the waiting requests so that visitors take turns: each one's k-th request (counting those it has
@@ -182,7 +182,7 @@ class Limits:
                     os.rmdir(Path(path).parent)  # (the same bytes under another name may still be needed)
 
     def in_use(self) -> set[str]:
-        return {path for event in self.live_events() if event.data is not None for path in paths_in(event.data.data)}
+        return {path for event in self.queued_events() if event.data is not None for path in paths_in(event.data.data)}
 
     def sweep(self) -> None:
         """Delete the uploads no longer needed, what else the app wrote that is older than the TTL (a CSV of /tag),
@@ -311,11 +311,11 @@ class Guard:
             size = int(headers["content-length"])
         except (KeyError, ValueError):
             return await _respond(send, 411, "Send uploads with a Content-Length header.")
-        reserved = self.limits.ledger.reserve(client, size, self.limits.in_use())
-        if isinstance(reserved, tuple):
-            log.info("Refused an upload of %s from %s: %s", megabytes(size), client, reserved[1])
-            return await _respond(send, *reserved)
-        self.limits.delete(reserved)  # answered uploads that made room
+        try:  # the answered uploads that make room for it go
+            self.limits.delete(self.limits.ledger.reserve(client, size, self.limits.in_use()))
+        except NoRoom as err:
+            log.info("Refused an upload of %s from %s: %s", megabytes(size), client, err)
+            return await _respond(send, err.status, str(err))
         arriving = Body(receive, self.limits.stall, UPLOAD_SECONDS)
         status, body, paths = 0, b"", None
 

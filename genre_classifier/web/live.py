@@ -27,7 +27,7 @@ import numpy as np
 
 from ..core import gate
 from ..core.audio import AudioError
-from ..core.model import Classifier
+from ..core.model import Classifier, Prediction
 from .gpu import zero_gpu
 from .plots import genre_timeline_image
 
@@ -135,7 +135,8 @@ def listen_step(classifier: Classifier, session: LiveSession) -> tuple[dict[str,
     forward_started = time.perf_counter()
     probs = classifier.predict_windows(windows)  # one call, so one GPU borrow on ZeroGPU
     forward = time.perf_counter() - forward_started
-    music = gate.is_music(gate.listen(clip.gate_audio, spans).music)  # on the CPU: no GPU time, no quota
+    heard = gate.listen(clip.gate_audio, spans)  # on the CPU: no GPU time, no quota
+    music = Prediction.from_windows(classifier.labels, probs, spans, heard).music_windows
     session.last_call = time.perf_counter() - started
     session.fastest_call = min(session.fastest_call or forward, forward)
     if session.gpu_budget is not None:

@@ -29,6 +29,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 from transformers import audio_utils
 
+from ..core.model import clip_is_music, clip_probs
 from .figure import (
     CAPTION_PT,
     DRAWING,
@@ -243,10 +244,10 @@ class _Answer:
             why = "still being classified…" if pending else "too short for a window of its own, not classified."
             notes.append(f"Grey, {self.covered:.1f}–{duration:.1f} s: {why}")
         self.top = None
-        if len(window_probs) and music.mean() < 0.5:
+        if len(window_probs) and not clip_is_music(music):
             title += ": not music overall"
         elif len(window_probs):  # the answer of the music windows, as `Prediction.probs`
-            overall = np.asarray(window_probs)[music].mean(axis=0)
+            overall = clip_probs(np.asarray(window_probs), music)
             self.top = int(overall.argmax())
             title += f": {labels[self.top]} overall ({overall[self.top]:.0%}, outlined)"
         self.title_lines = wrap(title, TITLE_PT, WIDTH - 2 * PAD)

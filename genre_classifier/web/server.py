@@ -103,7 +103,7 @@ def _convert_when_quiet(classifier: Classifier, limits: Limits) -> None:
     started = quiet_since = time.monotonic()
     while time.monotonic() - quiet_since < QUIET_SECONDS and time.monotonic() - started < QUIET_WAIT_MAX:
         time.sleep(0.5)
-        if limits.live_events():
+        if limits.queued_events():
             quiet_since = time.monotonic()
     classifier.switch_runtime(nice=19)
 
