@@ -123,7 +123,7 @@ def guard_an_upload(tmp_path, monkeypatch, chunks, declared: int = 2_000_000):
 
     from starlette.requests import Request
 
-    from genre_classifier.web import limits
+    from genre_classifier.web import guard, limits
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     queue = SimpleNamespace(event_ids_to_events={}, active_jobs=[], event_queue_per_concurrency_id={})
@@ -154,7 +154,7 @@ def guard_an_upload(tmp_path, monkeypatch, chunks, declared: int = 2_000_000):
              "headers": [(b"content-length", str(declared).encode()),
                          (b"content-type", b"multipart/form-data; boundary=x")]}  # fmt: skip
     started = time.monotonic()
-    asyncio.run(asyncio.wait_for(limits.Guard(gradio, guarded)(scope, receive, send), timeout=8))
+    asyncio.run(asyncio.wait_for(guard.Guard(gradio, guarded)(scope, receive, send), timeout=8))
     return guarded, responses, time.monotonic() - started
 
 
@@ -162,21 +162,21 @@ def test_a_stalled_upload_is_cut_off_and_gives_back_what_it_was_promised(tmp_pat
     """It declared a visitor's whole share, sent 1 kB and went silent: after UPLOAD_STALL_S without a byte it is
     answered 408 and the connection closed; of its promise it keeps only the kilobyte that may be on disk."""
     monkeypatch.setenv("UPLOAD_STALL_S", "0.5")
-    with caplog.at_level("INFO", logger="genre_classifier.web.limits"):
+    with caplog.at_level("INFO", logger="genre_classifier.web.guard"):
         guarded, responses, seconds = guard_an_upload(tmp_path, monkeypatch, [b"x" * 1024, None])
     assert 0.4 < seconds < 3
     assert responses[0]["status"] == 408 and (b"connection", b"close") in responses[0]["headers"]
     assert b"nothing arrived" in responses[1]["body"]
     assert guarded.ledger.held() <= 1024  # another visitor's upload is accepted at once
     assert guarded.ledger.reserve("198.51.100.8", 2_000_000) == []
-    lines = [r for r in caplog.records if r.name == "genre_classifier.web.limits"]
+    lines = [r for r in caplog.records if r.name == "genre_classifier.web.guard"]
     assert len(lines) == 1 and "Cut off an upload" in lines[0].getMessage() and lines[0].exc_info is None
 
 
 def test_the_upload_deadline_holds_when_nothing_arrives(tmp_path, monkeypatch):
-    from genre_classifier.web import limits
+    from genre_classifier.web import guard
 
-    monkeypatch.setattr(limits, "UPLOAD_SECONDS", 1.0)  # a silence shorter than the stall timeout, past the deadline
+    monkeypatch.setattr(guard, "UPLOAD_SECONDS", 1.0)  # a silence shorter than the stall timeout, past the deadline
     guarded, responses, seconds = guard_an_upload(tmp_path, monkeypatch, [b"x" * 1024, None])
     assert 0.9 < seconds < 3 and responses[0]["status"] == 408
     assert guarded.ledger.held() <= 1024
@@ -185,7 +185,7 @@ def test_the_upload_deadline_holds_when_nothing_arrives(tmp_path, monkeypatch):
 def test_a_client_that_goes_away_is_one_line_in_the_log(tmp_path, monkeypatch, caplog):
     with caplog.at_level("INFO"):
         guarded, responses, _ = guard_an_upload(tmp_path, monkeypatch, [b"x" * 1024, "gone"])
-    lines = [r for r in caplog.records if r.name == "genre_classifier.web.limits"]
+    lines = [r for r in caplog.records if r.name == "genre_classifier.web.guard"]
     assert len(lines) == 1 and "went away" in lines[0].getMessage() and lines[0].exc_info is None
     assert guarded.ledger.held() <= 1024
 

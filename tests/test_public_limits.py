@@ -25,7 +25,7 @@ import soundfile as sf
 from gradio_client import handle_file
 
 from genre_classifier.core.settings import Settings
-from genre_classifier.web import ledger, limits
+from genre_classifier.web import guard, ledger, limits
 
 from .helpers import CLIPS, ServedApp, classify_file
 
@@ -355,7 +355,7 @@ def test_an_upload_named_by_a_request_still_joining_the_queue_is_kept(tmp_path, 
 
     scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join", "headers": [],
              "client": ("198.51.100.7", 5000)}  # fmt: skip
-    asyncio.run(limits.Guard(gradio, guarded)(scope, receive, send))
+    asyncio.run(guard.Guard(gradio, guarded)(scope, receive, send))
     assert seen == [True]
     guarded.sweep()  # the request has been answered (no event of it is left): its upload may answer again...
     assert stored.exists()

@@ -14,7 +14,7 @@ anyone, with no request behind them. Here:
   (Uvicorn has no body timeout of its own), and an upload cut off or abandoned gives its promise back at once but for
   the bytes that arrived, which stay counted until the sweep has removed its half-written file (no longer written
   to for `UPLOAD_STALL_S` and 2 s: it belongs to a body that has ended).
-`Guard` (an ASGI middleware in front of Gradio's routes) makes the checks; `sweep_forever` (on the server's event
+`guard.Guard` (an ASGI middleware in front of Gradio's routes) makes the checks; `sweep_forever` (on the server's event
 loop, beside Gradio's queue) deletes what is no longer needed. A visitor is the address Spaces' proxy added to
 `X-Forwarded-For` (its right-most public one; trusted only where `SPACE_ID` says the app runs behind it), else the
 socket's.
@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import logging
 import math
 import os
@@ -37,11 +36,10 @@ from pathlib import Path
 
 from gradio.utils import get_upload_folder
 from starlette.datastructures import Headers
-from starlette.requests import ClientDisconnect
 
 from ..core.settings import Settings
 from . import gradio_internals as internals
-from .ledger import Ledger, NoRoom, megabytes, sweep_seconds
+from .ledger import Ledger, sweep_seconds
 
 log = logging.getLogger(__name__)
 
@@ -234,13 +232,6 @@ def _peer(request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _is_loopback(address: str | None) -> bool:
-    try:
-        return ipaddress.ip_address(address or "").is_loopback
-    except ValueError:
-        return False
-
-
 def gone(path: str | None) -> bool:
     """Whether `path` was an upload that is no longer on the server (idle past its time, or room for newer ones)."""
     if not path:
@@ -248,153 +239,3 @@ def gone(path: str | None) -> bool:
     folder = Path(get_upload_folder()).resolve()
     resolved = Path(path).resolve()
     return resolved.is_relative_to(folder) and not resolved.exists()
-
-
-async def _respond(send, status: int, text: str, json_detail: bool = False, close: bool = False) -> None:
-    """A short answer; `close` ends the connection after it (what is left of a body that was cut off is not read)."""
-    body = json.dumps({"detail": text}).encode() if json_detail else text.encode()
-    kind = b"application/json" if json_detail else b"text/plain; charset=utf-8"
-    headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status,
-                "headers": headers + [(b"connection", b"close")] * close})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
-
-
-class Body:
-    """A request's body as it arrives, on a timer: `next()` gives up (None, with `why` set) once nothing has come for
-    `stall` seconds or the body is still arriving after `seconds`, whether or not a byte comes meanwhile."""
-
-    def __init__(self, receive, stall: float, seconds: float) -> None:
-        self.receive, self.stall, self.deadline = receive, stall, time.monotonic() + seconds
-        self.arrived, self.complete, self.why = 0, False, ""
-
-    async def next(self) -> dict | None:
-        if self.complete:
-            return await self.receive()  # past the body only a disconnect comes, whenever it comes
-        left = self.deadline - time.monotonic()
-        try:
-            message = await asyncio.wait_for(self.receive(), timeout=max(0.0, min(self.stall, left)))
-        except TimeoutError:
-            self.why = f"nothing arrived for {self.stall:g} s" if self.stall < left else (
-                f"it was still arriving after {UPLOAD_SECONDS:g} s")  # fmt: skip
-            return None
-        if message["type"] == "http.request":
-            self.arrived += len(message.get("body", b""))
-            self.complete = not message.get("more_body")
-        return message
-
-
-class Guard:
-    """ASGI middleware: uploads within the budget and a visitor's share, a few requests per visitor, small bodies.
-
-    It reads headers and bodies and passes every request it lets through unchanged (ZeroGPU's `x-ip-token` too).
-    """
-
-    def __init__(self, app, limits: Limits) -> None:
-        self.app, self.limits = app, limits
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            return await self.app(scope, receive, send)
-        headers = Headers(scope=scope)
-        peer = scope["client"][0] if scope.get("client") else None
-        client = client_id(headers, peer, self.limits.settings.behind_proxy)
-        if scope["path"].endswith("/upload"):
-            return await self.upload(scope, receive, send, headers, client)
-        # An MCP call may carry its recording inline: the call itself, and the queue request that Gradio's MCP server
-        # then makes over loopback with its own header (only a process on this machine connects from loopback).
-        mcp = "/mcp" in scope["path"] or (headers.get("x-gradio-user") == "mcp" and _is_loopback(peer))
-        return await self.request(scope, receive, send, client, MAX_MCP_BODY if mcp else MAX_BODY)
-
-    async def upload(self, scope, receive, send, headers: Headers, client: str) -> None:
-        try:
-            size = int(headers["content-length"])
-        except (KeyError, ValueError):
-            return await _respond(send, 411, "Send uploads with a Content-Length header.")
-        try:  # the answered uploads that make room for it go
-            self.limits.delete(self.limits.ledger.reserve(client, size, self.limits.in_use()))
-        except NoRoom as err:
-            log.info("Refused an upload of %s from %s: %s", megabytes(size), client, err)
-            return await _respond(send, err.status, str(err))
-        arriving = Body(receive, self.limits.stall, UPLOAD_SECONDS)
-        status, body, paths = 0, b"", None
-
-        async def receive_in_time():
-            # Gradio's parser stops at a disconnect (ClientDisconnect); the sweep removes what it wrote
-            return await arriving.next() or {"type": "http.disconnect"}
-
-        async def send_noting_files(message):
-            nonlocal status, body, paths
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                body += message.get("body", b"")
-                if status == 200 and not message.get("more_body"):
-                    paths = json.loads(body)  # the stored files' paths, registered before the client learns them
-                    self.limits.ledger.settle(client, size, paths)
-            await send(message)
-
-        try:
-            await self.app(scope, receive_in_time, send_noting_files)
-        except ClientDisconnect:  # a client that goes away is a line in the log, not a traceback
-            if not arriving.why:
-                log.info("An upload of %s from %s stopped after %s: its client went away", megabytes(size), client,
-                         megabytes(arriving.arrived))  # fmt: skip
-        finally:
-            if paths is None:
-                self.limits.ledger.settle(client, size, None, arriving.arrived)
-        if arriving.why:
-            log.info("Cut off an upload of %s from %s after %s: %s", megabytes(size), client,
-                     megabytes(arriving.arrived), arriving.why)  # fmt: skip
-            if not status:
-                await _respond(send, 408, f"This upload was cut off ({arriving.why}): send it again.", close=True)
-
-    async def request(self, scope, receive, send, client: str, limit: int) -> None:
-        """Any other POST: a body of at most `limit` bytes; a request for the queue only within the visitor's share
-        of it."""
-        chunks, size = [], 0
-        arriving = Body(receive, self.limits.stall, UPLOAD_SECONDS)
-        while True:
-            message = await arriving.next()
-            if message is None:
-                log.info("Cut off a request from %s: %s", client, arriving.why)
-                return await _respond(send, 408, f"This request was cut off ({arriving.why}).", True, close=True)
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > limit:
-                return await _respond(send, 413, "This request is too large.", json_detail=True)
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
-        joins = "/queue/join" in scope["path"] or "/call/" in scope["path"]
-        if joins and self.limits.requests_of(client) >= MAX_REQUESTS:
-            log.info("Refused a request from %s: %d already queued or running", client, MAX_REQUESTS)
-            return await _respond(send, 429, (
-                f"You already have {MAX_REQUESTS} requests waiting or running: wait for their answers, then try "
-                "again."), json_detail=True)  # fmt: skip
-        try:
-            named = list(paths_in(json.loads(body)))
-        except ValueError:
-            named = []  # not JSON: nothing of ours to note; Gradio answers it
-        replayed = False
-
-        async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        self.limits.joining[client] += joins
-        try:
-            await self.app(scope, replay, send)
-        finally:
-            # Only now, with the request in the queue (or refused), may its uploads go once no live request names
-            # them: marked before, a sweep in between would take a file the request is about to need.
-            self.limits.ledger.mark_used(named, client)
-            self.limits.joining[client] -= joins
-            self.limits.joining += Counter()
-            if joins:
-                self.limits.share_turns()

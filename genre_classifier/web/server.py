@@ -27,8 +27,9 @@ from ..core.model import Classifier
 from ..core.settings import Settings
 from . import agents, gpu, gradio_internals
 from .assets import CSS
+from .guard import Guard
 from .handlers import make_classify
-from .limits import Guard, Limits, max_file_size, stall_seconds, upload_budget
+from .limits import Limits, max_file_size, stall_seconds, upload_budget
 from .page import EXAMPLES_DIR, build_demo
 from .plots import clip_images, genre_timeline_image
 
