@@ -76,10 +76,16 @@ class GenreClassifierPlugin(BeetsPlugin):
             default=None,
             help="write the genre into the files' tags (default: the import.write setting)",
         )
-        cmd.parser.add_option("-W", "--nowrite", action="store_false", dest="write",
-                              help="do not write the files' tags")  # fmt: skip
-        cmd.parser.add_option("-a", "--all-windows", action="store_true", default=False,
-                              help="analyse every 30 s window of a long item, not five spread over it")  # fmt: skip
+        cmd.parser.add_option(
+            "-W", "--nowrite", action="store_false", dest="write", help="do not write the files' tags"
+        )
+        cmd.parser.add_option(
+            "-a",
+            "--all-windows",
+            action="store_true",
+            default=False,
+            help="analyse every 30 s window of a long item, not five spread over it",
+        )
         cmd.func = self.command
         return [cmd]
 

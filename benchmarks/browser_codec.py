@@ -77,10 +77,17 @@ def browser_recording(clip: np.ndarray, folder: Path, seconds: float) -> tuple[b
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
-            ])  # fmt: skip
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--use-fake-ui-for-media-stream",
+                    "--use-fake-device-for-media-stream",
+                    f"--use-file-for-fake-audio-capture={wav}",
+                ],
+            )
             page = browser.new_context(permissions=["microphone"]).new_page()
             page.goto(f"http://127.0.0.1:{server.server_port}/")
             result = page.evaluate(f"record({int(seconds * 1000)})")
@@ -120,12 +127,14 @@ def main() -> None:
         webm, bitrate = browser_recording(clip, Path(tmp), SECONDS + 1)
     recorded = load_audio(webm, RATE).samples
     results = {
-        "clip": args.clip.name, "seconds": SECONDS, "browser_bitrate": bitrate,
+        "clip": args.clip.name,
+        "seconds": SECONDS,
+        "browser_bitrate": bitrate,
         "clip_itself": describe(clip, clip, classifier),
         "browser": describe(aligned(recorded, clip), clip, classifier),
         **{f"opus_{kbps}k": describe(aligned(opus(clip, RATE, kbps), clip), clip, classifier) for kbps in (24, 32)},
         "machine": machine(),
-    }  # fmt: skip
+    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=2))

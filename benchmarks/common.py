@@ -35,10 +35,15 @@ LABELS = {"id2label": dict(enumerate(GENRES)), "label2id": {g: i for i, g in enu
 
 # A HuBERT of the same classes, small enough to train on a CPU in seconds (its windows are still 30 s).
 TINY_HUBERT = {
-    "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 128, "num_hidden_layers": 1,
-    "conv_dim": [64] * 7, "num_conv_pos_embeddings": 16, "num_conv_pos_embedding_groups": 4,
+    "hidden_size": 64,
+    "num_attention_heads": 4,
+    "intermediate_size": 128,
+    "num_hidden_layers": 1,
+    "conv_dim": [64] * 7,
+    "num_conv_pos_embeddings": 16,
+    "num_conv_pos_embedding_groups": 4,
     "classifier_proj_size": 64,
-}  # fmt: skip
+}
 
 
 def tiny_hubert_config():
@@ -116,8 +121,13 @@ class ServedApp:
         self.log_path = log_path
         # SPACE_ID: as behind Spaces' proxy, the app trusts X-Forwarded-For, so one machine's clients can be different
         # visitors (`client(visitor=...)`), each with its own share of the limits (genre_classifier/web/limits.py).
-        full_env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False",
-                    "SPACE_ID": "tests/genre-classifier", **env}  # fmt: skip
+        full_env = {
+            **os.environ,
+            "GRADIO_SERVER_PORT": str(self.port),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "SPACE_ID": "tests/genre-classifier",
+            **env,
+        }
         self.env = full_env
         self.started = time.monotonic()
         self.log_file = open(log_path, "w")  # closed in stop()
@@ -203,8 +213,9 @@ def join_classify(http, event: int, stored: str, session: str, headers: dict | N
     """Ask the queue to classify an uploaded file, as the page does; the answer streams to `session`'s
     /gradio_api/queue/data, which the caller may read or ignore."""
     data = [{"path": stored, "meta": {"_type": "gradio.FileData"}}]
-    return http.post("gradio_api/queue/join", json={"data": data, "fn_index": event, "session_hash": session},
-                     headers=headers)  # fmt: skip
+    return http.post(
+        "gradio_api/queue/join", json={"data": data, "fn_index": event, "session_hash": session}, headers=headers
+    )
 
 
 @dataclass

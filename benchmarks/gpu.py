@@ -51,13 +51,22 @@ def machine() -> dict:
 
         out = app_machine()
     except ImportError as err:  # a GPU machine without soundfile: the essentials, without the helper
-        out = {"cpu": platform.processor(), "cores": os.cpu_count(), "torch": torch.__version__,
-               "load_average_at_start": os.getloadavg(), "note": f"latency.machine() unavailable: {err}"}  # fmt: skip
+        out = {
+            "cpu": platform.processor(),
+            "cores": os.cpu_count(),
+            "torch": torch.__version__,
+            "load_average_at_start": os.getloadavg(),
+            "note": f"latency.machine() unavailable: {err}",
+        }
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        out |= {"gpu": props.name, "gpu_memory_gb": round(props.total_memory / 2**30, 1),
-                "compute_capability": f"{props.major}.{props.minor}", "cuda": torch.version.cuda,
-                "bf16_supported": torch.cuda.is_bf16_supported()}  # fmt: skip
+        out |= {
+            "gpu": props.name,
+            "gpu_memory_gb": round(props.total_memory / 2**30, 1),
+            "compute_capability": f"{props.major}.{props.minor}",
+            "cuda": torch.version.cuda,
+            "bf16_supported": torch.cuda.is_bf16_supported(),
+        }
     return out
 
 
@@ -216,8 +225,13 @@ def loader(finetuned: dict, workers: int = 4) -> dict:
         pass
     clips_per_s = 16 * workers / (time.perf_counter() - started)  # worker start-up included, as in an epoch
     gpu = finetuned.get("distilhubert", {}).get("steps_per_s", 0) * FINETUNE_BATCH
-    out = {"workers": workers, "clips_per_s": round(clips_per_s, 1), "gpu_trains_clips_per_s": round(gpu, 1),
-           "cpu_cores": os.cpu_count(), "gpu_waits": bool(gpu and clips_per_s < gpu)}  # fmt: skip
+    out = {
+        "workers": workers,
+        "clips_per_s": round(clips_per_s, 1),
+        "gpu_trains_clips_per_s": round(gpu, 1),
+        "cpu_cores": os.cpu_count(),
+        "gpu_waits": bool(gpu and clips_per_s < gpu),
+    }
     print(f"data loader with augmentation: {out}", flush=True)
     return out
 

@@ -63,9 +63,12 @@ def measure(checkpoint: Path, clips: dict[str, Path], runs: int) -> dict:
             inside.append(sum(call["seconds"] for call in recorder.calls))
         request, gpu = statistics.median(requests), statistics.median(inside)
         out[name] = {
-            "request_s": round(request, 3), "inside_gpu_s": round(gpu, 3), "share": round(gpu / request, 3),
-            "gpu_calls": len(recorder.calls), "duration_asked_s": [call["duration"] for call in recorder.calls],
-        }  # fmt: skip
+            "request_s": round(request, 3),
+            "inside_gpu_s": round(gpu, 3),
+            "share": round(gpu / request, 3),
+            "gpu_calls": len(recorder.calls),
+            "duration_asked_s": [call["duration"] for call in recorder.calls],
+        }
         print(name, out[name], flush=True)
     return out
 

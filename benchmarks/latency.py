@@ -59,16 +59,6 @@ GOALS = RESULTS.with_name("latency_goals.json")  # --goals: another CPU kind's a
 median = statistics.median
 
 
-
-
-
-
-
-
-
-
-
-
 def forward(classifier, samples, runs: int, ceilings: dict) -> dict:
     """One window through the model alone, per precision of `ceilings`: seconds, GFLOP/s, the share of the ceiling."""
     import torch
@@ -122,8 +112,6 @@ def ast_batching(classifier, samples, runs: int) -> dict:
     return out
 
 
-
-
 def stage_seconds(model_dir: Path, clip: Path, runs: int) -> dict[str, float]:
     """Where the app's time goes, in process: decoding, the model, drawing and encoding the four plots."""
     from genre_classifier.core.loading import load_classifier
@@ -150,8 +138,12 @@ def app_seconds(model_id: str, clips: dict[str, Path], runs: int, log_dir: Path,
     folder, empty for the first: that one starts as a fresh install does, with librosa compiling its kernels."""
     name = f"{Path(model_id).name}-{precision}"
     fresh = not (log_dir / "numba").exists()
-    env = {"MODEL_ID": model_id, "PRECISION": precision, "NUMBA_CACHE_DIR": str(log_dir / "numba"),
-           "OPENVINO_CACHE": str(log_dir / "openvino")}  # fmt: skip
+    env = {
+        "MODEL_ID": model_id,
+        "PRECISION": precision,
+        "NUMBA_CACHE_DIR": str(log_dir / "numba"),
+        "OPENVINO_CACHE": str(log_dir / "openvino"),
+    }
     app = ServedApp(env, log_dir / f"{name}.log", timeout=300)
     try:
         app.wait_ready()
@@ -210,8 +202,10 @@ def alternatives(classifier, samples, runs: int) -> dict:
         model.hubert.feature_extractor = torch.compile(model.hubert.feature_extractor)
         start = time.perf_counter()
         model(**inputs)
-        out["compile_feature_encoder"] = {"compile_s": time.perf_counter() - start,
-                                          "s": timed(lambda: model(**inputs), runs)}  # fmt: skip
+        out["compile_feature_encoder"] = {
+            "compile_s": time.perf_counter() - start,
+            "s": timed(lambda: model(**inputs), runs),
+        }
     return out
 
 
@@ -227,8 +221,12 @@ def answering_forward(classifier, window: np.ndarray, runs: int) -> dict:
     if forward is None:
         return {"runtime": "PyTorch", "precision": classifier.precision}
     feed = dict(featurize(classifier.feature_extractor, [window], classifier.sampling_rate, tensors="np"))
-    return {"runtime": "OpenVINO", "precision": forward.precision, "why": forward.why,
-            "s": timed(lambda: forward(feed), runs)}  # fmt: skip
+    return {
+        "runtime": "OpenVINO",
+        "precision": forward.precision,
+        "why": forward.why,
+        "s": timed(lambda: forward(feed), runs),
+    }
 
 
 def goals(args) -> None:
@@ -261,8 +259,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--clip", type=Path, default=GTZAN / "jazz.00000.wav")
     parser.add_argument("--alternatives", action="store_true", help="also measure torch.compile and OpenVINO")
-    parser.add_argument("--goals", action="store_true",
-                        help=f"only what the CPU goals compare, in a few minutes, into {GOALS.name}")  # fmt: skip
+    parser.add_argument(
+        "--goals", action="store_true", help=f"only what the CPU goals compare, in a few minutes, into {GOALS.name}"
+    )
     args = parser.parse_args()
     if args.goals:
         return goals(args)
@@ -283,9 +282,13 @@ def main() -> None:
             window = samples[: int(round(classifier.window_seconds * classifier.sampling_rate))]
             results[f"forward_{name}"] = forward(classifier, window, args.runs, ceilings)
             r = results[f"forward_{name}"]
-            print(f"forward {name} ({r['gflop']:.0f} GFLOP/window): " + ", ".join(
-                f"{p} {r[p]['s']:.2f} s = {r[p]['gflops']:.0f} GFLOP/s = {r[p]['of_ceiling']:.0%} of ceiling"
-                for p in ("fp32", "bf16")))  # fmt: skip
+            print(
+                f"forward {name} ({r['gflop']:.0f} GFLOP/window): "
+                + ", ".join(
+                    f"{p} {r[p]['s']:.2f} s = {r[p]['gflops']:.0f} GFLOP/s = {r[p]['of_ceiling']:.0%} of ceiling"
+                    for p in ("fp32", "bf16")
+                )
+            )
             if name == "distilhubert":
                 results["encoder_layers"] = encoder_layers(classifier, window, args.runs)
                 for row in results["encoder_layers"]:
@@ -301,23 +304,32 @@ def main() -> None:
         naive = results["naive_distilhubert_s"] = naive_seconds(hubert, args.clip, args.runs)
         print(f"naive recipe, DistilHuBERT fp32: {naive:.2f} s")
         results["distilhubert_stages_s"] = stage_seconds(hubert, args.clip, args.runs)
-        print("app stages in process, DistilHuBERT: "
-              + ", ".join(f"{k} {v:.2f} s" for k, v in results["distilhubert_stages_s"].items()))  # fmt: skip
+        print(
+            "app stages in process, DistilHuBERT: "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in results["distilhubert_stages_s"].items())
+        )
         results["examples_eager_cache_s"] = examples_eager_seconds(hubert)
         print(f"eager example caching would add {results['examples_eager_cache_s']:.1f} s to start-up")
 
         clips = {"30s": args.clip, **long_clips(tmp)}
-        runs = [("distilhubert", "fp32"), ("distilhubert", "auto"), ("ast", "fp32"), ("ast", "auto"),
-                ("baseline", "auto")]  # fmt: skip
+        runs = [
+            ("distilhubert", "fp32"),
+            ("distilhubert", "auto"),
+            ("ast", "fp32"),
+            ("ast", "auto"),
+            ("baseline", "auto"),
+        ]
         for name, precision in runs:
             model_id = str(models.get(name, name))
             r = results[f"app_{name}_{precision}"] = app_seconds(model_id, clips, args.runs, tmp, precision)
             ratio = f" = {r['30s'] / naive:.2f} x naive" if name == "distilhubert" else ""
-            print(f"app over HTTP, {r['served']}: 30 s clip {r['30s']:.2f} s{ratio}; "
-                  f"1 / 2.5 / 5 min: {r['1min']:.1f} / {r['2.5min']:.1f} / {r['5min']:.1f} s; "
-                  f"serving after {r['serving_s']:.1f} s, warmed up after {r['ready_s']:.1f} s"
-                  f"{' (fresh install)' if r['fresh_install'] else ''}, first answer {r['first_call_s']:.2f} s; "
-                  f"peak memory {r['peak_rss_mb']:.0f} MB")  # fmt: skip
+            print(
+                f"app over HTTP, {r['served']}: 30 s clip {r['30s']:.2f} s{ratio}; "
+                f"1 / 2.5 / 5 min: {r['1min']:.1f} / {r['2.5min']:.1f} / {r['5min']:.1f} s; "
+                f"serving after {r['serving_s']:.1f} s, warmed up after {r['ready_s']:.1f} s"
+                f"{' (fresh install)' if r['fresh_install'] else ''}, first answer {r['first_call_s']:.2f} s; "
+                f"peak memory {r['peak_rss_mb']:.0f} MB"
+            )
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -98,10 +98,12 @@ def main() -> None:
         for name, model_id in (("distilhubert", str(save_distilhubert(Path(tmp) / "h"))), ("baseline", "baseline")):
             r = results[name] = measure(model_id, args.seconds)
             cores = results["machine"]["cores"]
-            print(f"{r['served']}: one live session uses {r['cores_used']:.2f} of {cores} cores, "
-                  f"{r['answers_per_s']:.2f} answers/s of {r['answer_s']:.2f} s each; a 30 s upload takes "
-                  f"{r['upload_30s_alone_s']:.2f} s alone, "
-                  f"{r['upload_30s_during_live_s']:.2f} s during it")  # fmt: skip
+            print(
+                f"{r['served']}: one live session uses {r['cores_used']:.2f} of {cores} cores, "
+                f"{r['answers_per_s']:.2f} answers/s of {r['answer_s']:.2f} s each; a 30 s upload takes "
+                f"{r['upload_30s_alone_s']:.2f} s alone, "
+                f"{r['upload_30s_during_live_s']:.2f} s during it"
+            )
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -37,9 +37,14 @@ from genre_classifier.web.page import EXAMPLES, EXAMPLES_DIR  # noqa: E402
 from train import real_speech, sounds  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "music_gate.json"
-NOT_MUSIC = {"5703-47212-0000": "speech (LibriSpeech 5703)", "3436-172162-0000": "speech (LibriSpeech 3436)",
-             "198-209-0000": "speech (LibriSpeech 198)", "glacier-bay-humpback": "humpback whale",
-             "456440__inspectorj__bird-whistling-robin-single-13": "robin", "pibble": "dog"}  # fmt: skip
+NOT_MUSIC = {
+    "5703-47212-0000": "speech (LibriSpeech 5703)",
+    "3436-172162-0000": "speech (LibriSpeech 3436)",
+    "198-209-0000": "speech (LibriSpeech 198)",
+    "glacier-bay-humpback": "humpback whale",
+    "456440__inspectorj__bird-whistling-robin-single-13": "robin",
+    "pibble": "dog",
+}
 PER_KIND = 4  # made sounds of each kind
 
 
@@ -81,30 +86,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--extra", type=Path, help="a folder with speech/ and vocal_music/ recordings to measure too")
     args = parser.parse_args()
-    results: dict = {"machine": machine(), "command": "python benchmarks/music_gate.py", "min_music":
-                     round(gate.gate().min_music, 4), "clips": []}  # fmt: skip
+    results: dict = {
+        "machine": machine(),
+        "command": "python benchmarks/music_gate.py",
+        "min_music": round(gate.gate().min_music, 4),
+        "clips": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         hubert_dir = save_distilhubert(tmp / "distilhubert")
-        models = {"embedded": BaselineClassifier(), "distilhubert_random": TransformerClassifier.from_pretrained(
-            str(hubert_dir), device="cpu")}  # fmt: skip
+        models = {
+            "embedded": BaselineClassifier(),
+            "distilhubert_random": TransformerClassifier.from_pretrained(str(hubert_dir), device="cpu"),
+        }
         (tmp / "made").mkdir()
         for group, name, music, path in clips(tmp / "made", args.extra):
             row = {"group": group, "name": name, "music": music}
             for key, classifier in models.items():
                 prediction = classifier.classify(classifier.load(path))
                 said = answer.of(prediction)
-                row[key] = {"verdict": said.text, "music_score": round(prediction.music_score, 3),
-                            "windows_not_music": int((~prediction.music_windows).sum()),
-                            "windows": len(prediction.window_spans), "sounds_like": said.sounds_like}  # fmt: skip
+                row[key] = {
+                    "verdict": said.text,
+                    "music_score": round(prediction.music_score, 3),
+                    "windows_not_music": int((~prediction.music_windows).sum()),
+                    "windows": len(prediction.window_spans),
+                    "sounds_like": said.sounds_like,
+                }
             results["clips"].append(row)
             print(group, name, {k: row[k]["verdict"] for k in models}, row["embedded"]["music_score"], flush=True)
         results["gate_30s_window_s"] = round(gate_cost(), 4)
         results["naive_s"] = round(naive_seconds(hubert_dir, GTZAN / "jazz.00000.wav", runs=3), 3)
     results["gate_x_naive"] = round(results["gate_30s_window_s"] / results["naive_s"], 4)
     for key in ("embedded", "distilhubert_random"):
-        said = {group: [row[key]["verdict"] == "not music" for row in results["clips"] if row["group"] == group]
-                for group in dict.fromkeys(row["group"] for row in results["clips"])}  # fmt: skip
+        said = {
+            group: [row[key]["verdict"] == "not music" for row in results["clips"] if row["group"] == group]
+            for group in dict.fromkeys(row["group"] for row in results["clips"])
+        }
         not_music = said["real, not music"] + said["made, not music"]
         real_speech_caught = said["real speech, held out"]
         other_music = said["CC music"] + said["examples"] + said.get("songs with vocals", [])

@@ -103,8 +103,14 @@ class Request:
             yields += 1
         request = time.perf_counter() - started
         forward = sum(call["seconds"] for call in self.recorder.calls)
-        return {"request_s": request, "forward_s": forward, "outside_s": request - forward, "gradio_s": postprocess,
-                "first_answer_s": first, "yields": yields}  # fmt: skip
+        return {
+            "request_s": request,
+            "forward_s": forward,
+            "outside_s": request - forward,
+            "gradio_s": postprocess,
+            "first_answer_s": first,
+            "yields": yields,
+        }
 
 
 def requests(classifier, recorder, clips: dict[str, Path], runs: int) -> dict:

@@ -65,8 +65,14 @@ RESULTS = ROOT / "benchmarks" / "results" / "precision.json"
 # recordings the shipped examples were cut from (they calibrate int8)
 NOT_MUSIC = ("198-209", "3436-172162", "5703-47212", "456440", "glacier-bay", "pibble")
 SHIPPED = ("Hungarian_Dance", "Lets_Go_Fishin", "Sugar_Plum_Fairy", "Vibe_Ace", "solo-trumpet")
-CLIPS = [*sorted(GTZAN.glob("*.wav")), *sorted(p for p in MUSIC.glob("*.ogg") if not p.name.endswith(".hq.ogg")
-                                               and not any(part in p.name for part in NOT_MUSIC + SHIPPED))]
+CLIPS = [
+    *sorted(GTZAN.glob("*.wav")),
+    *sorted(
+        p
+        for p in MUSIC.glob("*.ogg")
+        if not p.name.endswith(".hq.ogg") and not any(part in p.name for part in NOT_MUSIC + SHIPPED)
+    ),
+]
 CLIP = GTZAN / "jazz.00000.wav"  # the 30 s clip latency.py's goals use
 HOP_S = 1.25  # 300 windows of 10 s from the 565 s of held-out music
 
@@ -88,8 +94,11 @@ def music_windows(classifier, count: int, seconds: float = 10.0, hop: float = HO
 
 def with_pooled_output(model):
     """The OpenVINO model with the classifier's input (the pooled hidden state) as a second output."""
-    heads = [op for op in model.get_ordered_ops()
-             if op.get_type_name() == "MatMul" and "classifier" in op.get_friendly_name()]  # fmt: skip
+    heads = [
+        op
+        for op in model.get_ordered_ops()
+        if op.get_type_name() == "MatMul" and "classifier" in op.get_friendly_name()
+    ]
     source = heads[-1].input_value(0).get_node()
     while source.get_type_name() in ("FakeQuantize", "Convert", "Multiply", "Subtract"):  # int8: behind its quantizer
         source = source.input_value(0).get_node()
@@ -127,16 +136,21 @@ def measure(name: str, folder: Path, windows: int, runs: int) -> dict:
     names = list(probe)
     cache = runtime.cache_root() / runtime.fingerprint(classifier.model, names)
     out: dict = {"window_s": classifier.window_seconds, "vnni": int8.vnni(), "int8_folder": int8.folder_name()}
-    steps = (("convert_s", lambda: runtime.convert(str(folder), cache, probe)),
-             ("quantize_s", lambda: runtime.quantize(str(folder), cache, names)),
-             ("choose_s", lambda: runtime.measure_and_choose(cache, probe, runtime.candidates("auto"))))
+    steps = (
+        ("convert_s", lambda: runtime.convert(str(folder), cache, probe)),
+        ("quantize_s", lambda: runtime.quantize(str(folder), cache, names)),
+        ("choose_s", lambda: runtime.measure_and_choose(cache, probe, runtime.candidates("auto"))),
+    )
     for step, do in steps:
         started = time.perf_counter()
         do()
         out[step] = time.perf_counter() - started
     out["choice"] = json.loads(runtime._choice_file(cache).read_text())
-    print(f"{name}: converted in {out['convert_s']:.1f} s, quantized in {out['quantize_s']:.1f} s, timed in "
-          f"{out['choose_s']:.1f} s: {out['choice']['chosen']}, {out['choice']['why']}", flush=True)  # fmt: skip
+    print(
+        f"{name}: converted in {out['convert_s']:.1f} s, quantized in {out['quantize_s']:.1f} s, timed in "
+        f"{out['choose_s']:.1f} s: {out['choice']['chosen']}, {out['choice']['why']}",
+        flush=True,
+    )
 
     forwards = {p: runtime._compiled(cache, p, names) for p in runtime.candidates("auto")}
     times: dict[str, list[float]] = {p: [] for p in forwards}
@@ -149,24 +163,36 @@ def measure(name: str, folder: Path, windows: int, runs: int) -> dict:
             forward.logits(probe)
             times[p].append(time.perf_counter() - started)
     out["warm_s"] = {p: statistics.median(t) for p, t in times.items()}
-    print(f"{name}: warm forward of one {classifier.window_seconds:g} s window: "
-          + ", ".join(f"{p} {s:.3f} s" for p, s in out["warm_s"].items()) + f"; kernels {out['kernels']}", flush=True)
+    print(
+        f"{name}: warm forward of one {classifier.window_seconds:g} s window: "
+        + ", ".join(f"{p} {s:.3f} s" for p, s in out["warm_s"].items())
+        + f"; kernels {out['kernels']}",
+        flush=True,
+    )
 
     core = ov.Core()
     config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-    graphs = {p: core.compile_model(with_pooled_output(core.read_model(runtime._model_file(cache, p))), "CPU", config)
-              for p in ("fp32", "int8")}  # fmt: skip
+    graphs = {
+        p: core.compile_model(with_pooled_output(core.read_model(runtime._model_file(cache, p))), "CPU", config)
+        for p in ("fp32", "int8")
+    }
     rows = []
     for w in music_windows(classifier, windows):
         inputs = [feed(w)[n] for n in names]
-        (logits32, pooled32), (logits8, pooled8) = (graphs[p].create_infer_request().infer(inputs).values()
-                                                      for p in ("fp32", "int8"))  # fmt: skip
+        (logits32, pooled32), (logits8, pooled8) = (
+            graphs[p].create_infer_request().infer(inputs).values() for p in ("fp32", "int8")
+        )
         rows.append((logits32[0], logits8[0], cosine(pooled32, pooled8)))
     fidelity = int8.fidelity([a for a, _, _ in rows], [b for _, b, _ in rows])
     pooled = [c for _, _, c in rows]
     margins = [float(np.diff(np.sort(np.exp(a) / np.exp(a).sum())[-2:])[0]) for a, _, _ in rows]
-    out["int8_fidelity"] = {**fidelity, "pooled_cosine_min": min(pooled), "pooled_cosine_mean": float(np.mean(pooled)),
-                            "fp32_top2_margin_median": float(np.median(margins)), "window_s": 10.0}  # fmt: skip
+    out["int8_fidelity"] = {
+        **fidelity,
+        "pooled_cosine_min": min(pooled),
+        "pooled_cosine_mean": float(np.mean(pooled)),
+        "fp32_top2_margin_median": float(np.median(margins)),
+        "window_s": 10.0,
+    }
     print(f"{name}: int8 against fp32 on {len(rows)} music windows: {json.dumps(out['int8_fidelity'])}", flush=True)
     return out
 
@@ -195,9 +221,14 @@ def main() -> None:
     import nncf
     import openvino as ov
 
-    results: dict = {"machine": machine(), "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
-                     "openvino": ov.__version__, "nncf": nncf.__version__, "runs": args.runs,
-                     "command": " ".join(["python benchmarks/precision.py", *sys.argv[1:]])}  # fmt: skip
+    results: dict = {
+        "machine": machine(),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", ""),
+        "openvino": ov.__version__,
+        "nncf": nncf.__version__,
+        "runs": args.runs,
+        "command": " ".join(["python benchmarks/precision.py", *sys.argv[1:]]),
+    }
     print(json.dumps(results), flush=True)
     args.out.parent.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -49,8 +49,20 @@ def main() -> None:
         data, out = Path(tmp) / "data", Path(tmp) / "out"
         data.mkdir()
         count = labelled_folder(data)
-        command = [sys.executable, "-m", "train.evaluate", "--model", args.model, "--data", str(data), "--split",
-                   "all", "--recorded", "--output-dir", str(out)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "train.evaluate",
+            "--model",
+            args.model,
+            "--data",
+            str(data),
+            "--split",
+            "all",
+            "--recorded",
+            "--output-dir",
+            str(out),
+        ]
         subprocess.run(command, cwd=ROOT, check=True)
         metrics = json.loads((out / "metrics.json").read_text())
     recorded = metrics["recorded"]

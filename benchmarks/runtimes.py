@@ -75,18 +75,28 @@ def onnxruntime_runner(model, example: np.ndarray, folder: Path):
     start = time.perf_counter()
     with torch.no_grad():
         torch.onnx.export(
-            logits_module(model), (torch.from_numpy(example),), str(path), input_names=["input_values"],
-            output_names=["logits"], dynamic_axes={"input_values": {0: "batch", 1: "time"}}, opset_version=17,
+            logits_module(model),
+            (torch.from_numpy(example),),
+            str(path),
+            input_names=["input_values"],
+            output_names=["logits"],
+            dynamic_axes={"input_values": {0: "batch", 1: "time"}},
+            opset_version=17,
             dynamo=False,
-        )  # fmt: skip
+        )
     export_s = time.perf_counter() - start
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     start = time.perf_counter()
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     session_s = time.perf_counter() - start
-    notes = {"export_s": export_s, "session_s": session_s, "onnxruntime": ort.__version__,
-             "model_mb": path.stat().st_size / 2**20, "intra_op_threads": options.intra_op_num_threads}  # fmt: skip
+    notes = {
+        "export_s": export_s,
+        "session_s": session_s,
+        "onnxruntime": ort.__version__,
+        "model_mb": path.stat().st_size / 2**20,
+        "intra_op_threads": options.intra_op_num_threads,
+    }
     return (lambda x: session.run(["logits"], {"input_values": x})[0]), export_s + session_s, notes
 
 
@@ -111,14 +121,19 @@ def measure(name: str, folder: Path, runs: int, clips: list[Path], ceilings: dic
 
     classifier, _ = load_classifier(str(folder))
     window = int(round(classifier.window_seconds * classifier.sampling_rate))
-    first_windows = [split_windows(classifier.load(clip, max_seconds=classifier.window_seconds + 1).samples, window)
-                     [0][0] for clip in clips]  # fmt: skip
+    first_windows = [
+        split_windows(classifier.load(clip, max_seconds=classifier.window_seconds + 1).samples, window)[0][0]
+        for clip in clips
+    ]
     probe = next((w for w in first_windows if len(w) == window), first_windows[0])  # a full window, as in latency.py
     inputs = featurize(classifier.feature_extractor, [probe], classifier.sampling_rate)
     feed = dict(featurize(classifier.feature_extractor, [probe], classifier.sampling_rate, tensors="np"))
     work = flops(classifier.model, inputs)
-    out: dict = {"window_s": classifier.window_seconds, "input_shape": list(feed["input_values"].shape),
-                 "gflop": work / 1e9}  # fmt: skip
+    out: dict = {
+        "window_s": classifier.window_seconds,
+        "input_shape": list(feed["input_values"].shape),
+        "gflop": work / 1e9,
+    }
 
     def torch_at(precision: str):
         def run(batch: dict[str, np.ndarray]) -> np.ndarray:
@@ -133,8 +148,11 @@ def measure(name: str, folder: Path, runs: int, clips: list[Path], ceilings: dic
 
     runners = {}
     for precision in native_precisions():
-        makers = {"torch": lambda p: (torch_at(p), 0.0, {}), "onnxruntime": onnxruntime_at,
-                  "openvino": lambda p: openvino_runner(classifier, feed, p)}  # fmt: skip
+        makers = {
+            "torch": lambda p: (torch_at(p), 0.0, {}),
+            "onnxruntime": onnxruntime_at,
+            "openvino": lambda p: openvino_runner(classifier, feed, p),
+        }
         if precision != "fp32":
             del makers["onnxruntime"]  # its CPU provider has no bf16 inference precision to set
         for runtime, make in makers.items():
@@ -156,19 +174,28 @@ def measure(name: str, folder: Path, runs: int, clips: list[Path], ceilings: dic
             run(feed)
             times[key].append(time.perf_counter() - start)
 
-    batches = [dict(featurize(classifier.feature_extractor, [w], classifier.sampling_rate, tensors="np"))
-               for w in first_windows]  # fmt: skip
+    batches = [
+        dict(featurize(classifier.feature_extractor, [w], classifier.sampling_rate, tensors="np"))
+        for w in first_windows
+    ]
     reference = [torch_at("fp32")(batch)[0] for batch in batches]  # the app's PyTorch path in fp32
     for key, (run, convert_s, notes) in runners.items():
         seconds = median(times[key])
         rate = work / seconds / 1e9
-        row = {"convert_s": convert_s, **notes, "warm_s": seconds, "warm_all_s": times[key], "gflops": rate,
-               "of_ceiling": rate / ceilings[key.split()[1]]}  # fmt: skip
+        row = {
+            "convert_s": convert_s,
+            **notes,
+            "warm_s": seconds,
+            "warm_all_s": times[key],
+            "gflops": rate,
+            "of_ceiling": rate / ceilings[key.split()[1]],
+        }
         probs = reference if key == "torch fp32" else [run(batch)[0] for batch in batches]
         diffs = [float(np.abs(p - r).max()) for p, r in zip(probs, reference, strict=True)]
         same = [bool(p.argmax() == r.argmax()) for p, r in zip(probs, reference, strict=True)]
-        row.update(clips=len(clips), same_top=sum(same), max_abs_dp=max(diffs),
-                   worst_clip=clips[int(np.argmax(diffs))].name)  # fmt: skip
+        row.update(
+            clips=len(clips), same_top=sum(same), max_abs_dp=max(diffs), worst_clip=clips[int(np.argmax(diffs))].name
+        )
         out[key] = row
     for key in runners:  # against PyTorch at the same precision
         out[key]["speedup"] = out[f"torch {key.split()[1]}"]["warm_s"] / out[key]["warm_s"]
@@ -186,8 +213,11 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    results: dict = {"machine": machine(), "runs": args.runs, "command": "python benchmarks/runtimes.py " +
-                     " ".join(sys.argv[1:])}  # fmt: skip
+    results: dict = {
+        "machine": machine(),
+        "runs": args.runs,
+        "command": "python benchmarks/runtimes.py " + " ".join(sys.argv[1:]),
+    }
     print(json.dumps(results["machine"]))
     ceilings = [ceiling(args.runs, native_precisions())]  # before and after each model; the best one seen is used
     clips = CLIPS[: args.clips]
@@ -211,11 +241,15 @@ def main() -> None:
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"ceilings {', '.join(f'{p} {c:.0f}' for p, c in best.items())} GFLOP/s (4096^2 matmul); "
-          f"load average {results['machine']['load_average_at_start'][0]:.2f} at start, "
-          f"{results['load_average_at_end'][0]:.2f} at end")  # fmt: skip
-    print(f"{'model':13}{'runtime':17}{'convert s':>10}{'first s':>9}{'warm s':>8}{'speed-up':>9}{'ceiling':>9}"
-          f"  agreement")  # fmt: skip
+    print(
+        f"ceilings {', '.join(f'{p} {c:.0f}' for p, c in best.items())} GFLOP/s (4096^2 matmul); "
+        f"load average {results['machine']['load_average_at_start'][0]:.2f} at start, "
+        f"{results['load_average_at_end'][0]:.2f} at end"
+    )
+    print(
+        f"{'model':13}{'runtime':17}{'convert s':>10}{'first s':>9}{'warm s':>8}{'speed-up':>9}{'ceiling':>9}"
+        f"  agreement"
+    )
     for name in args.models:
         r = results[name]
         for runtime, row in r.items():
@@ -229,8 +263,10 @@ def main() -> None:
                 if runtime != "torch fp32"
                 else f"(reference; min top-2 margin {r['top_margin_min']:.3f})"
             )
-            print(f"{name:13}{runtime:17}{row['convert_s']:10.1f}{row['first_call_s']:9.2f}{row['warm_s']:8.2f}"
-                  f"{row['speedup']:9.2f}{row['of_ceiling']:9.0%}  {agree}")  # fmt: skip
+            print(
+                f"{name:13}{runtime:17}{row['convert_s']:10.1f}{row['first_call_s']:9.2f}{row['warm_s']:8.2f}"
+                f"{row['speedup']:9.2f}{row['of_ceiling']:9.0%}  {agree}"
+            )
 
 
 if __name__ == "__main__":

@@ -204,12 +204,16 @@ def hostile(app: ServedApp, clip: Path, stop: threading.Event, counts: dict) -> 
 def stalled_uploads(app: ServedApp, clip: Path) -> dict:
     """Four addresses stall uploads that fill the budget, their connections open; how long the visitor's upload is
     refused, what the stalled ones are answered, and the server's RSS before and after."""
-    head = (b'--x\r\nContent-Disposition: form-data; name="files"; filename="big.wav"\r\n'
-            b"Content-Type: application/octet-stream\r\n\r\n")  # fmt: skip
+    head = (
+        b'--x\r\nContent-Disposition: form-data; name="files"; filename="big.wav"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n"
+    )
     rss_before, connections = rss_mb(app), []
     for address in STALLERS:
-        request = (f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {address}\r\n"
-                   f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {SHARE}\r\n\r\n")  # fmt: skip
+        request = (
+            f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {address}\r\n"
+            f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {SHARE}\r\n\r\n"
+        )
         connection = socket.create_connection(("127.0.0.1", app.port), timeout=150)
         connection.sendall(request.encode() + head.ljust(1024, b"\0"))
         connections.append(connection)
@@ -217,8 +221,12 @@ def stalled_uploads(app: ServedApp, clip: Path) -> dict:
     started, codes = time.monotonic(), []
     try:
         while time.monotonic() - started < 120:  # bounded: past the goal's 90 s it is a failure anyway
-            r = httpx.post(f"{app.url}gradio_api/upload", files={"files": (clip.name, clip.read_bytes())},
-                           headers={"X-Forwarded-For": GOOD}, timeout=30)  # fmt: skip
+            r = httpx.post(
+                f"{app.url}gradio_api/upload",
+                files={"files": (clip.name, clip.read_bytes())},
+                headers={"X-Forwarded-For": GOOD},
+                timeout=30,
+            )
             codes.append(r.status_code)
             if r.status_code == 200:
                 break
@@ -231,10 +239,17 @@ def stalled_uploads(app: ServedApp, clip: Path) -> dict:
     finally:
         for connection in connections:
             connection.close()
-    return {"addresses": len(STALLERS), "declared_bytes_each": SHARE, "refused_first": codes.count(503),
-            "upload_stall_s": app.env.get("UPLOAD_STALL_S", "60 (the default)"),
-            "accepted": codes[-1] == 200, "accepted_after_s": round(accepted_after, 1), "stalled_answered": answers,
-            "rss_before_mb": round(rss_before, 1), "rss_after_mb": round(rss_mb(app), 1)}  # fmt: skip
+    return {
+        "addresses": len(STALLERS),
+        "declared_bytes_each": SHARE,
+        "refused_first": codes.count(503),
+        "upload_stall_s": app.env.get("UPLOAD_STALL_S", "60 (the default)"),
+        "accepted": codes[-1] == 200,
+        "accepted_after_s": round(accepted_after, 1),
+        "stalled_answered": answers,
+        "rss_before_mb": round(rss_before, 1),
+        "rss_after_mb": round(rss_mb(app), 1),
+    }
 
 
 def live_session(app: ServedApp, seconds: float, folder: Path, result: dict) -> None:
@@ -245,9 +260,17 @@ def live_session(app: ServedApp, seconds: float, folder: Path, result: dict) -> 
     samples, _ = librosa.load(GTZAN / "jazz.00000.wav", sr=48000)
     sf.write(mic, samples, 48000, subtype="PCM_16")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={mic}"])  # fmt: skip
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={mic}",
+            ],
+        )
         page = browser.new_context(permissions=["microphone"]).new_page()
         page.goto(app.url, wait_until="load")
         page.get_by_role("tab", name="Live").click()
@@ -282,9 +305,11 @@ def main() -> None:
     live = not args.no_live and shutil.which("chromium") is not None
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = {"tiny": lambda: str(save_random_model(tiny_hubert_config(), tmp / "tiny", hubert_extractor())),
-                 "distilhubert": lambda: str(save_distilhubert(tmp / "distilhubert")),
-                 "baseline": lambda: "baseline"}[args.model]()  # fmt: skip
+        model = {
+            "tiny": lambda: str(save_random_model(tiny_hubert_config(), tmp / "tiny", hubert_extractor())),
+            "distilhubert": lambda: str(save_distilhubert(tmp / "distilhubert")),
+            "baseline": lambda: "baseline",
+        }[args.model]()
         temp = tmp / "gradio"
         env = {"MODEL_ID": model, "UPLOAD_BUDGET": "200mb", "UPLOAD_TTL": str(TTL), "GRADIO_TEMP_DIR": str(temp)}
         app = ServedApp(env, tmp / "server.log")
@@ -338,9 +363,14 @@ def main() -> None:
         "failures": failures_mix + visitor.failures,
         "temp_folder_peak_bytes": peak[0],
         "temp_folder_after_bytes": left,
-        "ordinary": {"requests": args.requests, "seconds": round(soak_s, 1), **summary(visitor.latencies),
-                     "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1),
-                     "rss_growth": round(rss_end / rss_start - 1, 4)},  # fmt: skip
+        "ordinary": {
+            "requests": args.requests,
+            "seconds": round(soak_s, 1),
+            **summary(visitor.latencies),
+            "rss_start_mb": round(rss_start, 1),
+            "rss_end_mb": round(rss_end, 1),
+            "rss_growth": round(rss_end / rss_start - 1, 4),
+        },
     }
     goals = {
         "rss_growth <= 5%": results["ordinary"]["rss_growth"] <= 0.05,

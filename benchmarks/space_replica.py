@@ -130,14 +130,22 @@ def plant_default_model(venv: Path, home: Path, model_id: str) -> None:
         "plant_in_hub_cache(Path(sys.argv[1]), sys.argv[2], {p.name: p for p in out.iterdir() if p.is_file()})"
     )
     hf_home = home / ".cache" / "huggingface"
-    subprocess.run([str(venv / "bin" / "python"), "-c", code, str(hf_home), model_id], cwd=ROOT, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code, str(hf_home), model_id], cwd=ROOT, check=True, capture_output=True
+    )
 
 
 def read_only_command(venv: Path, command: list[str]) -> tuple[list[str], bool]:
     """`command` with the virtual environment mounted read-only (a private mount namespace), where allowed."""
-    wrapped = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && '
-               'exec "$@"', str(venv), *command]  # fmt: skip
+    wrapped = [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"',
+        str(venv),
+        *command,
+    ]
     probe = subprocess.run([*wrapped[: -len(command)], "true"], capture_output=True)
     if probe.returncode == 0:
         return wrapped, True
@@ -151,16 +159,23 @@ def serve_and_ask(venv: Path, app: Path, home: Path, env_extra: dict[str, str], 
 
     port = free_port()
     env = {
-        "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "GRADIO_SERVER_NAME": "0.0.0.0",
-        "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1",
-        "SYSTEM": "spaces", "PYTHONUNBUFFERED": "1", **env_extra,
-    }  # fmt: skip
+        "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "GRADIO_SERVER_NAME": "0.0.0.0",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+        "SYSTEM": "spaces",
+        "PYTHONUNBUFFERED": "1",
+        **env_extra,
+    }
     command, read_only = read_only_command(venv, [str(venv / "bin" / "python"), "app.py"])
     log_path = home / "app.log"
     with open(log_path, "w") as log:
         started = time.monotonic()
-        server = subprocess.Popen(command, cwd=app, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)  # fmt: skip
+        server = subprocess.Popen(
+            command, cwd=app, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             while True:
                 if server.poll() is not None:
@@ -189,9 +204,12 @@ def serve_and_ask(venv: Path, app: Path, home: Path, env_extra: dict[str, str], 
         raise ReplicaError(f"the app logged a traceback:\n{text[-3000:]}")
     served = re.search(r"Serving (.*)", text)
     return {
-        "served": served[1] if served else None, "packages_read_only": read_only, "server_up_s": round(up, 2),
-        "first_answer_s": round(times[0], 2), "warm_answer_s": round(statistics.median(times[1:]), 2),
-    }  # fmt: skip
+        "served": served[1] if served else None,
+        "packages_read_only": read_only,
+        "server_up_s": round(up, 2),
+        "first_answer_s": round(times[0], 2),
+        "warm_answer_s": round(statistics.median(times[1:]), 2),
+    }
 
 
 def check(result) -> None:
@@ -240,8 +258,12 @@ def replicate(keep: Path | None) -> dict:
         python_used = [str(venv / "bin" / "python"), "-c", "import platform; print(platform.python_version())"]
         version = subprocess.run(python_used, capture_output=True, text=True, check=True).stdout.strip()
         app = copy_app(work / "app")
-        results = {"python_version": space["python_version"], "python_used": version, "install_s": install_s,
-                   "machine": machine()}  # fmt: skip
+        results = {
+            "python_version": space["python_version"],
+            "python_used": version,
+            "install_s": install_s,
+            "machine": machine(),
+        }
         from genre_classifier.core.settings import DEFAULT_MODEL_ID
 
         for name, env, starts in (("default_model", {}, 2), ("embedded_model", {"MODEL_ID": "baseline"}, 1)):

@@ -78,10 +78,14 @@ def tag(model_id: str, paths: list[Path], output: Path, env: dict | None = None,
     match = SUMMARY.search(stdout)
     tagged, per_minute, skipped = int(match[1]), float(match[2] or 0), int(match[3])
     return {
-        "files": tagged, "skipped": skipped, "files_per_min": per_minute, "wall_s": round(wall, 2),
+        "files": tagged,
+        "skipped": skipped,
+        "files_per_min": per_minute,
+        "wall_s": round(wall, 2),
         "s_per_file": round(60 / per_minute, 2) if per_minute else None,
-        "files_per_min_wall": round(tagged / wall * 60, 1), "peak_rss_mb": round(peak),
-    }  # fmt: skip
+        "files_per_min_wall": round(tagged / wall * 60, 1),
+        "peak_rss_mb": round(peak),
+    }
 
 
 def clips(folder: Path, count: int) -> list[Path]:
@@ -136,27 +140,44 @@ def tracks(folder: Path, out: Path) -> dict:
     rows = []
     for path in chosen:
         some, every = answers["sampled"][str(path)], answers["all_windows"][str(path)]
-        rows.append({"file": path.name, "source": str(path.resolve()), "seconds": float(every["seconds"]),
-                     "windows": [int(some["windows"]), int(every["windows"])], "genre": [some["genre"], every["genre"]],
-                     "verdict": [verdict(some), verdict(every)]})  # fmt: skip
+        rows.append(
+            {
+                "file": path.name,
+                "source": str(path.resolve()),
+                "seconds": float(every["seconds"]),
+                "windows": [int(some["windows"]), int(every["windows"])],
+                "genre": [some["genre"], every["genre"]],
+                "verdict": [verdict(some), verdict(every)],
+            }
+        )
     same_genre = sum(r["genre"][0] == r["genre"][1] for r in rows)
     every = answers["all_windows"]
-    counts = {name: {"files_per_min": runs[name]["files_per_min"],  # fewer windows than the default, for the choice
-                     "same_genre": sum(answers[name][str(p)]["genre"] == every[str(p)]["genre"] for p in chosen),
-                     "same_verdict": sum(verdict(answers[name][str(p)]) == verdict(every[str(p)]) for p in chosen)}
-              for name in fewer}  # fmt: skip
+    counts = {
+        name: {
+            "files_per_min": runs[name]["files_per_min"],  # fewer windows than the default, for the choice
+            "same_genre": sum(answers[name][str(p)]["genre"] == every[str(p)]["genre"] for p in chosen),
+            "same_verdict": sum(verdict(answers[name][str(p)]) == verdict(every[str(p)]) for p in chosen),
+        }
+        for name in fewer
+    }
     unsure = [r for r in rows if r["verdict"][1].startswith("unsure")]
     sources = folder / "SOURCES.txt"
     return {
-        "folder": str(folder), "sources": sources.read_text() if sources.exists() else "not given",
-        "tracks": len(rows), "same_genre": same_genre, "same_genre_share": round(same_genre / len(rows), 3),
+        "folder": str(folder),
+        "sources": sources.read_text() if sources.exists() else "not given",
+        "tracks": len(rows),
+        "same_genre": same_genre,
+        "same_genre_share": round(same_genre / len(rows), 3),
         "same_verdict": sum(r["verdict"][0] == r["verdict"][1] for r in rows),
         "unsure_all_windows": len(unsure),
         "unsure_kept_unsure": sum(r["verdict"][0].startswith("unsure") for r in unsure),
         "clear_all_windows": len(rows) - len(unsure),
         "windows_per_track": [round(sum(r["windows"][i] for r in rows) / len(rows), 2) for i in (0, 1)],
-        "sampled": runs["sampled"], "all_windows": runs["all_windows"], "fewer_windows": counts, "rows": rows,
-    }  # fmt: skip
+        "sampled": runs["sampled"],
+        "all_windows": runs["all_windows"],
+        "fewer_windows": counts,
+        "rows": rows,
+    }
 
 
 def resume(folder: Path, count: int = 1000) -> dict:
@@ -187,8 +208,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=6, help="30 s clips per model (default 6)")
     parser.add_argument("--songs", type=int, default=5, help="5-minute songs per model (default 5)")
-    parser.add_argument("--tracks", type=Path, default=os.environ.get("TAG_TRACKS"),
-                        help="real full-length tracks (default: $TAG_TRACKS; none: not measured)")  # fmt: skip
+    parser.add_argument(
+        "--tracks",
+        type=Path,
+        default=os.environ.get("TAG_TRACKS"),
+        help="real full-length tracks (default: $TAG_TRACKS; none: not measured)",
+    )
     args = parser.parse_args()
 
     results: dict = {"machine": machine(), "sampled_windows": SAMPLED_WINDOWS}
@@ -202,22 +227,29 @@ def main() -> None:
         inputs["5min_songs_all_windows"] = (["--all-windows"], inputs["5min_songs"][1])
         os.environ["OPENVINO_CACHE"] = str(tmp / "openvino")  # empty: the first run converts, the next load it
         distilhubert = str(save_distilhubert(tmp / "distilhubert"))
-        models = {"distilhubert": (distilhubert, {}), "distilhubert_torch": (distilhubert, {"RUNTIME": "torch"}),
-                  "baseline": ("baseline", {})}  # fmt: skip
+        models = {
+            "distilhubert": (distilhubert, {}),
+            "distilhubert_torch": (distilhubert, {"RUNTIME": "torch"}),
+            "baseline": ("baseline", {}),
+        }
         for name, (model_id, env) in models.items():
             for kind, (flags, paths) in inputs.items():
                 r = results[f"{name}_{kind}"] = tag(model_id, paths, tmp / f"{name}-{kind}.csv", env, tuple(flags))
-                print(f"{name}, {len(paths)} {kind}: {r['files_per_min']:.1f} files/min once loaded, "
-                      f"{r['files_per_min_wall']:.1f} files/min with start-up ({r['wall_s']:.1f} s), "
-                      f"peak memory {r['peak_rss_mb']} MB")  # fmt: skip
+                print(
+                    f"{name}, {len(paths)} {kind}: {r['files_per_min']:.1f} files/min once loaded, "
+                    f"{r['files_per_min_wall']:.1f} files/min with start-up ({r['wall_s']:.1f} s), "
+                    f"peak memory {r['peak_rss_mb']} MB"
+                )
         r = results["resume_1000_files"] = resume(tmp / "resume")
         print(f"resuming a finished run of 1000 files: {r['wall_s']:.2f} s, peak memory {r['peak_rss_mb']} MB")
         if args.tracks:
             r = results["tracks"] = tracks(Path(args.tracks), tmp)
-            print(f"{r['tracks']} real tracks, embedded model: the same genre for {r['same_genre']}, the same "
-                  f"verdict for {r['same_verdict']}, {r['unsure_kept_unsure']} of {r['unsure_all_windows']} unsure "
-                  "kept unsure; "
-                  f"{r['sampled']['files_per_min']} against {r['all_windows']['files_per_min']} files/min")  # fmt: skip
+            print(
+                f"{r['tracks']} real tracks, embedded model: the same genre for {r['same_genre']}, the same "
+                f"verdict for {r['same_verdict']}, {r['unsure_kept_unsure']} of {r['unsure_all_windows']} unsure "
+                "kept unsure; "
+                f"{r['sampled']['files_per_min']} against {r['all_windows']['files_per_min']} files/min"
+            )
     results["load_average_at_end"] = os.getloadavg()
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -30,8 +30,14 @@ from train.baseline import fit, load_table, stratified_folds  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "unsure.json"
 MARGINS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6]
-NOT_MUSIC = ["5703-47212-0000", "3436-172162-0000", "198-209-0000", "glacier-bay-humpback", "pibble",
-             "456440__inspectorj__bird-whistling-robin-single-13"]  # speech, a whale, a dog, a bird  # fmt: skip
+NOT_MUSIC = [
+    "5703-47212-0000",
+    "3436-172162-0000",
+    "198-209-0000",
+    "glacier-bay-humpback",
+    "pibble",
+    "456440__inspectorj__bird-whistling-robin-single-13",
+]  # speech, a whale, a dog, a bird
 
 
 def out_of_fold(k: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -54,13 +60,17 @@ def by_margin(probs: np.ndarray, truth: np.ndarray) -> list[dict]:
     rows = []
     for m, upper in zip(MARGINS, [*MARGINS[1:], 1.01], strict=True):
         above, band = margin >= m, (margin >= m) & (margin < upper)
-        rows.append({
-            "margin": m, "band": f"{m:.2f}-{min(upper, 1):.2f}", "band_answers": int(band.sum()),
-            "band_accuracy": round(float(right[band].mean()), 3),
-            "share_at_least": round(float(above.mean()), 3),
-            "accuracy_at_least": round(float(right[above].mean()), 3),
-            "accuracy_below": round(float(right[~above].mean()), 3) if (~above).any() else None,
-        })  # fmt: skip
+        rows.append(
+            {
+                "margin": m,
+                "band": f"{m:.2f}-{min(upper, 1):.2f}",
+                "band_answers": int(band.sum()),
+                "band_accuracy": round(float(right[band].mean()), 3),
+                "share_at_least": round(float(above.mean()), 3),
+                "accuracy_at_least": round(float(right[above].mean()), 3),
+                "accuracy_below": round(float(right[~above].mean()), 3) if (~above).any() else None,
+            }
+        )
     return rows
 
 
@@ -72,7 +82,8 @@ def summary(probs: np.ndarray, truth: np.ndarray) -> dict:
     named = np.array([GENRES[t] in v.contenders for v, t in zip(verdicts, truth, strict=True)])
     top_two = (np.argsort(-probs, axis=1)[:, :2] == truth[:, None]).any(axis=1)
     return {
-        "answers": len(truth), "accuracy": round(float(right.mean()), 3),
+        "answers": len(truth),
+        "accuracy": round(float(right.mean()), 3),
         "clear_share": round(float(clear.mean()), 3),
         "clear_accuracy": round(float(right[clear].mean()), 3),
         "unsure_accuracy_of_top": round(float(right[~clear].mean()), 3),
@@ -80,7 +91,7 @@ def summary(probs: np.ndarray, truth: np.ndarray) -> dict:
         "unsure_truth_among_top_two": round(float(top_two[~clear].mean()), 3),  # what naming only two would cover
         "unsure_mean_contenders": round(float(np.mean([len(v.contenders) for v in np.array(verdicts)[~clear]])), 2),
         "wrong_answers_said_unsure": round(float((~clear[~right]).mean()), 3),
-    }  # fmt: skip
+    }
 
 
 def recordings() -> list[dict]:
@@ -92,11 +103,17 @@ def recordings() -> list[dict]:
         prediction = classifier.classify(classifier.load(path).samples)
         ordered = np.sort(prediction.probs)
         v = verdict(prediction.labels, prediction.probs)
-        rows.append({
-            "file": path.name, "truth": path.name.split(".")[0] if path.parent == GTZAN else None,
-            "top": prediction.top, "p_top": round(float(ordered[-1]), 3),
-            "margin": round(float(ordered[-1] - ordered[-2]), 3), "clear": v.clear, "wording": v.text,
-        })  # fmt: skip
+        rows.append(
+            {
+                "file": path.name,
+                "truth": path.name.split(".")[0] if path.parent == GTZAN else None,
+                "top": prediction.top,
+                "p_top": round(float(ordered[-1]), 3),
+                "margin": round(float(ordered[-1] - ordered[-2]), 3),
+                "clear": v.clear,
+                "wording": v.text,
+            }
+        )
         print(f"  {path.name[:48]:48s} {rows[-1]['p_top']:.2f} {rows[-1]['margin']:+.2f}  {v.text}")
     return rows
 
@@ -112,7 +129,8 @@ def main() -> None:
     labelled = [r for r in clips if r["truth"]]
     results = {
         "model": "embedded offline model (genre_classifier/core/baseline_model.npz)",
-        "clear_margin": CLEAR_MARGIN, "contender_gap": CONTENDER_GAP,
+        "clear_margin": CLEAR_MARGIN,
+        "contender_gap": CONTENDER_GAP,
         "cross_validated": cross_validated,
         "gtzan_clips": {
             "clear": sum(r["clear"] for r in labelled),
@@ -122,14 +140,14 @@ def main() -> None:
             "unsure_truth_named": sum(not r["clear"] and r["truth"] in r["wording"] for r in labelled),
         },
         "recordings": clips,
-    }  # fmt: skip
+    }
     others = [r for r in clips if not r["truth"]]
     results["other_recordings"] = {
         "music_clear": sum(r["clear"] for r in others if r["file"].rsplit(".", 1)[0] not in NOT_MUSIC),
         "music": sum(r["file"].rsplit(".", 1)[0] not in NOT_MUSIC for r in others),
         "not_music_unsure": sum(not r["clear"] for r in others if r["file"].rsplit(".", 1)[0] in NOT_MUSIC),
         "not_music": len(NOT_MUSIC),
-    }  # fmt: skip
+    }
     print(results["gtzan_clips"], results["other_recordings"])
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS.relative_to(ROOT)}")

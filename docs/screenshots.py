@@ -60,10 +60,15 @@ def main() -> None:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path="/usr/bin/chromium",
-                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                          "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                          f"--use-file-for-fake-audio-capture={microphone}"],
-                )  # fmt: skip
+                    args=[
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-background-networking",
+                        "--use-fake-ui-for-media-stream",
+                        "--use-fake-device-for-media-stream",
+                        f"--use-file-for-fake-audio-capture={microphone}",
+                    ],
+                )
                 phone = browser.new_page(viewport={"width": 390, "height": 1800}, device_scale_factor=2)
                 phone.goto(app.url, wait_until="load")
                 show_example(phone, "Vibe Ace (jazz)")

@@ -92,9 +92,27 @@ def learned(synthetic, tiny_config, tmp_path_factory) -> Path:
     # In this process (the command's fresh-process forms have tests of their own); tones and clicks, not
     # recordings, so no recorded-like augmentation (test_recorded.py and test_whisper.py train with it).
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(sys, "argv", ["finetune", "--model", str(tiny_config), "--data", str(synthetic),
-                                          "--output-dir", str(out), "--epochs", "6", "--batch-size", "16",
-                                          "--learning-rate", "3e-3", "--augment", "none"])  # fmt: skip
+        monkeypatch.setattr(
+            sys,
+            "argv",
+            [
+                "finetune",
+                "--model",
+                str(tiny_config),
+                "--data",
+                str(synthetic),
+                "--output-dir",
+                str(out),
+                "--epochs",
+                "6",
+                "--batch-size",
+                "16",
+                "--learning-rate",
+                "3e-3",
+                "--augment",
+                "none",
+            ],
+        )
         finetune.main()
     return out
 

@@ -47,13 +47,21 @@ needs_gtzan = pytest.mark.skipif(
 # Every other test reads 30 s clips in GTZAN's format (22050 Hz, mono, 16-bit WAV) and under the file names of the
 # 14 GTZAN clips the training tests' lists know, cut from the examples: (source, start in seconds). Not their genres.
 STAND_INS = {
-    "blues.00000": ("vibe_ace", 31), "blues.00001": ("hungarian_dance_5", 0), "blues.00002": ("sugar_plum_fairy", 10),
-    "classical.00000": ("hungarian_dance_5", 15), "classical.00001": ("sugar_plum_fairy", 40),
-    "classical.00002": ("sugar_plum_fairy", 70), "country.00000": ("lets_go_fishin", 0),
-    "disco.00000": ("lets_go_fishin", 90), "hiphop.00000": ("lets_go_fishin", 60), "jazz.00000": ("vibe_ace", 0),
-    "metal.00000": ("sugar_plum_fairy", 89), "pop.00000": ("lets_go_fishin", 30),
-    "reggae.00000": ("lets_go_fishin", 102), "rock.00000": ("vibe_ace", 15),
-}  # fmt: skip
+    "blues.00000": ("vibe_ace", 31),
+    "blues.00001": ("hungarian_dance_5", 0),
+    "blues.00002": ("sugar_plum_fairy", 10),
+    "classical.00000": ("hungarian_dance_5", 15),
+    "classical.00001": ("sugar_plum_fairy", 40),
+    "classical.00002": ("sugar_plum_fairy", 70),
+    "country.00000": ("lets_go_fishin", 0),
+    "disco.00000": ("lets_go_fishin", 90),
+    "hiphop.00000": ("lets_go_fishin", 60),
+    "jazz.00000": ("vibe_ace", 0),
+    "metal.00000": ("sugar_plum_fairy", 89),
+    "pop.00000": ("lets_go_fishin", 30),
+    "reggae.00000": ("lets_go_fishin", 102),
+    "rock.00000": ("vibe_ace", 15),
+}
 
 
 def _stand_ins() -> Path:
@@ -98,5 +106,3 @@ def coloured_fraction(data_uri: str) -> float:
 
     rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1]))).convert("RGB"), dtype=int)
     return float(((rgb.max(axis=2) - rgb.min(axis=2)) > 40).mean())
-
-

@@ -107,9 +107,15 @@ def test_bad_inputs_get_clear_messages_and_the_server_keeps_serving(served_disti
 
 @pytest.mark.parametrize(
     "sr, channels, subtype, fmt",
-    [(8000, 1, "PCM_U8", "WAV"), (96000, 2, "PCM_24", "WAV"), (44100, 6, "FLOAT", "WAV"), (48000, 2, "DOUBLE", "WAV"),
-     (44100, 2, "MPEG_LAYER_III", "MP3"), (32000, 1, "PCM_16", "FLAC")],
-)  # fmt: skip
+    [
+        (8000, 1, "PCM_U8", "WAV"),
+        (96000, 2, "PCM_24", "WAV"),
+        (44100, 6, "FLOAT", "WAV"),
+        (48000, 2, "DOUBLE", "WAV"),
+        (44100, 2, "MPEG_LAYER_III", "MP3"),
+        (32000, 1, "PCM_16", "FLAC"),
+    ],
+)
 def test_unusual_valid_audio_is_classified(served_distilhubert, tmp_path, sr, channels, subtype, fmt):
     path = write_tone(
         tmp_path / f"tone.{fmt.lower()}", seconds=1.0, sr=sr, channels=channels, subtype=subtype, format=fmt

@@ -170,9 +170,13 @@ needs_ffmpeg = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is 
 @needs_ffmpeg
 @pytest.mark.parametrize(
     "name, options",
-    [("memo.m4a", ["-c:a", "aac"]), ("rec.webm", ["-c:a", "libopus", "-ar", "48000"]), ("old.wma", ["-c:a", "wmav2"]),
-     ("clip.mov", ["-c:a", "aac"])],
-)  # fmt: skip
+    [
+        ("memo.m4a", ["-c:a", "aac"]),
+        ("rec.webm", ["-c:a", "libopus", "-ar", "48000"]),
+        ("old.wma", ["-c:a", "wmav2"]),
+        ("clip.mov", ["-c:a", "aac"]),
+    ],
+)
 def test_formats_libsndfile_cannot_read_are_decoded_by_ffmpeg(tmp_path, name, options):
     source = write_tone(tmp_path / "tone.wav", seconds=3.0, sr=44100, channels=2)
     clip = load_audio(ffmpeg_convert(source, tmp_path / name, *options), 16000)

@@ -31,8 +31,19 @@ def beets(tmp_path):
     music = tmp_path / "music"
     music.mkdir()
     ffmpeg("-t", "4", "-i", str(SOURCE), "-metadata", "title=Clear", str(music / "clear.flac"))
-    ffmpeg("-t", "4", "-i", str(SOURCE), "-metadata", "title=Owned", "-metadata", "genre=Chamber Music",
-           "-c:a", "libmp3lame", str(music / "owned.mp3"))  # fmt: skip
+    ffmpeg(
+        "-t",
+        "4",
+        "-i",
+        str(SOURCE),
+        "-metadata",
+        "title=Owned",
+        "-metadata",
+        "genre=Chamber Music",
+        "-c:a",
+        "libmp3lame",
+        str(music / "owned.mp3"),
+    )
     ffmpeg("-t", "4", "-i", str(SOURCE), "-metadata", "title=Third", "-c:a", "libvorbis", str(music / "third.ogg"))
     return beets_library(tmp_path, music), music
 
@@ -74,8 +85,10 @@ def test_beet_genreclassify_sets_genres_keeps_the_owners_and_writes_when_asked(b
     listing = "$title|$genres|$genre_confidence|$genre_model"
     rows = sorted(line.split("|") for line in beet("ls", "-f", listing).splitlines())
     assert [(title, genres, model) for title, genres, _, model in rows] == [
-        ("Clear", "Classical", "baseline"), ("Owned", "Chamber Music", "baseline"), ("Third", "Classical", "baseline")
-    ]  # fmt: skip
+        ("Clear", "Classical", "baseline"),
+        ("Owned", "Chamber Music", "baseline"),
+        ("Third", "Classical", "baseline"),
+    ]
     assert all(0.8 < float(confidence) <= 1 for _, _, confidence, _ in rows), rows
     # Typed attributes: numeric range queries (both must hold), which string attributes would not answer.
     assert len(beet("ls", "genre_confidence:0.8..", "genre_classical:0.8..").splitlines()) == 3

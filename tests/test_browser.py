@@ -46,11 +46,14 @@ def launch(playwright, microphone):
     return playwright.chromium.launch(
         executable_path=CHROMIUM,
         args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-audio-capture={microphone}",
         ],
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +249,9 @@ def test_live_tab_says_not_music_while_a_person_talks(playwright, served_baselin
         page.locator("#live-mic").get_by_role("button", name="Record", exact=True).click()
         page.wait_for_function(
             "() => [...document.querySelectorAll('#live-genre [data-testid=label-output-value]')].some(e => "
-            "e.innerText.trim() === 'not music')", timeout=30_000)  # fmt: skip
+            "e.innerText.trim() === 'not music')",
+            timeout=30_000,
+        )
         shown = page.locator("#live-genre [data-testid=label-output-value]")
         for _ in range(6):  # and no genre comes while they talk
             page.wait_for_timeout(1000)
@@ -273,18 +278,25 @@ def test_the_page_at_a_laptops_and_a_phones_width(browser, served_baseline, widt
         # Real clips on both sides of the thresholds: 30 s of Sugar Plum Fairy leads by 0.89; the jazz example (Vibe
         # Ace, 61.5 s) by 0.03, its answer cached after the first width.
         for give, headline, wording in [
-            (lambda: page.locator("input[type=file]").first.set_input_files(str(CLIPS / "classical.00001.wav")),
-             "classical", "Clearly ahead: 92%, the next is country at 3%."),
-            (page.get_by_role("button", name="Vibe Ace (jazz)").click, "Unsure: blues, rock or jazz",
-             "No genre is clearly ahead: blues 30%, rock 28%, jazz 13%."),
-        ]:  # fmt: skip
+            (
+                lambda: page.locator("input[type=file]").first.set_input_files(str(CLIPS / "classical.00001.wav")),
+                "classical",
+                "Clearly ahead: 92%, the next is country at 3%.",
+            ),
+            (
+                page.get_by_role("button", name="Vibe Ace (jazz)").click,
+                "Unsure: blues, rock or jazz",
+                "No genre is clearly ahead: blues 30%, rock 28%, jazz 13%.",
+            ),
+        ]:
             before = page.evaluate("() => document.querySelector('#waveform img')?.src ?? null")
             give()
             page.wait_for_function(  # the final answer, and this clip's plots (they come after a first answer)
                 """([headline, before]) => document.querySelector('#details h2')?.innerText.trim() === headline
                     && (document.querySelector('#waveform img')?.src ?? null) !== before""",
-                arg=[headline, before], timeout=RESULT_TIMEOUT_MS,
-            )  # fmt: skip
+                arg=[headline, before],
+                timeout=RESULT_TIMEOUT_MS,
+            )
             assert wording in page.locator("#details").inner_text()
         page.locator(f"{FIGURES}[src^='data:image/webp']").nth(3).wait_for()
         page.wait_for_timeout(500)  # the final images are in place
@@ -321,8 +333,9 @@ def test_on_a_phone_the_answer_comes_on_screen_and_nothing_empty_is_shown_before
     """390 x 844 with touch: no empty figure frames before an answer, "listening…" only once Record is pressed, the
     answer in words on screen when it arrives (no scrolling by the visitor), and the Many files table's file and
     genre side by side, the confidence in per cent."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
-                                  permissions=["microphone"])  # fmt: skip
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, permissions=["microphone"]
+    )
     page = context.new_page()
     try:
         page.goto(served_baseline.url, wait_until="load")
@@ -335,8 +348,9 @@ def test_on_a_phone_the_answer_comes_on_screen_and_nothing_empty_is_shown_before
         assert not in_view(page, "#details")  # below the player, the button and the examples
 
         page.locator("input[type=file]").first.set_input_files(str(CLIPS / "classical.00001.wav"))
-        page.wait_for_function("() => document.querySelector('#details h2')?.innerText.trim() === 'classical'",
-                               timeout=RESULT_TIMEOUT_MS)  # fmt: skip
+        page.wait_for_function(
+            "() => document.querySelector('#details h2')?.innerText.trim() === 'classical'", timeout=RESULT_TIMEOUT_MS
+        )
         # A smooth scroll: on screen within a few seconds, whatever the machine's load.
         page.wait_for_function(f"() => ({IN_VIEW})(document.querySelector('#details h2'))", timeout=5000)
         page.screenshot(path=ARTIFACTS / "browser-phone-answer.png")

@@ -37,8 +37,9 @@ def served(tmp_path_factory):
 @pytest.fixture
 def page(served):
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
-                                             args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"]
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         page.goto(served[0].url, wait_until="load")
         page.locator("#model-info").wait_for()

@@ -41,9 +41,13 @@ def test_a_request_for_a_transformer_checkpoint_compiles_nothing(tiny_hubert_dir
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}  # an empty cache, as after a Space's restart
     clip = DATA / "vibe_ace.hq.ogg"  # 44.1 kHz stereo: decoded, mixed, resampled, 2 windows
     result = subprocess.run(
-        [sys.executable, "-c", PROBE, str(tiny_hubert_dir), str(clip)], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
+        [sys.executable, "-c", PROBE, str(tiny_hubert_dir), str(clip)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["compiled"] == [] and not report["librosa_util"], report

@@ -29,12 +29,12 @@ def test_the_readme_is_short_and_keeps_the_spaces_header_and_the_two_commands():
     header = readme.split("---")[1]
     assert "sdk: gradio" in header and "python_version:" in header and "app_file: app.py" in header
     assert "pip install -r requirements.txt && python app.py" in readme
-    assert "pip install -r requirements-dev.txt && ruff check . && python -m pytest" in readme
+    assert "pip install -r requirements-dev.txt && ruff check . && ruff format --check . && python -m pytest" in readme
     cpu_torch = readme.index("pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu")
     assert cpu_torch < readme.index("pip install -r requirements.txt && python app.py")  # a copier reads it first
     assert "this session" not in readme.lower() and "last run" not in readme.lower()
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "pip install -q -r requirements-dev.txt && ruff check . && python -m pytest" in ci
+    assert "pip install -q -r requirements-dev.txt && ruff check . && ruff format --check . && python -m pytest" in ci
 
 
 def test_the_gradio_requirement_is_the_release_line_the_space_header_names():
@@ -42,6 +42,9 @@ def test_the_gradio_requirement_is_the_release_line_the_space_header_names():
     header = (ROOT / "README.md").read_text().split("---")[1]
     sdk = next(line.split(":", 1)[1].strip() for line in header.splitlines() if line.startswith("sdk_version:"))
     major, minor, _ = sdk.split(".")
-    pins = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
-            if line.startswith("gradio")]  # fmt: skip
+    pins = [
+        line.split("#")[0].strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.startswith("gradio")
+    ]
     assert pins == [f"gradio[mcp]~={major}.{minor}.0"], pins

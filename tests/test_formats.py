@@ -41,8 +41,22 @@ def real_world_files(tmp_path_factory) -> dict[str, Path]:
         files[name] = folder / name
         ffmpeg("-i", str(SOURCE), *options, str(files[name]))
     files["phone-video.mp4"] = folder / "phone-video.mp4"  # a video with sound, 1280x720 like a phone's
-    ffmpeg("-f", "lavfi", "-i", "testsrc=size=1280x720:rate=30:duration=12", "-i", str(SOURCE), "-shortest",
-           "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(files["phone-video.mp4"]))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=1280x720:rate=30:duration=12",
+        "-i",
+        str(SOURCE),
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        str(files["phone-video.mp4"]),
+    )
     return files
 
 

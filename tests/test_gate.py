@@ -147,9 +147,11 @@ def first_seconds_of(clip: str) -> np.ndarray:
 GATE_SOUNDS = {
     **{clip: lambda clip=clip: first_seconds_of(clip) for clip in ("rock.00000", "classical.00000", "hiphop.00000")},
     "example music": lambda: load_audio(EXAMPLES_DIR / EXAMPLES[0][0], gate.RATE, 10.0).samples,
-    **{kind: lambda kind=kind: sounds.make(kind, 1000 + 7, "eval", seconds=5)
-       for kind in ("speech", "speech in noise", "noise", "applause", "hum", "tone", "ringing")},
-}  # fmt: skip
+    **{
+        kind: lambda kind=kind: sounds.make(kind, 1000 + 7, "eval", seconds=5)
+        for kind in ("speech", "speech in noise", "noise", "applause", "hum", "tone", "ringing")
+    },
+}
 # The gate's STFT is scipy's float32 FFT, librosa's is numpy's: their magnitudes agree to 2e-7 of the peak, but round
 # differently. A pure tone's or a ring's spectrum far from the tone holds only that rounding, which moves their spectral
 # bandwidth by up to 1 % and some MFCCs by up to 1e-4; a frame's rolloff is the bin where the running sum crosses 85 %,

@@ -20,9 +20,12 @@ from .helpers import CLIPS, ROOT
 def test_without_a_gpu_it_refuses_in_one_sentence_and_records_that_nothing_ran(tmp_path):
     output = tmp_path / "gpu.json"
     result = subprocess.run(
-        [sys.executable, "benchmarks/gpu.py", "--output", str(output)], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "benchmarks/gpu.py", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == gpu.NO_GPU  # one sentence, nothing else
     results = json.loads(output.read_text())
@@ -48,4 +51,3 @@ def test_both_models_have_their_true_size_and_one_windows_inputs():
     assert inputs(2)["input_values"].shape == (2, 480000)
     ast, inputs = models["ast"]
     assert inputs(1)["input_values"].shape == (1, ast.max_length, ast.num_mel_bins) == (1, 1024, 128)
-

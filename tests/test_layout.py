@@ -28,10 +28,13 @@ def imported(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("part, forbidden", [
-    ("core", ("gradio", "spaces", "genre_classifier.web", "genre_classifier.library", "beets", "mediafile")),
-    ("library", ("gradio", "spaces", "genre_classifier.web")),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "part, forbidden",
+    [
+        ("core", ("gradio", "spaces", "genre_classifier.web", "genre_classifier.library", "beets", "mediafile")),
+        ("library", ("gradio", "spaces", "genre_classifier.web")),
+    ],
+)
 def test_each_part_imports_only_what_is_below_it(part, forbidden):
     for path in (PACKAGE / part).glob("*.py"):
         bad = {name for name in imported(path) if name.startswith(forbidden)}
@@ -45,9 +48,14 @@ def test_the_core_imports_its_own_modules_up_front():
     for path in (PACKAGE / "core").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                own = [sub.lineno for sub in ast.walk(node) if isinstance(sub, (ast.Import, ast.ImportFrom))
-                       and (getattr(sub, "level", 0) or any(name.startswith("genre_classifier")
-                                                            for name in own_names(sub)))]  # fmt: skip
+                own = [
+                    sub.lineno
+                    for sub in ast.walk(node)
+                    if isinstance(sub, (ast.Import, ast.ImportFrom))
+                    and (
+                        getattr(sub, "level", 0) or any(name.startswith("genre_classifier") for name in own_names(sub))
+                    )
+                ]
                 assert not own, f"{path.relative_to(ROOT)}:{own[0]} imports the package's own module in {node.name}"
 
 

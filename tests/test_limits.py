@@ -150,9 +150,13 @@ def guard_an_upload(tmp_path, monkeypatch, chunks, declared: int = 2_000_000):
     async def send(message):
         responses.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/gradio_api/upload", "client": ("203.0.113.5", 5000),
-             "headers": [(b"content-length", str(declared).encode()),
-                         (b"content-type", b"multipart/form-data; boundary=x")]}  # fmt: skip
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/gradio_api/upload",
+        "client": ("203.0.113.5", 5000),
+        "headers": [(b"content-length", str(declared).encode()), (b"content-type", b"multipart/form-data; boundary=x")],
+    }
     started = time.monotonic()
     asyncio.run(asyncio.wait_for(guard.Guard(gradio, guarded)(scope, receive, send), timeout=8))
     return guarded, responses, time.monotonic() - started

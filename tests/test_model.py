@@ -127,8 +127,13 @@ def speech_command_checkpoint(out):
 
     from .helpers import TINY_HUBERT, hubert_extractor, save_random_model
 
-    config = AutoConfig.from_pretrained(DISTILHUBERT_CONFIG, num_labels=3, id2label={0: "yes", 1: "no", 2: "up"},
-                                        label2id={"yes": 0, "no": 1, "up": 2}, **TINY_HUBERT)  # fmt: skip
+    config = AutoConfig.from_pretrained(
+        DISTILHUBERT_CONFIG,
+        num_labels=3,
+        id2label={0: "yes", 1: "no", 2: "up"},
+        label2id={"yes": 0, "no": 1, "up": 2},
+        **TINY_HUBERT,
+    )
     return save_random_model(config, out, hubert_extractor())
 
 
@@ -154,8 +159,9 @@ def test_a_device_this_machine_lacks_is_named_not_blamed_on_the_checkpoint(tiny_
         pytest.skip("this machine has a cuda:7")
     classifier, reason = load_classifier(str(tiny_hubert_dir), Settings(device="cuda:7"))
     assert isinstance(classifier, BaselineClassifier)
-    assert reason.startswith(f"The checkpoint {tiny_hubert_dir} could not be loaded: it cannot be placed on the "
-                             "device cuda:7 (DEVICE): "), reason  # fmt: skip
+    assert reason.startswith(
+        f"The checkpoint {tiny_hubert_dir} could not be loaded: it cannot be placed on the device cuda:7 (DEVICE): "
+    ), reason
     # The operator sees the traceback in the log, not only at DEBUG
     records = [r for r in caplog.records if r.levelno >= logging.WARNING and r.exc_info]
     assert records and "cuda:7" in records[0].getMessage()
@@ -171,14 +177,24 @@ def test_the_longest_stretch_analysed_is_the_settings_for_every_model_loaded(tin
         assert classifier.max_seconds == 45.0 and len(clip.samples) == 45 * classifier.sampling_rate
 
 
-@pytest.mark.parametrize("error, cause", [
-    (lambda: torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
-     "there is not enough memory to load it (CUDA out of memory. Tried to allocate 2.00 GiB)"),
-    (lambda: RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 4000000000 bytes."),
-     "there is not enough memory to load it (DefaultCPUAllocator: can't allocate memory"),
-    (lambda: ValueError("safetensors header is invalid"),
-     "its files could not be read as a checkpoint (ValueError: safetensors header is invalid)"),
-], ids=["gpu-memory", "cpu-memory", "other"])  # fmt: skip
+@pytest.mark.parametrize(
+    "error, cause",
+    [
+        (
+            lambda: torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            "there is not enough memory to load it (CUDA out of memory. Tried to allocate 2.00 GiB)",
+        ),
+        (
+            lambda: RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 4000000000 bytes."),
+            "there is not enough memory to load it (DefaultCPUAllocator: can't allocate memory",
+        ),
+        (
+            lambda: ValueError("safetensors header is invalid"),
+            "its files could not be read as a checkpoint (ValueError: safetensors header is invalid)",
+        ),
+    ],
+    ids=["gpu-memory", "cpu-memory", "other"],
+)
 def test_a_load_failure_says_its_real_cause(tiny_hubert_dir, monkeypatch, error, cause):
     from transformers import AutoModelForAudioClassification
 
@@ -213,11 +229,13 @@ def test_an_unknown_hub_repo_is_named_as_such(tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{server.server_port}", "HF_HOME": str(tmp_path)}
     env.pop("HF_HUB_OFFLINE", None)
-    code = ("from genre_classifier.core.loading import load_classifier; "
-            "print(load_classifier('nobody/no-such-model')[1])")
+    code = (
+        "from genre_classifier.core.loading import load_classifier; print(load_classifier('nobody/no-such-model')[1])"
+    )
     try:
-        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                                timeout=120)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
     finally:
         server.shutdown()
     assert "nobody/no-such-model could not be loaded: no such repo on the Hub, or it is private" in result.stdout, (

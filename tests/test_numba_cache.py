@@ -34,8 +34,14 @@ np.save(sys.argv[3], extract_features((0.5 * np.sin(2 * np.pi * 440 * t)).astype
 
 
 def _worker(delay: float, dtype: str, out, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WORKER, str(delay), dtype, str(out)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(delay), dtype, str(out)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_processes_compiling_at_once_leave_a_cache_the_next_process_and_the_app_can_use(tmp_path):
@@ -83,8 +89,9 @@ print("done", flush=True)
 def test_a_compilation_holds_a_lock_that_other_processes_wait_for(tmp_path, numba_first):
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"} | {"XDG_CACHE_HOME": str(tmp_path)}
     probe = PROBE.replace("import genre_classifier", "import numba\nimport genre_classifier") if numba_first else PROBE
-    child = subprocess.Popen([sys.executable, "-c", probe], cwd=ROOT, env=env, text=True,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
     try:
         folder = str(tmp_path / "genre-classifier" / "numba")  # the project's own cache, by default
         assert child.stdout.readline().split() == [folder, folder]

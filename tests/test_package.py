@@ -15,8 +15,23 @@ from .helpers import CLIPS, ROOT
 @pytest.mark.slow
 def test_the_installed_command_tags_from_any_folder(tmp_path):
     target = tmp_path / "site"  # the package alone; its dependencies are this environment's
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
-                    str(target), str(ROOT)], check=True, capture_output=True, timeout=300)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert (target / "genre_classifier" / "core" / "baseline_model.npz").is_file()
     assert (target / "genre_classifier" / "examples" / "ATTRIBUTION.md").is_file()
     assert (target / "beetsplug" / "genreclassifier.py").is_file()
@@ -29,8 +44,14 @@ def test_the_installed_command_tags_from_any_folder(tmp_path):
     for args, expected in ((["--help"], "serve"), (["tag", "--help"], "--write-tags")):
         shown = subprocess.run([*command, *args], cwd=elsewhere, env=env, capture_output=True, text=True)
         assert shown.returncode == 0 and expected in shown.stdout
-    done = subprocess.run([*command, "tag", ".", "--output", "genres.csv"], cwd=elsewhere, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [*command, "tag", ".", "--output", "genres.csv"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "jazz.wav" in (elsewhere / "genres.csv").read_text()
 

@@ -81,9 +81,10 @@ def texts_drawn(fig) -> list[Text]:
                 if lo - 1e-9 * (hi - lo) <= loc <= hi + 1e-9 * (hi - lo):
                     shown |= {tick.label1, tick.label2}
     return [
-        t for t in fig.findobj(Text)
+        t
+        for t in fig.findobj(Text)
         if t.get_visible() and t.get_text().strip() and (t not in tick_labels or t in shown)
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize("seconds", [0.5, 31.0, 45.8, 61.5, 600.0])

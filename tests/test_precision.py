@@ -36,8 +36,9 @@ def agreement(
     """(clip, largest probability difference, same top genre) for fp32 against bf16 on each clip's first window,
     in batches as the app forms them (AST: three windows at a time on a CPU)."""
     seconds = seconds or classifier.window_seconds
-    windows = [classifier.load(clip, max_seconds=seconds).samples[: int(seconds * classifier.sampling_rate)]
-               for clip in clips]  # fmt: skip
+    windows = [
+        classifier.load(clip, max_seconds=seconds).samples[: int(seconds * classifier.sampling_rate)] for clip in clips
+    ]
     rows = []
     for i in range(0, len(windows), classifier.batch_size):
         batch = windows[i : i + classifier.batch_size]

@@ -38,8 +38,13 @@ STALL = 3  # UPLOAD_STALL_S: seconds an upload may send nothing (60 by default)
 @pytest.fixture(scope="module")
 def app(tiny_hubert_dir, tmp_path_factory):
     temp = tmp_path_factory.mktemp("gradio-temp")
-    env = {"MODEL_ID": str(tiny_hubert_dir), "UPLOAD_BUDGET": "8mb", "UPLOAD_TTL": str(TTL),
-           "UPLOAD_STALL_S": str(STALL), "GRADIO_TEMP_DIR": str(temp)}  # fmt: skip
+    env = {
+        "MODEL_ID": str(tiny_hubert_dir),
+        "UPLOAD_BUDGET": "8mb",
+        "UPLOAD_TTL": str(TTL),
+        "UPLOAD_STALL_S": str(STALL),
+        "GRADIO_TEMP_DIR": str(temp),
+    }
     served = ServedApp(env, tmp_path_factory.mktemp("logs") / "limits.log")
     served.temp = temp
     yield served
@@ -74,8 +79,12 @@ def uploads(app) -> list[Path]:
 
 def upload(app, visitor: str) -> httpx.Response:
     """What `curl -F files=@junk.bin .../gradio_api/upload` sends, 1 MB of fresh random bytes: no request behind it."""
-    return httpx.post(f"{app.url}gradio_api/upload", files={"files": ("junk.bin", os.urandom(1_000_000))},
-                      headers={"X-Forwarded-For": visitor}, timeout=30)  # fmt: skip
+    return httpx.post(
+        f"{app.url}gradio_api/upload",
+        files={"files": ("junk.bin", os.urandom(1_000_000))},
+        headers={"X-Forwarded-For": visitor},
+        timeout=30,
+    )
 
 
 def wait_until(condition, timeout: float) -> bool:
@@ -96,15 +105,22 @@ def examples_answer(app) -> None:
 
 def classify_stored(app, path: str, visitor: str) -> str:
     """`/classify` of a file already on the server, as a raw API client (or the page) names it: the event stream."""
-    call = httpx.post(f"{app.url}gradio_api/call/classify", headers={"X-Forwarded-For": visitor},
-                      json={"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}]})  # fmt: skip
+    call = httpx.post(
+        f"{app.url}gradio_api/call/classify",
+        headers={"X-Forwarded-For": visitor},
+        json={"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}]},
+    )
     return httpx.get(f"{app.url}gradio_api/call/classify/{call.json()['event_id']}", timeout=60).text
 
 
 def test_an_upload_answers_again_until_no_request_has_used_it_for_the_ttl(app, clip):
     visitor = "198.51.100.1"
-    response = httpx.post(f"{app.url}gradio_api/upload", files={"files": (clip.name, clip.read_bytes())},
-                          headers={"X-Forwarded-For": visitor}, timeout=30)  # fmt: skip
+    response = httpx.post(
+        f"{app.url}gradio_api/upload",
+        files={"files": (clip.name, clip.read_bytes())},
+        headers={"X-Forwarded-For": visitor},
+        timeout=30,
+    )
     path = response.json()[0]
     for _ in range(2):  # Classify pressed again with the file still shown, or an API call repeated
         assert "event: complete" in classify_stored(app, path, visitor)
@@ -133,8 +149,11 @@ def test_an_upload_no_request_used_is_deleted_after_the_ttl_and_a_late_request_s
     assert Path(path).exists()  # kept while it may still be asked for
     assert wait_until(lambda: not Path(path).exists(), timeout=TTL + 2)
     # The page or an API client asking for it now is told why, in one sentence.
-    call = httpx.post(f"{app.url}gradio_api/call/classify", headers={"X-Forwarded-For": "198.51.100.2"},
-                      json={"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}]})  # fmt: skip
+    call = httpx.post(
+        f"{app.url}gradio_api/call/classify",
+        headers={"X-Forwarded-For": "198.51.100.2"},
+        json={"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}]},
+    )
     events = httpx.get(f"{app.url}gradio_api/call/classify/{call.json()['event_id']}", timeout=30).text
     assert "event: error" in events and limits.EXPIRED in events
     examples_answer(app)
@@ -176,8 +195,25 @@ def test_one_visitor_flooding_takes_only_its_share(app, clip, tmp_path):
     """A visitor filling the queue with requests and its share with uploads is refused; another is served, in turn."""
     hostile = app.client(visitor="203.0.113.99")
     song = tmp_path / "five-minutes.mp3"  # 10 windows to classify, in 0.3 MB: six uploads fit a visitor's share
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=300", "-ac", "1",
-                    "-ar", "8000", "-b:a", "8k", str(song)], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=300",
+            "-ac",
+            "1",
+            "-ar",
+            "8000",
+            "-b:a",
+            "8k",
+            str(song),
+        ],
+        check=True,
+    )
     jobs = [hostile.submit(handle_file(str(song)), api_name="/classify") for _ in range(6)]
     time.sleep(0.5)  # its requests are in the queue before the other visitor's
     label, *_ = classify_file(app.client(visitor="198.51.100.4"), clip)
@@ -203,10 +239,14 @@ def test_one_visitor_flooding_takes_only_its_share(app, clip, tmp_path):
 
 def stall(app, visitor: str, declared: int) -> socket.socket:
     """An upload that declares `declared` bytes, sends its first kilobyte and goes silent, its connection open."""
-    head = (b'--x\r\nContent-Disposition: form-data; name="files"; filename="big.wav"\r\n'
-            b"Content-Type: application/octet-stream\r\n\r\n")  # fmt: skip
-    request = (f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {visitor}\r\n"
-               f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {declared}\r\n\r\n")  # fmt: skip
+    head = (
+        b'--x\r\nContent-Disposition: form-data; name="files"; filename="big.wav"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n"
+    )
+    request = (
+        f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {visitor}\r\n"
+        f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {declared}\r\n\r\n"
+    )
     connection = socket.create_connection(("127.0.0.1", app.port), timeout=10)
     connection.sendall(request.encode() + head.ljust(1024, b"\0"))
     return connection
@@ -238,8 +278,12 @@ def test_stalled_uploads_from_several_addresses_do_not_keep_others_out(app, clip
         time.sleep(0.5)  # the server has read their headers: the budget is promised to them
         started, codes = time.monotonic(), []
         while time.monotonic() - started < 90:  # bounded: the test fails rather than waits for ever
-            response = httpx.post(f"{app.url}gradio_api/upload", files={"files": (clip.name, clip.read_bytes())},
-                                  headers={"X-Forwarded-For": "198.51.100.20"}, timeout=30)  # fmt: skip
+            response = httpx.post(
+                f"{app.url}gradio_api/upload",
+                files={"files": (clip.name, clip.read_bytes())},
+                headers={"X-Forwarded-For": "198.51.100.20"},
+                timeout=30,
+            )
             codes.append(response.status_code)
             if response.status_code == 200:
                 break
@@ -310,8 +354,10 @@ def test_the_page_shows_a_refused_upload_as_a_toast(app, tmp_path):
     samples, sr = sf.read(CLIPS / "jazz.00000.wav", frames=30 * 22050)
     sf.write(big, np.concatenate([samples, samples, samples]), sr)  # 90 s: 4 MB, over a visitor's 2 MB
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         page = browser.new_page()
         page.goto(app.url, wait_until="load")
         page.locator("input[type=file]").first.set_input_files(str(big))
@@ -353,8 +399,13 @@ def test_an_upload_named_by_a_request_still_joining_the_queue_is_kept(tmp_path, 
     async def send(message):
         pass
 
-    scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join", "headers": [],
-             "client": ("198.51.100.7", 5000)}  # fmt: skip
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/gradio_api/queue/join",
+        "headers": [],
+        "client": ("198.51.100.7", 5000),
+    }
     asyncio.run(guard.Guard(gradio, guarded)(scope, receive, send))
     assert seen == [True]
     guarded.sweep()  # the request has been answered (no event of it is left): its upload may answer again...

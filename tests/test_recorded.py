@@ -88,8 +88,19 @@ def test_evaluate_recorded_scores_each_clip_twice_and_writes_both(tmp_path, monk
         (clips / name).symlink_to(CLIPS / name)
     gtzan_folder(data, seconds=10, clips=clips)
     out = tmp_path / "out"
-    run_here(evaluate, monkeypatch, "--model", "baseline", "--data", str(data), "--split", "all", "--recorded",
-             "--output-dir", str(out))  # fmt: skip
+    run_here(
+        evaluate,
+        monkeypatch,
+        "--model",
+        "baseline",
+        "--data",
+        str(data),
+        "--split",
+        "all",
+        "--recorded",
+        "--output-dir",
+        str(out),
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     recorded = metrics["recorded"]
     assert recorded["clips"] == metrics["clips"] == len(list(clips.glob("*.wav")))
@@ -111,12 +122,17 @@ def ffmpeg_without_libopus(folder):
     return folder
 
 
-@pytest.mark.parametrize("path, missing", [
-    (lambda tmp: tmp, "FFmpeg is not installed"),
-    (lambda tmp: ffmpeg_without_libopus(tmp / "bin"), "FFmpeg here cannot encode Opus (no libopus)"),
-], ids=["no-ffmpeg", "no-libopus"])  # fmt: skip
-def test_finetune_says_at_once_what_to_install_or_which_flags_skip_the_recorded_copies(tmp_path, monkeypatch, path,
-                                                                                         missing):  # fmt: skip
+@pytest.mark.parametrize(
+    "path, missing",
+    [
+        (lambda tmp: tmp, "FFmpeg is not installed"),
+        (lambda tmp: ffmpeg_without_libopus(tmp / "bin"), "FFmpeg here cannot encode Opus (no libopus)"),
+    ],
+    ids=["no-ffmpeg", "no-libopus"],
+)
+def test_finetune_says_at_once_what_to_install_or_which_flags_skip_the_recorded_copies(
+    tmp_path, monkeypatch, path, missing
+):
     from train import finetune
 
     monkeypatch.setenv("PATH", str(path(tmp_path)))
@@ -129,8 +145,11 @@ def test_finetune_says_at_once_what_to_install_or_which_flags_skip_the_recorded_
         "--augment none --recorded-score false."
     )
     # Only what is asked for is named, and the flag that skips it
-    with pytest.raises(SystemExit, match=r"needed for the recorded-like test score \(--recorded-score\): .*, or skip "
-                       r"it with --recorded-score false\.$"):  # fmt: skip
+    with pytest.raises(
+        SystemExit,
+        match=r"needed for the recorded-like test score \(--recorded-score\): .*, or skip "
+        r"it with --recorded-score false\.$",
+    ):
         run_here(finetune, monkeypatch, "--model", "nobody/nothing", "--augment", "none")
 
 
@@ -140,9 +159,28 @@ def test_without_the_recorded_copies_finetune_needs_no_ffmpeg(synthetic, tiny_co
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no FFmpeg
     out = tmp_path / "out"
-    run_here(finetune, monkeypatch, "--model", str(tiny_config), "--data", str(synthetic), "--output-dir", str(out),
-             "--max-steps", "1", "--batch-size", "4", "--max-train-samples", "8", "--max-eval-samples", "4",
-             "--augment", "none", "--recorded-score", "false")  # fmt: skip
+    run_here(
+        finetune,
+        monkeypatch,
+        "--model",
+        str(tiny_config),
+        "--data",
+        str(synthetic),
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "4",
+        "--max-train-samples",
+        "8",
+        "--max-eval-samples",
+        "4",
+        "--augment",
+        "none",
+        "--recorded-score",
+        "false",
+    )
     assert "recorded" not in json.loads((out / "metrics.json").read_text())
     assert "not scored on recorded-like copies (`--recorded-score false`)" in (out / "README.md").read_text()
 
@@ -151,9 +189,12 @@ def test_evaluate_recorded_says_at_once_what_to_install(tmp_path, monkeypatch):
     from train import evaluate
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no FFmpeg
-    with pytest.raises(SystemExit, match=r"^error: FFmpeg is not installed; FFmpeg with libopus is needed for the "
-                       r"recorded-like copies \(--recorded\): install it \(apt install ffmpeg\), or leave out "
-                       r"--recorded\.$"):  # fmt: skip
+    with pytest.raises(
+        SystemExit,
+        match=r"^error: FFmpeg is not installed; FFmpeg with libopus is needed for the "
+        r"recorded-like copies \(--recorded\): install it \(apt install ffmpeg\), or leave out "
+        r"--recorded\.$",
+    ):
         run_here(evaluate, monkeypatch, "--model", "baseline", "--recorded", "--output-dir", str(tmp_path / "out"))
 
 
@@ -165,8 +206,10 @@ def test_evaluate_scores_as_the_app_does_with_the_music_gate(speech_wav):
     from train.evaluate import evaluate_classifier
 
     classifier = load_exact("baseline")
-    dataset = [{"audio": {"path": str(CLIPS / "rock.00000.wav"), "bytes": None}, "genre": GENRES.index("rock")},
-               {"audio": {"path": str(speech_wav), "bytes": None}, "genre": GENRES.index("blues")}]  # fmt: skip
+    dataset = [
+        {"audio": {"path": str(CLIPS / "rock.00000.wav"), "bytes": None}, "genre": GENRES.index("rock")},
+        {"audio": {"path": str(speech_wav), "bytes": None}, "genre": GENRES.index("blues")},
+    ]
     metrics = evaluate_classifier(classifier, dataset)
     app = classifier.classify(classifier.load(speech_wav))  # what the page answers for the speech
     assert metrics["predictions"][speech_wav.name] == app.top

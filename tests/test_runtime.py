@@ -57,8 +57,10 @@ def agreement(classifier: TransformerClassifier) -> list[tuple[str, float, bool]
     openvino = [classifier.predict_windows(w[None])[0] for w in windows]
     classifier.runtime, classifier.precision = None, "fp32"
     torch = [classifier.predict_windows(w[None])[0] for w in windows]
-    return [(clip.name, float(np.abs(a - b).max()), a.argmax() == b.argmax())
-            for clip, a, b in zip(CLIPS, openvino, torch, strict=True)]  # fmt: skip
+    return [
+        (clip.name, float(np.abs(a - b).max()), a.argmax() == b.argmax())
+        for clip, a, b in zip(CLIPS, openvino, torch, strict=True)
+    ]
 
 
 def test_a_model_that_has_learned_agrees_with_torch(openvino, learned):
@@ -144,8 +146,14 @@ def test_tag_runs_wholly_on_openvino(openvino, tiny_hubert_dir, tmp_path):
     output = tmp_path / "genres.csv"
     clips = [str(STAND_INS / "blues.00000.wav"), str(STAND_INS / "jazz.00000.wav")]
     env = {**os.environ, "MODEL_ID": str(tiny_hubert_dir), "OPENVINO_CACHE": str(openvino / "app")}
-    result = subprocess.run([sys.executable, "-m", "genre_classifier", "tag", *clips, "--output", str(output)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "genre_classifier", "tag", *clips, "--output", str(output)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stderr
     assert log.index("Forward on OpenVINO") < log.index("Tagging 2 files"), log[-3000:]

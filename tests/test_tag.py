@@ -52,8 +52,22 @@ def library(tmp_path_factory) -> dict[str, Path]:
     m4a = files["Jazz/vibe ace.m4a"] = lib / "Jazz" / "vibe ace.m4a"  # 40 s of AAC: two windows
     ffmpeg("-i", str(DATA / "vibe_ace.hq.ogg"), "-vn", "-t", "40", "-c:a", "aac", str(m4a))
     video = files["Videos/phone video.mp4"] = lib / "Videos" / "phone video.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=10:duration=6", "-i", str(CLIPS / "country.00000.wav"),
-           "-shortest", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(video))  # fmt: skip
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=10:duration=6",
+        "-i",
+        str(CLIPS / "country.00000.wav"),
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        str(video),
+    )
     files["hiphop.flac"] = root / "hiphop.flac"  # named on the command line, outside the folder
     samples, sr = sf.read(CLIPS / "hiphop.00000.wav", frames=8 * 22050)
     sf.write(files["hiphop.flac"], samples, sr)
@@ -67,8 +81,14 @@ def library(tmp_path_factory) -> dict[str, Path]:
 def command(library: dict[str, Path], output: Path, *more: str) -> list[str]:
     """The command's arguments: the library folder, the file outside it, a path that does not exist."""
     folder = library["Blues/blues.00000.wav"].parents[1]
-    return [str(folder), str(library["hiphop.flac"]), str(folder.parent / "no such folder"), "--output", str(output),
-            *more]  # fmt: skip
+    return [
+        str(folder),
+        str(library["hiphop.flac"]),
+        str(folder.parent / "no such folder"),
+        "--output",
+        str(output),
+        *more,
+    ]
 
 
 def run_here(model_dir: Path, args: list[str]) -> tuple[int, str]:
@@ -149,8 +169,9 @@ def test_windows_of_several_files_share_a_batch_and_answer_as_each_file_alone(si
         same_answers(result_row(str(tagged.path), tagged.prediction, tagged.seconds), alone[str(tagged.path)])
 
 
-def test_a_file_the_gate_cannot_hear_is_skipped_with_the_reason_and_the_next_one_is_tagged(library, tiny_hubert_dir,
-                                                                                           monkeypatch):  # fmt: skip
+def test_a_file_the_gate_cannot_hear_is_skipped_with_the_reason_and_the_next_one_is_tagged(
+    library, tiny_hubert_dir, monkeypatch
+):
     classifier = tag.load_model(replace(Settings.from_environment(), model_id=str(tiny_hubert_dir)))
     listen, calls = gate.listen, []
 
@@ -177,8 +198,13 @@ def test_an_interrupted_run_resumes_without_repeating_rows(tiny_hubert_dir, tmp_
         os.link(tmp_path / "clip.wav", songs / f"song {i:02d}.wav")
     output = tmp_path / "genres.csv"
     env = {**os.environ, "MODEL_ID": str(tiny_hubert_dir), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "genre_classifier", "tag", str(songs), "--output", str(output)],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "genre_classifier", "tag", str(songs), "--output", str(output)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while (not output.exists() or output.read_text().count("\n") < 3) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -246,10 +272,23 @@ def test_two_processes_under_torchrun_split_the_files_and_merge_to_the_single_pr
         writer.writeheader()
         writer.writerow(first)
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "genre_classifier", "tag",
-         *command(library, output)],
-        cwd=ROOT, env={**os.environ, "MODEL_ID": str(tiny_hubert_dir)}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "genre_classifier",
+            "tag",
+            *command(library, output),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "MODEL_ID": str(tiny_hubert_dir)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     # Each process wrote its own part (one may have had nothing left but the resumed row), and the merged output
     # holds every file's answer.
@@ -349,8 +388,23 @@ def test_a_file_named_in_latin_1_is_tagged_not_skipped(tiny_hubert_dir, tmp_path
     output = tmp_path / "genres.csv"
     env = {**os.environ, "MODEL_ID": str(tiny_hubert_dir), "PYTHONIOENCODING": "utf-8:strict"}
     for more in (["--dry-run"], ["--write-unsure"]):  # the preview prints each file; then the genre is written
-        done = subprocess.run([sys.executable, "-m", "genre_classifier", "tag", str(folder), "--output", str(output),
-                               "--write-tags", *more], cwd=ROOT, env=env, capture_output=True, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "genre_classifier",
+                "tag",
+                str(folder),
+                "--output",
+                str(output),
+                "--write-tags",
+                *more,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            timeout=300,
+        )
         assert done.returncode == 0 and b"Traceback" not in done.stderr and b"Skipped" not in done.stderr, done.stderr
         if more == ["--dry-run"]:
             assert os.fsencode(latin_1) in done.stdout  # the name as it is on disk

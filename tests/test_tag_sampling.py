@@ -93,8 +93,11 @@ def test_only_the_chosen_windows_are_decoded(songs, monkeypatch, tiny_hubert_dir
     classifier = tag.load_model(replace(Settings.from_environment(), model_id=str(tiny_hubert_dir)))
     read = []
     original = audio._read_file
-    monkeypatch.setattr(audio, "_read_file", lambda path, seconds, start=0.0: read.append((start, seconds))
-                        or original(path, seconds, start))  # fmt: skip
+    monkeypatch.setattr(
+        audio,
+        "_read_file",
+        lambda path, seconds, start=0.0: read.append((start, seconds)) or original(path, seconds, start),
+    )
     some = sampling.excerpts(classifier, songs / "long.wav")
     assert read == [(start, 30.0) for start in (9, 57, 105, 153, 201)]  # 150 s of the 240 s
     assert some.spans == [(start, start + 30.0) for start in (9, 57, 105, 153, 201)] and some.seconds == 240
@@ -129,8 +132,9 @@ def test_the_default_answers_from_five_windows_and_all_windows_from_every_one(so
     assert float(some[long]["music_score"]) == pytest.approx(alone["music_score"], abs=2e-3)
 
 
-def test_the_progress_bar_counts_files_and_its_time_left_when_windows_are_sampled(songs, tiny_hubert_dir, tmp_path,
-                                                                                monkeypatch):  # fmt: skip
+def test_the_progress_bar_counts_files_and_its_time_left_when_windows_are_sampled(
+    songs, tiny_hubert_dir, tmp_path, monkeypatch
+):
     """The bar counts files, not windows (its time left is the files left at the pace of the files so far): it moves
     one file at a time and ends at 3/3 with no time left."""
     from tqdm import tqdm
@@ -160,8 +164,13 @@ def test_a_sampled_run_killed_midway_resumes_without_repeating_rows(tiny_hubert_
         os.link(tmp_path / "song.wav", folder / f"song {i}.wav")
     output = tmp_path / "genres.csv"
     env = {**os.environ, "MODEL_ID": str(tiny_hubert_dir), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "genre_classifier", "tag", str(folder), "--output", str(output)],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "genre_classifier", "tag", str(folder), "--output", str(output)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while (not output.exists() or output.read_text().count("\n") < 3) and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -29,8 +29,10 @@ from genre_classifier.library import tags as filetags
 from .helpers import CLIPS, ROOT
 from .test_formats import ffmpeg
 
-pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="FFmpeg is not "
-                                "installed: the test files are made and read back with ffmpeg and ffprobe")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
+    reason="FFmpeg is not installed: the test files are made and read back with ffmpeg and ffprobe",
+)
 SOURCE = CLIPS / "classical.00000.wav"  # the embedded model calls its first 4 s classical (0.91-0.93)
 EXAMPLES = ROOT / "examples"  # CC-licensed music shipped with the package (ATTRIBUTION.md)
 BEFORE_GATE = ["path", "genre", "confidence", *GENRES, "seconds", "windows", "note"]  # before the music columns
@@ -73,8 +75,29 @@ def audio_md5(path: Path, decoded: bool) -> str:
 def audio_md5s(path: Path) -> tuple[str, str]:
     """(MD5 of the decoded samples, MD5 of the audio packets as stored), from one FFmpeg run with two outputs."""
     out = path.with_name(f".{path.name}")  # hidden: the tests look for hidden leftovers of a save, not these
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), "-map", "0:a", "-f", "md5", f"{out}.pcm",
-                    "-map", "0:a", "-c:a", "copy", "-f", "md5", f"{out}.packets"], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(path),
+            "-map",
+            "0:a",
+            "-f",
+            "md5",
+            f"{out}.pcm",
+            "-map",
+            "0:a",
+            "-c:a",
+            "copy",
+            "-f",
+            "md5",
+            f"{out}.packets",
+        ],
+        check=True,
+    )
     sums = tuple(Path(f"{out}.{kind}").read_text().strip() for kind in ("pcm", "packets"))
     for kind in ("pcm", "packets"):
         Path(f"{out}.{kind}").unlink()
@@ -82,8 +105,12 @@ def audio_md5s(path: Path) -> tuple[str, str]:
 
 
 def ffprobe_tags(path: Path) -> dict[str, str]:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format_tags:stream_tags", "-of", "json",
-                          str(path)], check=True, capture_output=True, text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format_tags:stream_tags", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     data = json.loads(out)
     tags = {**data.get("format", {}).get("tags", {})}
     for stream in data.get("streams", []):
@@ -104,8 +131,14 @@ def mutagen_genre(path: Path) -> list[str]:
 def other_tags(path: Path) -> dict:
     """Every tag but the genre and the field saying what wrote it, as mutagen reads them."""
     tags = mutagen.File(path).tags
-    skip = {"tcon", "genre", "\xa9gen", "txxx:genre_classifier", "genre_classifier",
-            "----:com.apple.itunes:genre_classifier"}  # fmt: skip
+    skip = {
+        "tcon",
+        "genre",
+        "\xa9gen",
+        "txxx:genre_classifier",
+        "genre_classifier",
+        "----:com.apple.itunes:genre_classifier",
+    }
     return {key: str(value) for key, value in (tags.items() if tags else []) if key.lower() not in skip}
 
 
@@ -193,8 +226,14 @@ def test_the_owners_genre_is_kept_an_unsure_answer_waits_and_a_genre_this_comman
 def run_command(*args: str) -> subprocess.CompletedProcess:
     """`python -m genre_classifier tag ...` as a user types it, with the embedded model."""
     env = {**os.environ, "MODEL_ID": "baseline"}
-    result = subprocess.run([sys.executable, "-m", "genre_classifier", "tag", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "genre_classifier", "tag", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -258,8 +297,15 @@ def test_an_output_of_the_version_before_the_tag_columns_resumes_and_is_upgraded
     shutil.copy(clips["song.flac"], song)
     output = tmp_path / "genres.csv"
     stat = song.stat()
-    row = {**answer(disco=0.9, pop=0.1), "path": str(song), "seconds": 4.0, "windows": 1, "note": "",
-           "size": stat.st_size, "mtime": stat.st_mtime}  # fmt: skip
+    row = {
+        **answer(disco=0.9, pop=0.1),
+        "path": str(song),
+        "seconds": 4.0,
+        "windows": 1,
+        "note": "",
+        "size": stat.st_size,
+        "mtime": stat.st_mtime,
+    }
     with open(output, "w", newline="") as f:  # the columns the command wrote before --write-tags existed
         writer = csv.DictWriter(f, BEFORE_GATE + ["size", "mtime", "model"])
         writer.writeheader()
@@ -281,8 +327,17 @@ def test_an_output_of_the_version_before_the_music_columns_resumes_and_is_upgrad
     shutil.copy(EXAMPLES / "trumpet_loop.ogg", song)
     output = tmp_path / f"genres.{fmt}"
     stat = song.stat()
-    row = {**answer(disco=0.9, pop=0.1), "path": str(song), "seconds": 5.33, "windows": 1, "note": "",
-           "size": stat.st_size, "mtime": stat.st_mtime, "genre_before": "", "genre_written": ""}  # fmt: skip
+    row = {
+        **answer(disco=0.9, pop=0.1),
+        "path": str(song),
+        "seconds": 5.33,
+        "windows": 1,
+        "note": "",
+        "size": stat.st_size,
+        "mtime": stat.st_mtime,
+        "genre_before": "",
+        "genre_written": "",
+    }
     old = BEFORE_GATE + BEFORE_TRACE
     with open(output, "w", newline="") as f:
         if fmt == "csv":
@@ -395,13 +450,21 @@ def owned(tmp_path_factory) -> dict[str, dict[str, Path]]:
             ffmpeg(*source, *options, str(tagged))
             song = mutagen.File(tagged)
             song.add_tags()
-            for frame, key in ((mutagen.id3.TIT2, "title"), (mutagen.id3.TPE1, "artist"), (mutagen.id3.TALB, "album"),
-                               (mutagen.id3.TCON, "genre")):  # fmt: skip
+            for frame, key in (
+                (mutagen.id3.TIT2, "title"),
+                (mutagen.id3.TPE1, "artist"),
+                (mutagen.id3.TALB, "album"),
+                (mutagen.id3.TCON, "genre"),
+            ):
                 song.tags.add(frame(encoding=3, text=OWNERS[key]))
             song.save()
         else:
-            ffmpeg(*source, *[f for key, value in OWNERS.items() for f in ("-metadata", f"{key}={value}")], *options,
-                   str(tagged))  # fmt: skip
+            ffmpeg(
+                *source,
+                *[f for key, value in OWNERS.items() for f in ("-metadata", f"{key}={value}")],
+                *options,
+                str(tagged),
+            )
     return made
 
 
@@ -418,8 +481,16 @@ def write_then_undo(song: Path, *flags: str) -> dict:
     with open(output, "w", newline="") as f:
         writer = csv.DictWriter(f, rows.COLUMNS + rows.RESUME_COLUMNS)
         writer.writeheader()
-        writer.writerow({**answer(jazz=0.9, blues=0.1), "path": str(song), "seconds": 4.0, "windows": 1,
-                         "size": stat.st_size, "mtime": stat.st_mtime})  # fmt: skip
+        writer.writerow(
+            {
+                **answer(jazz=0.9, blues=0.1),
+                "path": str(song),
+                "seconds": 4.0,
+                "windows": 1,
+                "size": stat.st_size,
+                "mtime": stat.st_mtime,
+            }
+        )
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MODEL_ID", "baseline")
         assert tag.main([str(song), "--output", str(output), "--write-tags", *flags]) == 0
@@ -485,8 +556,17 @@ def test_an_output_written_before_the_trace_still_undoes_the_genre(owned, tmp_pa
     with open(output, "w", newline="") as f:
         writer = csv.DictWriter(f, rows.COLUMNS + BEFORE_TRACE)
         writer.writeheader()
-        writer.writerow({**answer(jazz=0.9, blues=0.1), "path": str(song), "seconds": 4.0, "windows": 1,
-                         "size": stat.st_size, "mtime": stat.st_mtime, "genre_written": "Jazz"})  # fmt: skip
+        writer.writerow(
+            {
+                **answer(jazz=0.9, blues=0.1),
+                "path": str(song),
+                "seconds": 4.0,
+                "windows": 1,
+                "size": stat.st_size,
+                "mtime": stat.st_mtime,
+                "genre_written": "Jazz",
+            }
+        )
     assert tag.main([str(song), "--output", str(output), "--undo"]) == 0
     assert "Genres put back: 1;" in capsys.readouterr().out
     # The genre and the field are gone; the empty ID3 chunk stays, as then: nothing says the file had none.
@@ -505,8 +585,12 @@ def test_what_libmpg123_prints_on_a_damaged_mp3_goes_to_the_log_not_onto_the_ter
     damaged = tmp_path / "damaged.mp3"
     data = owned["none"]["song.mp3"].read_bytes()
     damaged.write_bytes(data[: len(data) // 2] + b"\xff\xfb\x00\x00" * 3 + data[len(data) // 2 :])  # 3 bad frames
-    decoded = subprocess.run([sys.executable, "-c", "import sys, soundfile; soundfile.read(sys.argv[1])",
-                              str(damaged)], capture_output=True, text=True, check=True)  # fmt: skip
+    decoded = subprocess.run(
+        [sys.executable, "-c", "import sys, soundfile; soundfile.read(sys.argv[1])", str(damaged)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "[src/libmpg123/" in decoded.stderr  # what libsndfile's decoder prints from C
 
     result = run_command(str(damaged), "--output", str(tmp_path / "genres.csv"))
@@ -547,8 +631,9 @@ def test_a_kill_in_the_middle_of_a_save_leaves_the_old_file_or_the_new_one(clips
     seen = set()
     for attempt in range(4):
         mode = "pause" if attempt == 0 else "loop"
-        child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path), mode], cwd=ROOT,
-                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
+        child = subprocess.Popen(
+            [sys.executable, "-c", KILLED_WRITER, str(path), mode], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
         assert child.stdout.readline() == "ready\n"
         if mode == "pause":
             assert child.stdout.readline() == "saved\n"

@@ -72,8 +72,17 @@ def test_a_pushed_checkpoint_served_by_its_hub_id_answers_as_evaluate_and_the_pi
     from transformers import pipeline
 
     fp32 = {"PRECISION": "fp32"}  # as the pipeline computes (bf16's agreement is tests/test_precision.py's)
-    stdout = run("train/evaluate.py", "--model", str(learned), "--data", str(real_clips),
-                 "--output-dir", str(tmp_path / "eval"), launcher=(sys.executable,), env=fp32).stdout  # fmt: skip
+    stdout = run(
+        "train/evaluate.py",
+        "--model",
+        str(learned),
+        "--data",
+        str(real_clips),
+        "--output-dir",
+        str(tmp_path / "eval"),
+        launcher=(sys.executable,),
+        env=fp32,
+    ).stdout
     assert "clip accuracy:" in stdout and "confusion matrix" in stdout  # the test part of the 90/10 split
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["clips"] == 2 and (tmp_path / "eval" / "confusion_matrix.png").stat().st_size > 10_000
@@ -109,14 +118,34 @@ def test_push_uploads_the_finished_folder_and_never_the_token(learned, synthetic
     monkeypatch.setenv("HF_TOKEN", secret)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # the real HfApi call, refused offline
     with pytest.raises(SystemExit, match="could not push to the Hub.*hf upload you/genre-model"):
-        run_here(finetune, monkeypatch, "--model", str(learned), "--data", str(synthetic), "--output-dir", str(out),
-                 "--max-steps", "1", "--batch-size", "4", "--push-to-hub", "--hub-model-id",
-                 "you/genre-model")  # fmt: skip
+        run_here(
+            finetune,
+            monkeypatch,
+            "--model",
+            str(learned),
+            "--data",
+            str(synthetic),
+            "--output-dir",
+            str(out),
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "4",
+            "--push-to-hub",
+            "--hub-model-id",
+            "you/genre-model",
+        )
     local = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert any(name.startswith("checkpoint-") for name in local)
     uploaded = set(filter_repo_objects(local, ignore_patterns=card.PUSH_IGNORE))
-    expected = {"config.json", "model.safetensors", "preprocessor_config.json", "README.md", "metrics.json",
-                "confusion_matrix.png"}  # fmt: skip
+    expected = {
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "README.md",
+        "metrics.json",
+        "confusion_matrix.png",
+    }
     assert expected <= uploaded and not [name for name in uploaded if name.startswith("checkpoint-")]
     for path in out.rglob("*"):
         if path.is_file():
@@ -134,8 +163,22 @@ def finetuned_distilhubert(tmp_path_factory):
     (config_only / "config.json").write_text((DISTILHUBERT_CONFIG / "config.json").read_text())
     out = tmp_path_factory.mktemp("finetuned") / "distilhubert-gtzan"
     with pytest.MonkeyPatch.context() as monkeypatch:
-        run_here(finetune, monkeypatch, "--model", str(config_only), "--data", str(clips), "--output-dir",
-                 str(out), "--max-steps", "1", "--batch-size", "1", "--max-eval-samples", "1")  # fmt: skip
+        run_here(
+            finetune,
+            monkeypatch,
+            "--model",
+            str(config_only),
+            "--data",
+            str(clips),
+            "--output-dir",
+            str(out),
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "1",
+            "--max-eval-samples",
+            "1",
+        )
     return out
 
 
@@ -164,10 +207,22 @@ def test_evaluate_works_on_the_embedded_model(tmp_path, monkeypatch, capsys):
 def test_two_process_torchrun_trains_one_model(synthetic, tiny_config, tmp_path):
     out = tmp_path / "ddp"
     stdout = run(
-        "--nproc_per_node", "2", "-m", "train.finetune", "--model", str(tiny_config), "--data", str(synthetic),
-        "--output-dir", str(out), "--max-steps", "3", "--batch-size", "4",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "train.finetune",
+        "--model",
+        str(tiny_config),
+        "--data",
+        str(synthetic),
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "4",
         launcher=(sys.executable, "-m", "torch.distributed.run"),
-    ).stdout  # fmt: skip
+    ).stdout
     assert stdout.count("trained on 2 process(es)") == 2  # both ranks in one gloo process group
     assert stdout.count("saved the checkpoint") == 1  # written once, by rank 0
     assert json.loads((out / "metrics.json").read_text())["clips"] == 20
@@ -181,8 +236,22 @@ def test_ast_fine_tuning_stores_input_statistics_of_the_training_split(synthetic
         config_only
     )
     out = tmp_path / "ast"
-    run_here(finetune, monkeypatch, "--model", str(config_only), "--data", str(synthetic), "--output-dir", str(out),
-             "--max-steps", "1", "--batch-size", "4", "--normalisation-clips", "20")  # fmt: skip
+    run_here(
+        finetune,
+        monkeypatch,
+        "--model",
+        str(config_only),
+        "--data",
+        str(synthetic),
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "4",
+        "--normalisation-clips",
+        "20",
+    )
     saved = json.loads((out / "preprocessor_config.json").read_text())
     defaults = ASTFeatureExtractor()  # AudioSet's statistics
     assert saved["do_normalize"] and (saved["mean"], saved["std"]) != (defaults.mean, defaults.std)
@@ -192,8 +261,20 @@ def test_ast_fine_tuning_stores_input_statistics_of_the_training_split(synthetic
 
 def test_an_interrupted_run_resumes_where_it_stopped(synthetic, tiny_config, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
-    common = ["--model", str(tiny_config), "--data", str(synthetic), "--output-dir", str(out), "--batch-size", "4",
-              "--max-train-samples", "40", "--max-eval-samples", "8"]  # fmt: skip
+    common = [
+        "--model",
+        str(tiny_config),
+        "--data",
+        str(synthetic),
+        "--output-dir",
+        str(out),
+        "--batch-size",
+        "4",
+        "--max-train-samples",
+        "40",
+        "--max-eval-samples",
+        "8",
+    ]
     run_here(finetune, monkeypatch, *common, "--max-steps", "2")
     first = capsys.readouterr().out
     assert "40 train / 8 test" in first and "4 clips per optimiser step" in first and "10 steps per epoch" in first
@@ -215,9 +296,25 @@ def test_freezing_the_feature_encoder_trains_only_the_rest(synthetic, tiny_huber
     from safetensors.torch import load_file
 
     out = tmp_path / "frozen"
-    run_here(finetune, monkeypatch, "--model", str(tiny_hubert_dir), "--data", str(synthetic), "--output-dir",
-             str(out), "--max-steps", "1", "--warmup", "0", "--batch-size", "8", "--learning-rate", "1e-2",
-             "--freeze-feature-encoder")  # fmt: skip
+    run_here(
+        finetune,
+        monkeypatch,
+        "--model",
+        str(tiny_hubert_dir),
+        "--data",
+        str(synthetic),
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        "1",
+        "--warmup",
+        "0",
+        "--batch-size",
+        "8",
+        "--learning-rate",
+        "1e-2",
+        "--freeze-feature-encoder",
+    )
     before, after = load_file(tiny_hubert_dir / "model.safetensors"), load_file(out / "model.safetensors")
     encoder = [k for k in before if k.startswith("hubert.feature_extractor.")]
     head = [k for k in before if k.startswith("classifier.") or k.startswith("projector.")]

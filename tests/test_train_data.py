@@ -62,10 +62,13 @@ def write_parquet(folder: Path, files: dict[str, bytes]) -> Path:
         rows["audio"].append({"bytes": data, "path": Path(name).name})
         rows["label"].append(GENRES.index(name.split("/")[0]))
     schema = pa.schema(
-        [("file", pa.string()), ("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-         ("label", pa.int64())],
+        [
+            ("file", pa.string()),
+            ("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
+            ("label", pa.int64()),
+        ],
         metadata={"huggingface": json.dumps({"info": {"features": features.to_dict()}})},
-    )  # fmt: skip
+    )
     (folder / "data").mkdir(parents=True)
     pq.write_table(pa.table(rows, schema=schema), folder / "data" / "train-00000-of-00001.parquet")
     return folder
@@ -138,8 +141,10 @@ def test_the_split_is_the_same_for_every_form(replicas, offline_hub):
 
 def test_the_fault_filtered_split_finds_the_same_clips_in_each_form_named_as_gtzan(replicas, offline_hub):
     """The Hub's archive, a local archive and Kaggle's folder all carry GTZAN's file names; the lists pick by them."""
-    lists = {part: (ROOT / "train" / "splits" / f"{prefix}_filtered.txt").read_text().split()
-             for part, prefix in [("train", "train"), ("validation", "valid"), ("test", "test")]}  # fmt: skip
+    lists = {
+        part: (ROOT / "train" / "splits" / f"{prefix}_filtered.txt").read_text().split()
+        for part, prefix in [("train", "train"), ("validation", "valid"), ("test", "test")]
+    }
     held = {name.split("/")[1] for name in clip_files()}
     expected = {part: sorted(held & {line.split("/")[1] for line in lines}) for part, lines in lists.items()}
     expected["train"].remove("jazz.00054.wav")  # undecodable
@@ -156,8 +161,10 @@ def test_the_fault_filtered_split_finds_the_same_clips_in_each_form_named_as_gtz
 
 
 def test_string_labels_in_other_columns(tmp_path):
-    rows = {"song": [{"bytes": (CLIPS / f"{g}.00000.wav").read_bytes(), "path": f"{g}.wav"} for g in GENRES],
-            "style": [g.capitalize() for g in GENRES]}  # fmt: skip
+    rows = {
+        "song": [{"bytes": (CLIPS / f"{g}.00000.wav").read_bytes(), "path": f"{g}.wav"} for g in GENRES],
+        "style": [g.capitalize() for g in GENRES],
+    }
     (tmp_path / "data").mkdir()
     pq.write_table(pa.table(rows), tmp_path / "data" / "train-00000-of-00001.parquet")
     dataset = load_gtzan(str(tmp_path), audio_column="song", label_column="style")
@@ -169,8 +176,10 @@ def test_string_labels_in_other_columns(tmp_path):
 def test_class_labels_in_another_order_are_mapped_by_name(tmp_path):
     reversed_names = GENRES[::-1]
     features = Features({"audio": Audio(), "label": ClassLabel(names=reversed_names)})
-    rows = {"audio": [{"bytes": (CLIPS / "pop.00000.wav").read_bytes(), "path": "pop.00000.wav"}],
-            "label": [reversed_names.index("pop")]}  # fmt: skip
+    rows = {
+        "audio": [{"bytes": (CLIPS / "pop.00000.wav").read_bytes(), "path": "pop.00000.wav"}],
+        "label": [reversed_names.index("pop")],
+    }
     schema = pa.schema(
         [("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])), ("label", pa.int64())],
         metadata={"huggingface": json.dumps({"info": {"features": features.to_dict()}})},
@@ -220,23 +229,38 @@ def test_too_many_bad_clips_stop_the_run(tmp_path):
 
 def run_module(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
 
 
-def test_finetune_and_evaluate_on_the_default_hub_data_as_a_user_runs_them(replicas, tiny_config, tmp_path, offline_hub,
-                                                                          monkeypatch, capsys, caplog):  # fmt: skip
+def test_finetune_and_evaluate_on_the_default_hub_data_as_a_user_runs_them(
+    replicas, tiny_config, tmp_path, offline_hub, monkeypatch, capsys, caplog
+):
     """No --data: marsyas/gtzan's archive from the Hub cache, offline; fine-tuning in a fresh process as a user
     types it, evaluation in this one (the same data path, with the cache the fresh process extracted)."""
     from train import evaluate
 
     env = {"HF_HOME": str(replicas["hf_home"]), "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "out"
-    trained = run_module("train.finetune", "--model", str(tiny_config), "--output-dir", str(out),
-                         "--max-steps", "2", "--batch-size", "2", env=env)  # fmt: skip
+    trained = run_module(
+        "train.finetune",
+        "--model",
+        str(tiny_config),
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "2",
+        env=env,
+    )
     assert trained.stderr.count("skipped jazz.00054.wav") == 1  # named in one warning line
     assert f"{GOOD_CLIPS - TEST_CLIPS} train / {TEST_CLIPS} test" in trained.stdout
     assert json.loads((out / "metrics.json").read_text())["clips"] == TEST_CLIPS
@@ -249,15 +273,30 @@ def test_finetune_and_evaluate_on_the_default_hub_data_as_a_user_runs_them(repli
 
 
 @pytest.mark.parametrize("form", ["archive", "kaggle", "parquet"])
-def test_finetune_and_evaluate_run_on_each_local_form(form, replicas, tiny_config, tmp_path, offline_hub, monkeypatch,
-                                                     capsys, caplog):  # fmt: skip
+def test_finetune_and_evaluate_run_on_each_local_form(
+    form, replicas, tiny_config, tmp_path, offline_hub, monkeypatch, capsys, caplog
+):
     """The same commands on the other forms, in this process (their code paths need no fresh interpreter)."""
     from train import evaluate, finetune
 
     out = tmp_path / "out"
     data = ["--data", str(replicas[form])]
-    monkeypatch.setattr(sys, "argv", ["finetune", "--model", str(tiny_config), *data, "--output-dir", str(out),
-                                      "--max-steps", "2", "--batch-size", "2"])  # fmt: skip
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "finetune",
+            "--model",
+            str(tiny_config),
+            *data,
+            "--output-dir",
+            str(out),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "2",
+        ],
+    )
     with caplog.at_level(logging.WARNING):
         finetune.main()
     assert f"{GOOD_CLIPS - TEST_CLIPS} train / {TEST_CLIPS} test" in capsys.readouterr().out

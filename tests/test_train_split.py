@@ -78,8 +78,22 @@ def trained(replica, tiny_config, tmp_path_factory):
     data, _ = replica
     out = tmp_path_factory.mktemp("ff_run") / "out"
     with pytest.MonkeyPatch.context() as monkeypatch, contextlib.redirect_stdout(io.StringIO()) as stdout:
-        run_here(finetune, monkeypatch, "--model", str(tiny_config), "--data", str(data), "--split", "fault-filtered",
-                 "--output-dir", str(out), "--max-steps", "2", "--batch-size", "5")  # fmt: skip
+        run_here(
+            finetune,
+            monkeypatch,
+            "--model",
+            str(tiny_config),
+            "--data",
+            str(data),
+            "--split",
+            "fault-filtered",
+            "--output-dir",
+            str(out),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "5",
+        )
     return out, stdout.getvalue()
 
 
@@ -99,8 +113,10 @@ def test_fault_filtered_trains_on_the_training_list_selects_on_validation_and_sc
     assert "clips:       10 train / 12 validation / 10 test (fault-filtered:" in plan
     assert "undecodable: 1 clip(s) left out: jazz.00054.wav" in plan
     assert f"unlisted:    1 clip(s) in the data but on no list, left out: {UNLISTED}" in plan
-    assert f"missing:     897 listed clip(s) not in the data ({missing['train']} train, {missing['validation']} " \
-           f"validation, {missing['test']} test): blues." in plan  # fmt: skip
+    assert (
+        f"missing:     897 listed clip(s) not in the data ({missing['train']} train, {missing['validation']} "
+        f"validation, {missing['test']} test): blues." in plan
+    )
     assert f"(every name: {out}/split.json)" in plan
 
     record = json.loads((out / "split.json").read_text())
@@ -119,8 +135,10 @@ def test_fault_filtered_trains_on_the_training_list_selects_on_validation_and_sc
     assert (metrics["split"], metrics["part"], metrics["clips"]) == ("fault-filtered", "test", 10)
     assert sorted(metrics["predictions"]) == sorted(written["test"])  # scored on the test list, once
     assert metrics["selected_on_validation"] and metrics["validation"] == {
-        "clips": 12, "accuracy": evaluations[-1]["eval_accuracy"], "checkpoint": "checkpoint-2"
-    }  # fmt: skip
+        "clips": 12,
+        "accuracy": evaluations[-1]["eval_accuracy"],
+        "checkpoint": "checkpoint-2",
+    }
     assert plan.count("clip accuracy:") == 1
     card = (out / "README.md").read_text()
     assert "split: fault-filtered test, 10 clips" in card  # the model-index entry
@@ -131,8 +149,18 @@ def test_fault_filtered_trains_on_the_training_list_selects_on_validation_and_sc
 def test_evaluate_scores_the_same_test_list_with_the_same_answers(replica, trained, tmp_path, monkeypatch, capsys):
     data, written = replica
     out, _ = trained
-    run_here(evaluate, monkeypatch, "--model", str(out), "--data", str(data), "--split", "fault-filtered",
-             "--output-dir", str(tmp_path))  # fmt: skip
+    run_here(
+        evaluate,
+        monkeypatch,
+        "--model",
+        str(out),
+        "--data",
+        str(data),
+        "--split",
+        "fault-filtered",
+        "--output-dir",
+        str(tmp_path),
+    )
     printed = capsys.readouterr().out
     assert "split: fault-filtered, part: test (10 clips)" in printed
     assert "note: none of these 10 clips is in the checkpoint's training or validation clips" in printed
@@ -151,8 +179,18 @@ def test_the_embedded_model_on_the_test_list_is_said_not_to_be_held_out(replica,
         assert name in written["train"] + written["validation"] + written["test"]
         (small / name.split(".")[0]).mkdir(parents=True, exist_ok=True)
         (small / name.split(".")[0] / name).symlink_to(data / name.split(".")[0] / name)
-    run_here(evaluate, monkeypatch, "--model", "baseline", "--data", str(small), "--split", "fault-filtered",
-             "--output-dir", str(tmp_path / "out"))  # fmt: skip
+    run_here(
+        evaluate,
+        monkeypatch,
+        "--model",
+        "baseline",
+        "--data",
+        str(small),
+        "--split",
+        "fault-filtered",
+        "--output-dir",
+        str(tmp_path / "out"),
+    )
     assert "note: 1 of these 2 clips are in the embedded model's training data" in capsys.readouterr().out
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["clips_seen_in_training"] == 1
 
@@ -162,8 +200,18 @@ def test_a_folder_without_gtzan_names_gets_a_message(tiny_config, tmp_path, monk
         (tmp_path / "songs" / genre).mkdir(parents=True)
         (tmp_path / "songs" / genre / f"my {genre} song.wav").symlink_to(CLIPS / f"{genre}.00000.wav")
     with pytest.raises(SystemExit, match=r"finds its clips by GTZAN's file names.*none of the 2 clips.*--split course"):
-        run_here(finetune, monkeypatch, "--model", str(tiny_config), "--data", str(tmp_path / "songs"), "--split",
-                 "fault-filtered", "--output-dir", str(tmp_path / "out"))  # fmt: skip
+        run_here(
+            finetune,
+            monkeypatch,
+            "--model",
+            str(tiny_config),
+            "--data",
+            str(tmp_path / "songs"),
+            "--split",
+            "fault-filtered",
+            "--output-dir",
+            str(tmp_path / "out"),
+        )
 
 
 def test_a_model_that_cannot_be_loaded_is_one_sentence_without_a_traceback(tmp_path):
@@ -171,13 +219,28 @@ def test_a_model_that_cannot_be_loaded_is_one_sentence_without_a_traceback(tmp_p
     must find the repository's modules as `-m train.finetune` does): no plan, no traceback."""
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, "train/finetune.py", "--model", "you/not-in-the-cache", "--split", "fault-filtered",
-         "--output-dir", str(tmp_path / "out")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "train/finetune.py",
+            "--model",
+            "you/not-in-the-cache",
+            "--split",
+            "fault-filtered",
+            "--output-dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 1 and result.stdout == "", result  # nothing before it: no plan, no data
     # one line, one sentence: the app's reason (genre_classifier.core.loading.why_not_loaded) for a command line
-    assert re.fullmatch(r"error: The model you/not-in-the-cache could not be loaded: [^\n]*HF_HUB_OFFLINE=1[^\n]*\.",
-                        result.stderr.strip()), result.stderr  # fmt: skip
+    assert re.fullmatch(
+        r"error: The model you/not-in-the-cache could not be loaded: [^\n]*HF_HUB_OFFLINE=1[^\n]*\.",
+        result.stderr.strip(),
+    ), result.stderr
     assert not (tmp_path / "out").exists()
 
 

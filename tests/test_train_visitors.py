@@ -59,9 +59,27 @@ def test_corrections_train_the_genre_model_are_scored_and_never_bring_a_test_cli
     data, test = gtzan_like
     folder, receipts = corrections
     out = tmp_path / "run"
-    monkeypatch.setattr(sys, "argv", ["finetune", "--model", str(tiny_config), "--data", str(data), "--output-dir",
-                                      str(out), "--extra-data", str(folder), "--max-steps", "2", "--batch-size", "8",
-                                      "--augment", "none"])  # fmt: skip
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "finetune",
+            "--model",
+            str(tiny_config),
+            "--data",
+            str(data),
+            "--output-dir",
+            str(out),
+            "--extra-data",
+            str(folder),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--augment",
+            "none",
+        ],
+    )
     finetune.main()
     printed = capsys.readouterr().out
     assert "visitors:" in printed and "1 left out as copies of GTZAN test clips" in printed

@@ -20,8 +20,16 @@ from .test_train import gtzan_folder, run_here
 pytestmark = pytest.mark.slow  # trains, converts and serves
 
 # openai/whisper-base's encoder: 80 mel bins, 6 layers of width 512, 8 heads (its decoder is not used).
-WHISPER_BASE = dict(num_mel_bins=80, d_model=512, encoder_layers=6, encoder_attention_heads=8, encoder_ffn_dim=2048,
-                    decoder_layers=6, decoder_attention_heads=8, decoder_ffn_dim=2048)  # fmt: skip
+WHISPER_BASE = dict(
+    num_mel_bins=80,
+    d_model=512,
+    encoder_layers=6,
+    encoder_attention_heads=8,
+    encoder_ffn_dim=2048,
+    decoder_layers=6,
+    decoder_attention_heads=8,
+    decoder_ffn_dim=2048,
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +39,22 @@ def finetuned_whisper(tmp_path_factory):
     clips = gtzan_folder(tmp_path_factory.mktemp("gtzan14-5s"), seconds=5)
     out = tmp_path_factory.mktemp("finetuned") / "whisper-gtzan"
     with pytest.MonkeyPatch.context() as monkeypatch:
-        run_here(finetune, monkeypatch, "--model", str(config_only), "--data", str(clips), "--output-dir", str(out),
-                 "--max-steps", "2", "--batch-size", "1", "--max-eval-samples", "1")  # fmt: skip
+        run_here(
+            finetune,
+            monkeypatch,
+            "--model",
+            str(config_only),
+            "--data",
+            str(clips),
+            "--output-dir",
+            str(out),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "1",
+            "--max-eval-samples",
+            "1",
+        )
     return out
 
 
@@ -41,8 +63,9 @@ def test_the_presets_name_whisper_small_and_base():
     assert options.PRESETS["whisper-base"].checkpoint == "openai/whisper-base"
 
 
-def test_whisper_fine_tunes_with_augmentation_and_serves_on_pytorch_and_openvino(finetuned_whisper, tmp_path,
-                                                                                  monkeypatch):
+def test_whisper_fine_tunes_with_augmentation_and_serves_on_pytorch_and_openvino(
+    finetuned_whisper, tmp_path, monkeypatch
+):
     metrics = json.loads((finetuned_whisper / "metrics.json").read_text())
     assert "recorded" in metrics and 0 <= metrics["recorded"]["agreement"] <= 1
     card = (finetuned_whisper / "README.md").read_text()

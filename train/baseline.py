@@ -72,9 +72,15 @@ def fit(x: np.ndarray, y: np.ndarray, cv_accuracy: float = float("nan"), seed: i
             opt.step()
     weights = {k: v.detach().double().numpy() for k, v in net.state_dict().items()}
     return BaselineModel(
-        mean=mean, scale=scale, w1=weights["1.weight"].T, b1=weights["1.bias"],
-        w2=weights["4.weight"].T, b2=weights["4.bias"], labels=list(GENRES), cv_accuracy=cv_accuracy,
-    )  # fmt: skip
+        mean=mean,
+        scale=scale,
+        w1=weights["1.weight"].T,
+        b1=weights["1.bias"],
+        w2=weights["4.weight"].T,
+        b2=weights["4.bias"],
+        labels=list(GENRES),
+        cv_accuracy=cv_accuracy,
+    )
 
 
 def cross_validate(x: np.ndarray, y: np.ndarray, k: int = 10, seed: int = 0) -> list[float]:

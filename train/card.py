@@ -22,9 +22,11 @@ def visitors_line(metrics: dict) -> str:
     if not visitors:
         return ""
     score = f"**{visitors['accuracy']:.4f}**" if visitors["accuracy"] is not None else "not measured (too few)"
-    return (f"- clip accuracy on {visitors['clips']} held-out corrections from the app's visitors (what visitors "
-            f"really send; `visitors.accuracy`): {score}; {visitors['train_clips']} other corrections were trained "
-            "on, none of them a GTZAN test clip\n")
+    return (
+        f"- clip accuracy on {visitors['clips']} held-out corrections from the app's visitors (what visitors "
+        f"really send; `visitors.accuracy`): {score}; {visitors['train_clips']} other corrections were trained "
+        "on, none of them a GTZAN test clip\n"
+    )
 
 
 def write_model_card(out: Path, args: Arguments, base: str, metrics: dict, hyper: dict) -> None:
@@ -33,14 +35,25 @@ def write_model_card(out: Path, args: Arguments, base: str, metrics: dict, hyper
     name = args.hub_model_id or out.name
     split_name = f"{metrics['split']} test, {metrics['clips']} clips"
     data = ModelCardData(
-        model_name=name, base_model=base if not Path(base).is_dir() else None, datasets=[HUB_DATASET],
-        metrics=["accuracy"], library_name="transformers", pipeline_tag="audio-classification",
+        model_name=name,
+        base_model=base if not Path(base).is_dir() else None,
+        datasets=[HUB_DATASET],
+        metrics=["accuracy"],
+        library_name="transformers",
+        pipeline_tag="audio-classification",
         tags=["audio-classification", "music", "genre", "gtzan"],
-        eval_results=[EvalResult(
-            task_type="audio-classification", dataset_type=HUB_DATASET, dataset_name="GTZAN", dataset_config="all",
-            dataset_split=split_name, metric_type="accuracy", metric_value=round(metrics["accuracy"], 4),
-        )],
-    )  # fmt: skip
+        eval_results=[
+            EvalResult(
+                task_type="audio-classification",
+                dataset_type=HUB_DATASET,
+                dataset_name="GTZAN",
+                dataset_config="all",
+                dataset_split=split_name,
+                metric_type="accuracy",
+                metric_value=round(metrics["accuracy"], 4),
+            )
+        ],
+    )
     rows = "\n".join(f"| {k} | {v} |" for k, v in hyper.items())
     genres = "\n".join(
         f"| {g} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |"
@@ -49,10 +62,12 @@ def write_model_card(out: Path, args: Arguments, base: str, metrics: dict, hyper
     recorded = "- not scored on recorded-like copies (`--recorded-score false`)\n"
     if "recorded" in metrics:
         scored = metrics["recorded"]
-        recorded = (f"- clip accuracy on recorded-like copies of the same clips (a room, a microphone's band, noise, "
-                    f"level and the\n  browser's Opus codec, as a song played near a laptop sounds): "
-                    f"{scored['accuracy']:.4f}; the top genre\n  is unchanged for {scored['agreement']:.0%} of the "
-                    "clips\n")  # fmt: skip
+        recorded = (
+            f"- clip accuracy on recorded-like copies of the same clips (a room, a microphone's band, noise, "
+            f"level and the\n  browser's Opus codec, as a song played near a laptop sounds): "
+            f"{scored['accuracy']:.4f}; the top genre\n  is unchanged for {scored['agreement']:.0%} of the "
+            "clips\n"
+        )
     body = f"""
 # {name}
 

@@ -95,13 +95,14 @@ def evaluate_classifier(classifier: Classifier, dataset, recorded: bool = False)
             copy = recorded_copy(clip.samples, rate, seed=(EVAL_SEED, i))
             runs["recorded"].add(name, example["genre"], classifier.classify(classifier.load((rate, copy))), genre_of)
     metrics = runs["clean"].metrics()
-    metrics["music_gate"] = ("as the app: each clip's windows went through the music gate, a music clip's genre is "
-                             "the mean of its music windows, and `not_music` names the clips the app would call not "
-                             "music (their top genre is still scored)")  # fmt: skip
+    metrics["music_gate"] = (
+        "as the app: each clip's windows went through the music gate, a music clip's genre is "
+        "the mean of its music windows, and `not_music` names the clips the app would call not "
+        "music (their top genre is still scored)"
+    )
     if recorded:
         same = [runs["recorded"].predictions[name] == top for name, top in metrics["predictions"].items()]
-        metrics["recorded"] = {**runs["recorded"].metrics(), "agreement": float(np.mean(same)),
-                               "seed": EVAL_SEED}  # fmt: skip
+        metrics["recorded"] = {**runs["recorded"].metrics(), "agreement": float(np.mean(same)), "seed": EVAL_SEED}
     return metrics
 
 
@@ -165,10 +166,13 @@ def report(metrics: dict) -> str:
     lines += [" ".join(f"{c:3d}" for c in row) for row in metrics["confusion_matrix"]]
     if "recorded" in metrics:
         recorded = metrics["recorded"]
-        lines += ["", f"recorded-like copies (train/recorded.py, seed {recorded['seed']}):",
-                  f"accuracy:        {recorded['accuracy']:.4f} (clips)",
-                  f"agreement:       {recorded['agreement']:.4f} (clips whose top genre is unchanged)",
-                  "confusion matrix:"]  # fmt: skip
+        lines += [
+            "",
+            f"recorded-like copies (train/recorded.py, seed {recorded['seed']}):",
+            f"accuracy:        {recorded['accuracy']:.4f} (clips)",
+            f"agreement:       {recorded['agreement']:.4f} (clips whose top genre is unchanged)",
+            "confusion matrix:",
+        ]
         lines += [" ".join(f"{c:3d}" for c in row) for row in recorded["confusion_matrix"]]
     return "\n".join(lines)
 
@@ -178,8 +182,11 @@ def write_results(metrics: dict, output_dir: Path, title: str) -> None:
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     save_confusion_matrix(np.array(metrics["confusion_matrix"]), output_dir / "confusion_matrix.png", title)
     if "recorded" in metrics:
-        save_confusion_matrix(np.array(metrics["recorded"]["confusion_matrix"]),
-                              output_dir / "confusion_matrix_recorded.png", f"{title}, recorded-like")  # fmt: skip
+        save_confusion_matrix(
+            np.array(metrics["recorded"]["confusion_matrix"]),
+            output_dir / "confusion_matrix_recorded.png",
+            f"{title}, recorded-like",
+        )
 
 
 def write_split(chosen: Split, output_dir: Path) -> None:
@@ -235,19 +242,22 @@ def main() -> None:
     parser.add_argument("--audio-column", default="audio", help="audio column of a datasets dataset")
     parser.add_argument("--label-column", help="genre column of a datasets dataset; unset: 'genre', else 'label'")
     parser.add_argument(
-        "--split", choices=[*SPLITS, ALL], default=COURSE,
+        "--split",
+        choices=[*SPLITS, ALL],
+        default=COURSE,
         help="course: the audio course's random 90/10 split (--test-size, --seed); fault-filtered: the "
         "artist-filtered lists in train/splits/; all: every usable clip",
-    )  # fmt: skip
+    )
     parser.add_argument("--part", choices=PARTS, default="test", help="which part of the split to score")
     parser.add_argument("--test-size", type=float, default=0.1, help="course split: held-out fraction")
     parser.add_argument("--seed", type=int, default=42, help="course split: its shuffle seed")
     parser.add_argument("--output-dir", type=Path, default=Path("eval_results"), help="where the results go")
     parser.add_argument(
-        "--recorded", action="store_true",
+        "--recorded",
+        action="store_true",
         help="score every clip a second time as a recorded-like copy (a room, a microphone's band, noise, level and "
         "Opus: train/recorded.py, a fixed seed), written under `recorded` in metrics.json with the agreement",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     try:
         evaluate(args)
@@ -259,8 +269,13 @@ def evaluate(args: argparse.Namespace) -> None:
     if args.recorded:  # its Opus copies need FFmpeg: said before the model and the data are loaded
         check_codec(["the recorded-like copies (--recorded)"], "leave out --recorded")
     classifier = load_for_evaluation(args.model)  # before the data: a model that cannot load is told at once
-    chosen = make_split(load_gtzan(args.data, args.audio_column, args.label_column), args.split,
-                        classifier.sampling_rate, args.test_size, args.seed)  # fmt: skip
+    chosen = make_split(
+        load_gtzan(args.data, args.audio_column, args.label_column),
+        args.split,
+        classifier.sampling_rate,
+        args.test_size,
+        args.seed,
+    )
     part = ALL if args.split == ALL else args.part
     if part not in chosen.parts:
         raise DataError(f"The {args.split} split has no {part} part; its parts: {', '.join(chosen.parts)}.")
@@ -272,10 +287,15 @@ def evaluate(args: argparse.Namespace) -> None:
     print("\n".join(lines) + "\n")
     metrics = evaluate_classifier(classifier, dataset, recorded=args.recorded)
     metrics |= {
-        "model": args.model, "data": args.data, "split": args.split, "split_description": chosen.description,
-        "part": part, "seed": args.seed, "clips_seen_in_training": seen,
+        "model": args.model,
+        "data": args.data,
+        "split": args.split,
+        "split_description": chosen.description,
+        "part": part,
+        "seed": args.seed,
+        "clips_seen_in_training": seen,
         "selected_on_validation": None,  # chosen however the checkpoint was trained: see its own card and metrics.json
-    }  # fmt: skip
+    }
     print(report(metrics))
     write_results(metrics, args.output_dir, f"{Path(args.model).name} on {args.split} {part} clips")
     write_split(chosen, args.output_dir)

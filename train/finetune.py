@@ -89,11 +89,15 @@ def visitors_metrics(classifier: TransformerClassifier, visitors: Corrections, s
     recorded-like twin is made of them."""
     scored = evaluate_classifier(classifier, visitors.held_out) if len(visitors.held_out) else None
     return {
-        "data": source, "accuracy": scored["accuracy"] if scored else None, "clips": len(visitors.held_out),
-        "train_clips": len(visitors.train), "not_music_for_the_gate": visitors.not_music,
-        "other_music_unused": visitors.other_music, "withdrawn_unused": visitors.withdrawn,
+        "data": source,
+        "accuracy": scored["accuracy"] if scored else None,
+        "clips": len(visitors.held_out),
+        "train_clips": len(visitors.train),
+        "not_music_for_the_gate": visitors.not_music,
+        "other_music_unused": visitors.other_music,
+        "withdrawn_unused": visitors.withdrawn,
         "left_out_as_gtzan_test_clips": visitors.gtzan_test,
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
@@ -125,10 +129,14 @@ def leave_process_group(wait_for_the_others: bool) -> None:
 def train(args: Arguments) -> None:
     check_precision()
     # Both make Opus copies through FFmpeg: said now, not in a loader worker or after hours of training
-    opus_for = {what: flag for what, flag, wanted in (
-        ("the recorded-like augmentation (--augment recorded)", "--augment none", args.augment == "recorded"),
-        ("the recorded-like test score (--recorded-score)", "--recorded-score false", args.recorded_score),
-    ) if wanted}  # fmt: skip
+    opus_for = {
+        what: flag
+        for what, flag, wanted in (
+            ("the recorded-like augmentation (--augment recorded)", "--augment none", args.augment == "recorded"),
+            ("the recorded-like test score (--recorded-score)", "--recorded-score false", args.recorded_score),
+        )
+        if wanted
+    }
     check_codec(list(opus_for), f"skip {'them' if len(opus_for) > 1 else 'it'} with {' '.join(opus_for.values())}")
     preset = PRESETS.get(args.model, PRESETS["distilhubert"])
     base = preset.checkpoint if args.model in PRESETS else args.model
@@ -185,13 +193,23 @@ def train(args: Arguments) -> None:
     classifier = TransformerClassifier(trainer.model, feature_extractor, str(out), device, precision)
     # The one look at the test clips: as they are, and as recorded-like copies (train/recorded.py).
     metrics = evaluate_classifier(classifier, splits["test"], recorded=args.recorded_score)
-    metrics |= {"model": base, "data": args.data, "split": args.split, "split_description": chosen.description,
-                "part": "test", "seed": args.seed, "selected_on_validation": select}  # fmt: skip
+    metrics |= {
+        "model": base,
+        "data": args.data,
+        "split": args.split,
+        "split_description": chosen.description,
+        "part": "test",
+        "seed": args.seed,
+        "selected_on_validation": select,
+    }
     if select:
         best, accuracy = Path(trainer.state.best_model_checkpoint).name, trainer.state.best_metric
         validation = {"clips": len(splits["validation"]), "accuracy": accuracy, "checkpoint": best}
-        metrics |= {"selection": f"{best}, the checkpoint with the best clip accuracy ({accuracy:.4f}) on the "
-                    f"{validation['clips']} validation clips", "validation": validation}  # fmt: skip
+        metrics |= {
+            "selection": f"{best}, the checkpoint with the best clip accuracy ({accuracy:.4f}) on the "
+            f"{validation['clips']} validation clips",
+            "validation": validation,
+        }
         trainer.save_metrics("eval", {"eval_accuracy": accuracy, "eval_clips": validation["clips"]})
     else:
         metrics["selection"] = "none, the weights after the last step (the course split has no validation part)"
@@ -199,8 +217,10 @@ def train(args: Arguments) -> None:
         metrics["visitors"] = visitors_metrics(classifier, visitors, args.extra_data)
     print(report(metrics))
     if visitors is not None:
-        print(f"visitors: clip accuracy {metrics['visitors']['accuracy']} on {len(visitors.held_out)} held-out "
-              "corrections")
+        print(
+            f"visitors: clip accuracy {metrics['visitors']['accuracy']} on {len(visitors.held_out)} held-out "
+            "corrections"
+        )
     write_results(metrics, out, f"{out.name} on the {args.split} test clips")
     write_split(chosen, out)
     trainer.save_metrics("train", result.metrics)

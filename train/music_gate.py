@@ -38,8 +38,16 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "train" / "results" / "music_gate.json"
 CLASSES = ["music", "voice", "noise", "tone"]  # voice: the made speech; the gate hears animals' calls there too
 VISITORS = "visitors' not music"
-CLASS_OF = {"speech": 1, "speech in noise": 1, "noise": 2, "applause": 2, "tone": 3, "hum": 3, "ringing": 3,
-            VISITORS: 2}  # fmt: skip
+CLASS_OF = {
+    "speech": 1,
+    "speech in noise": 1,
+    "noise": 2,
+    "applause": 2,
+    "tone": 3,
+    "hum": 3,
+    "ringing": 3,
+    VISITORS: 2,
+}
 PER_KIND = 16  # training sounds of each kind (15 s each)
 C = 0.03  # inverse regularisation: strong, so that no single feature decides
 FALSE_REJECT = 0.005  # share of GTZAN rows allowed under the threshold, out of fold
@@ -87,18 +95,23 @@ def main() -> None:
     others = model.predict_proba((x[~music] - mean) / scale)
     results = {
         "command": "python -m train.music_gate",
-        "music_rows": int(music.sum()), "made_sounds": int((~music).sum()) - len(extra), "per_kind": PER_KIND, "C": C,
+        "music_rows": int(music.sum()),
+        "made_sounds": int((~music).sum()) - len(extra),
+        "per_kind": PER_KIND,
+        "C": C,
         "visitors_not_music": len(extra),
-        "false_reject_target": FALSE_REJECT, "min_music": round(min_music, 4),
+        "false_reject_target": FALSE_REJECT,
+        "min_music": round(min_music, 4),
         "out_of_fold_music_percentiles": {
             str(q): round(float(np.quantile(out_of_fold, q / 100)), 4) for q in (0.1, 0.5, 1, 5, 50)
         },
         "out_of_fold_gtzan_called_not_music": round(float(np.mean(out_of_fold < min_music)), 4),
         "training_sounds_called_not_music": round(float(np.mean(others[:, 0] < min_music)), 4),
-        "voice_share": VOICE_SHARE, "real_speech_clips": len(shares),
+        "voice_share": VOICE_SHARE,
+        "real_speech_clips": len(shares),
         "real_speech_share_percentiles": {str(q): round(float(np.quantile(shares, q / 100)), 3) for q in (5, 10, 50)},
         "real_speech_over_voice_share": round(float(np.mean(shares > VOICE_SHARE)), 4),
-    }  # fmt: skip
+    }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results, indent=1))

@@ -76,47 +76,59 @@ class Arguments:
     gradient_checkpointing: bool = field(default=False, metadata={"help": "trade compute for memory (small GPUs)"})
     freeze_feature_encoder: bool = field(
         default=False,
-        metadata={"help": "wav2vec2/HuBERT-style models: keep the convolutional feature encoder fixed (faster "
-                  "epochs, less memory; off in the course recipe)"},
-    )  # fmt: skip
+        metadata={
+            "help": "wav2vec2/HuBERT-style models: keep the convolutional feature encoder fixed (faster "
+            "epochs, less memory; off in the course recipe)"
+        },
+    )
     augment: str = field(
         default="recorded",
-        metadata={"choices": AUGMENTS, "help": "recorded: each training crop becomes, half the time, a random "
-                  "recorded-like copy (room, microphone band, noise, level and clipping, Opus in half of those: "
-                  "train/recorded.py), and every crop a random gain; none: the crops as they are"},
-    )  # fmt: skip
+        metadata={
+            "choices": AUGMENTS,
+            "help": "recorded: each training crop becomes, half the time, a random "
+            "recorded-like copy (room, microphone band, noise, level and clipping, Opus in half of those: "
+            "train/recorded.py), and every crop a random gain; none: the crops as they are",
+        },
+    )
     recorded_score: bool = field(
         default=True,
-        metadata={"help": "score the test clips a second time as recorded-like copies (train/recorded.py), into "
-                  "metrics.json and the model card; false: the clean score alone (no FFmpeg needed then, with "
-                  "--augment none)"},
-    )  # fmt: skip
+        metadata={
+            "help": "score the test clips a second time as recorded-like copies (train/recorded.py), into "
+            "metrics.json and the model card; false: the clean score alone (no FFmpeg needed then, with "
+            "--augment none)"
+        },
+    )
     extra_data: str | None = field(
         default=None,
-        metadata={"help": "visitors' corrections (a FEEDBACK_DIR folder, or a Hub dataset repo holding one): their "
-                  f"genre rows join the training part, {HELD_OUT * 100:.0f} %% of them held out and scored as "
-                  "visitors.accuracy; never GTZAN's test part; not-music rows are the music gate's "
-                  "(train/music_gate.py)"},
-    )  # fmt: skip
+        metadata={
+            "help": "visitors' corrections (a FEEDBACK_DIR folder, or a Hub dataset repo holding one): their "
+            f"genre rows join the training part, {HELD_OUT * 100:.0f} %% of them held out and scored as "
+            "visitors.accuracy; never GTZAN's test part; not-music rows are the music gate's "
+            "(train/music_gate.py)"
+        },
+    )
     max_steps: int = field(default=-1, metadata={"help": "stop after N optimiser steps (short runs)"})
     num_workers: int | None = field(default=None, metadata={"help": "data loader workers (default 4 on GPU)"})
     normalisation_clips: int = field(default=200, metadata={"help": "AST: training clips used for its input stats"})
     resume_from_checkpoint: str | None = field(
         default=None,
         metadata={
-            "nargs": "?", "const": LATEST,
+            "nargs": "?",
+            "const": LATEST,
             "help": "continue an interrupted run: from PATH, or with no value from the latest checkpoint-* in "
             "--output-dir (optimizer, scheduler, RNG and data order restored)",
         },
-    )  # fmt: skip
+    )
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "start over in a non-empty --output-dir (its checkpoint-* are deleted)"}
     )
     push_to_hub: bool = field(
         default=False,
-        metadata={"help": "upload the finished folder (model, feature extractor, card, metrics) to the Hub; "
-                  "token from `hf auth login` or HF_TOKEN"},
-    )  # fmt: skip
+        metadata={
+            "help": "upload the finished folder (model, feature extractor, card, metrics) to the Hub; "
+            "token from `hf auth login` or HF_TOKEN"
+        },
+    )
     hub_model_id: str | None = field(
         default=None, metadata={"help": "Hub repo for --push-to-hub, e.g. you/distilhubert-gtzan; unset: OUT's name"}
     )

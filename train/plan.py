@@ -79,8 +79,17 @@ def resume_point(args: Arguments) -> str | None:
     return None
 
 
-def plan(args, training_args, base, chosen: Split, window_s, rate, resume_from, augment: Augment | None,
-         visitors: Corrections | None = None) -> str:
+def plan(
+    args,
+    training_args,
+    base,
+    chosen: Split,
+    window_s,
+    rate,
+    resume_from,
+    augment: Augment | None,
+    visitors: Corrections | None = None,
+) -> str:
     """What the run will do, printed before it starts."""
     splits = chosen.parts
     effective = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps

@@ -33,8 +33,13 @@ from genre_classifier.core.audio import AudioError, load_audio
 from genre_classifier.core.ffmpeg import TIMEOUT_S
 
 RATE = 22050
-ASTERISK = {"en_US_f_Allison": "en", "es_MX_f_Allison": "es", "fr_CA_f_June": "fr", "it_IT_m_Carlo": "it",
-            "ru_RU_f_IvrvoiceRU": "ru"}  # fmt: skip
+ASTERISK = {
+    "en_US_f_Allison": "en",
+    "es_MX_f_Allison": "es",
+    "fr_CA_f_June": "fr",
+    "it_IT_m_Carlo": "it",
+    "ru_RU_f_IvrvoiceRU": "ru",
+}
 PACKAGES = [f"asterisk-core-sounds-{lang}-{kind}" for lang in ASTERISK.values() for kind in ("wav", "g722")]
 PACKAGES.append("klettres-data")
 HELD_LANGUAGES = {"cs", "da", "nl", "fr", "it"}  # KLettres' languages kept for measuring

@@ -90,8 +90,27 @@ def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _opus_command(sampling_rate: int, kbps: int) -> list[str]:
-    return ["ffmpeg", "-nostdin", "-v", "error", "-f", "f32le", "-ar", str(sampling_rate), "-ac", "1", "-i", "pipe:",
-            "-c:a", "libopus", "-b:a", f"{kbps}k", "-f", "ogg", "pipe:"]  # fmt: skip
+    return [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-f",
+        "f32le",
+        "-ar",
+        str(sampling_rate),
+        "-ac",
+        "1",
+        "-i",
+        "pipe:",
+        "-c:a",
+        "libopus",
+        "-b:a",
+        f"{kbps}k",
+        "-f",
+        "ogg",
+        "pipe:",
+    ]
 
 
 def codec_problem() -> str | None:
@@ -101,8 +120,9 @@ def codec_problem() -> str | None:
     if not ffmpeg.available():
         return "FFmpeg is not installed"
     try:
-        subprocess.run(_opus_command(48000, 64), input=bytes(4 * 48000), capture_output=True, check=True,
-                       timeout=ffmpeg.TIMEOUT_S)  # fmt: skip
+        subprocess.run(
+            _opus_command(48000, 64), input=bytes(4 * 48000), capture_output=True, check=True, timeout=ffmpeg.TIMEOUT_S
+        )
     except (OSError, subprocess.SubprocessError):
         return "FFmpeg here cannot encode Opus (no libopus)"
     return None
@@ -114,15 +134,22 @@ def check_codec(needed_by: list[str], skip: str) -> None:
     from train.data import DataError
 
     if needed_by and (problem := codec_problem()):
-        raise DataError(f"{problem}; FFmpeg with libopus is needed for {' and '.join(needed_by)}: install it (apt "
-                        f"install ffmpeg), or {skip}.")  # fmt: skip
+        raise DataError(
+            f"{problem}; FFmpeg with libopus is needed for {' and '.join(needed_by)}: install it (apt "
+            f"install ffmpeg), or {skip}."
+        )
 
 
 def opus(samples: np.ndarray, sampling_rate: int, kbps: int) -> np.ndarray:
     """`samples` through Opus at `kbps` (FFmpeg's libopus, in Ogg, as a browser sends it), decoded back by the app's
     decoder at the same rate and trimmed or padded to the same length."""
-    encoded = subprocess.run(_opus_command(sampling_rate, kbps), input=samples.astype("<f4").tobytes(),
-                             capture_output=True, check=True, timeout=ffmpeg.TIMEOUT_S).stdout  # fmt: skip
+    encoded = subprocess.run(
+        _opus_command(sampling_rate, kbps),
+        input=samples.astype("<f4").tobytes(),
+        capture_output=True,
+        check=True,
+        timeout=ffmpeg.TIMEOUT_S,
+    ).stdout
     decoded = load_audio(encoded, sampling_rate, max_seconds=len(samples) / sampling_rate + 1).samples
     return np.pad(decoded, (0, max(0, len(samples) - len(decoded))))[: len(samples)].astype(np.float32)
 
@@ -143,9 +170,11 @@ class Augment:
     gain_db: float = 6.0
 
     def describe(self) -> str:
-        return (f"a recorded-like copy of {self.p:.0%} of crops (room, microphone band, noise, level and clipping; "
-                f"Opus at {min(BIT_RATES)}-{max(BIT_RATES)} kbit/s in {self.codec_p:.0%} of those), and a gain of up "
-                f"to ±{self.gain_db:g} dB on every crop (train/recorded.py)")  # fmt: skip
+        return (
+            f"a recorded-like copy of {self.p:.0%} of crops (room, microphone band, noise, level and clipping; "
+            f"Opus at {min(BIT_RATES)}-{max(BIT_RATES)} kbit/s in {self.codec_p:.0%} of those), and a gain of up "
+            f"to ±{self.gain_db:g} dB on every crop (train/recorded.py)"
+        )
 
     def __call__(self, samples: np.ndarray, sampling_rate: int, rng: np.random.Generator) -> np.ndarray:
         if rng.random() < self.p:

@@ -54,8 +54,12 @@ def speech(text: str, voice: str, speed: int = 160, pitch: int = 50) -> np.ndarr
     """A sentence spoken by espeak-ng (Debian's `espeak-ng` package), at 22050 Hz."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "speech.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(out), text],
-                       check=True, capture_output=True, timeout=60)  # fmt: skip
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(out), text],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         samples, rate = sf.read(out, dtype="float32")
     assert rate == RATE, rate
     return samples

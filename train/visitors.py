@@ -39,8 +39,10 @@ def corrections_folder(source: str) -> Path:
     try:
         return Path(snapshot_download(source, repo_type="dataset"))
     except Exception as err:  # offline, no such repo, no rights
-        raise DataError(f"--extra-data {source}: not a folder, and not a dataset repo that could be downloaded "
-                        f"({type(err).__name__}).") from None  # fmt: skip
+        raise DataError(
+            f"--extra-data {source}: not a folder, and not a dataset repo that could be downloaded "
+            f"({type(err).__name__})."
+        ) from None
 
 
 def rows(folder: Path) -> list[dict]:
@@ -50,9 +52,11 @@ def rows(folder: Path) -> list[dict]:
         return []
     gone = withdrawn(folder)
     # A row names its own folder (`receipt`) and clip; a copy from elsewhere (the Hub) is not trusted with other paths.
-    return [{**row, "path": str(folder / "clips" / row["receipt"] / Path(row["file_name"]).name)}
-            for row in load_dataset("json", data_files=files, split="train")
-            if RECEIPT.fullmatch(row["receipt"]) and row["receipt"] not in gone]  # fmt: skip
+    return [
+        {**row, "path": str(folder / "clips" / row["receipt"] / Path(row["file_name"]).name)}
+        for row in load_dataset("json", data_files=files, split="train")
+        if RECEIPT.fullmatch(row["receipt"]) and row["receipt"] not in gone
+    ]
 
 
 @dataclass
@@ -67,9 +71,11 @@ class Corrections:
     gtzan_test: list[str] = field(default_factory=list)  # receipts whose sound is a GTZAN test clip
 
     def describe(self) -> str:
-        text = (f"{len(self.train)} train / {len(self.held_out)} held out (genre corrections); "
-                f"{self.not_music} not music (the gate's), {self.other_music} other music and {self.withdrawn} "
-                f"withdrawn not used")  # fmt: skip
+        text = (
+            f"{len(self.train)} train / {len(self.held_out)} held out (genre corrections); "
+            f"{self.not_music} not music (the gate's), {self.other_music} other music and {self.withdrawn} "
+            f"withdrawn not used"
+        )
         if self.gtzan_test:
             text += f"; {len(self.gtzan_test)} left out as copies of GTZAN test clips ({', '.join(self.gtzan_test)})"
         return text
@@ -95,17 +101,23 @@ def load_corrections(source: str, test_part: Dataset, seed: int = 42) -> Correct
     leaked = [r["receipt"] for r in genre_rows if r["audio_sha256"] in test_hashes]
     usable = [r for r in genre_rows if r["receipt"] not in leaked]
     features = Features({"audio": Value("string"), "genre": ClassLabel(names=GENRES)})
-    data = Dataset.from_dict({"audio": [r["path"] for r in usable], "genre": [r["label"] for r in usable]},
-                             features=features).cast_column("audio", Audio(decode=False))  # fmt: skip
+    data = Dataset.from_dict(
+        {"audio": [r["path"] for r in usable], "genre": [r["label"] for r in usable]}, features=features
+    ).cast_column("audio", Audio(decode=False))
     if len(data) >= 2:
         parts = data.train_test_split(test_size=max(1, round(HELD_OUT * len(data))), seed=seed, shuffle=True)
         train, held_out = parts["train"], parts["test"]
     else:  # too few to hold any out: nothing to score, nothing gained by training on one
         log.warning("--extra-data: %d genre correction(s), too few to hold some out: none used", len(data))
         train, held_out = data.select([]), data.select([])
-    return Corrections(train, held_out, sum(r["label"] == NOT_MUSIC for r in found),
-                       sum(r["label"] not in GENRES and r["label"] != NOT_MUSIC for r in found),
-                       len(withdrawn(folder)), leaked)  # fmt: skip
+    return Corrections(
+        train,
+        held_out,
+        sum(r["label"] == NOT_MUSIC for r in found),
+        sum(r["label"] not in GENRES and r["label"] != NOT_MUSIC for r in found),
+        len(withdrawn(folder)),
+        leaked,
+    )
 
 
 def not_music_sounds(source: str) -> list[np.ndarray]:

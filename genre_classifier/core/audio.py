@@ -33,8 +33,28 @@ BLOCK_SECONDS = 10  # decode in blocks so only the analysed part (mixed to mono)
 # What people send: libsndfile reads the first group, FFmpeg (when installed) the rest. The suffixes only pick
 # files when a training folder is scanned; decoding goes by content, so an AAC file named .mp3 is read.
 ACCEPTED = "WAV, FLAC, OGG/Opus, MP3, AIFF; M4A/AAC (iPhone), WebM (browser recordings), WMA; MP4, MOV, MKV video"
-AUDIO_SUFFIXES = {".wav", ".au", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".m4a", ".aac",
-                  ".mp4", ".m4v", ".mov", ".webm", ".mkv", ".wma", ".caf", ".3gp", ".amr"}  # fmt: skip
+AUDIO_SUFFIXES = {
+    ".wav",
+    ".au",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".aif",
+    ".aiff",
+    ".m4a",
+    ".aac",
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".webm",
+    ".mkv",
+    ".wma",
+    ".caf",
+    ".3gp",
+    ".amr",
+}
 
 AudioInput = str | os.PathLike | bytes | tuple[int, np.ndarray]
 
@@ -302,8 +322,14 @@ def c_stderr_logged() -> Iterator[None]:
         os.dup2(printed.fileno(), 2)
         try:
             if _fd(python_stderr) == 2:  # not when it is captured elsewhere (pytest)
-                sys.stderr = open(terminal, "w", buffering=1, encoding=python_stderr.encoding,
-                                  errors=python_stderr.errors, closefd=False)  # fmt: skip
+                sys.stderr = open(
+                    terminal,
+                    "w",
+                    buffering=1,
+                    encoding=python_stderr.encoding,
+                    errors=python_stderr.errors,
+                    closefd=False,
+                )
             yield
         finally:
             copy, sys.stderr = sys.stderr, python_stderr

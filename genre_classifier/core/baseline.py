@@ -46,9 +46,17 @@ class BaselineModel:
 
     def save(self, path: Path = WEIGHTS_PATH) -> None:
         np.savez(
-            path, mean=self.mean, scale=self.scale, w1=self.w1, b1=self.b1, w2=self.w2, b2=self.b2,
-            labels=np.array(self.labels), feature_names=np.array(FEATURE_NAMES), cv_accuracy=self.cv_accuracy,
-        )  # fmt: skip
+            path,
+            mean=self.mean,
+            scale=self.scale,
+            w1=self.w1,
+            b1=self.b1,
+            w2=self.w2,
+            b2=self.b2,
+            labels=np.array(self.labels),
+            feature_names=np.array(FEATURE_NAMES),
+            cv_accuracy=self.cv_accuracy,
+        )
 
     @classmethod
     def load(cls, path: Path = WEIGHTS_PATH) -> BaselineModel:

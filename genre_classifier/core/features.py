@@ -22,9 +22,15 @@ SAMPLING_RATE = 22050
 WINDOW_SECONDS = 30.0
 
 _SUMMARISED = [
-    "chroma_stft", "rms", "spectral_centroid", "spectral_bandwidth", "rolloff",
-    "zero_crossing_rate", "harmony", "perceptr",
-]  # fmt: skip
+    "chroma_stft",
+    "rms",
+    "spectral_centroid",
+    "spectral_bandwidth",
+    "rolloff",
+    "zero_crossing_rate",
+    "harmony",
+    "perceptr",
+]
 FEATURE_NAMES = (
     [f"{name}_{stat}" for name in _SUMMARISED for stat in ("mean", "var")]
     + ["tempo"]
@@ -49,8 +55,9 @@ def _istft(stft: np.ndarray, length: int) -> np.ndarray:
     """`librosa.istft(stft, length=length)` with its defaults (Hann window, centred), computed by torch."""
     import torch
 
-    signal = torch.istft(torch.from_numpy(stft), n_fft=2048, hop_length=512, window=torch.hann_window(2048),
-                         center=True, length=length)  # fmt: skip
+    signal = torch.istft(
+        torch.from_numpy(stft), n_fft=2048, hop_length=512, window=torch.hann_window(2048), center=True, length=length
+    )
     return signal.numpy()
 
 

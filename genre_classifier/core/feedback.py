@@ -117,8 +117,13 @@ it is used again.
 class Feedback:
     """The corrections folder and its bounds. Thread-safe: Gradio runs handlers in several threads."""
 
-    def __init__(self, folder: str | Path, per_visitor_hour: int = PER_VISITOR_HOUR, per_day: int = PER_DAY,
-                 max_bytes: int = MAX_BYTES) -> None:  # fmt: skip
+    def __init__(
+        self,
+        folder: str | Path,
+        per_visitor_hour: int = PER_VISITOR_HOUR,
+        per_day: int = PER_DAY,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
         self.folder = Path(folder)
         self.clips, self.withdrawn = self.folder / "clips", self.folder / "withdrawn"
         self.per_visitor_hour, self.per_day, self.max_bytes = per_visitor_hour, per_day, max_bytes
@@ -129,8 +134,9 @@ class Feedback:
         if not (self.folder / "README.md").exists():
             (self.folder / "README.md").write_text(dataset_card())
         # What survives a restart is read back: the day's count, the hashes (the same audio once), the bytes held.
-        self.recent: deque[float] = deque(sorted(r["unix_time"] for r in self.rows() if time.time() - r["unix_time"]
-                                                 < 86400))  # fmt: skip
+        self.recent: deque[float] = deque(
+            sorted(r["unix_time"] for r in self.rows() if time.time() - r["unix_time"] < 86400)
+        )
         self.hashes = {r["audio_sha256"]: r["receipt"] for r in self.rows()}
         self.bytes = sum(p.stat().st_size for p in self.clips.rglob("*") if p.is_file())
 
@@ -164,13 +170,16 @@ class Feedback:
             if digest in self.hashes and (self.clips / self.hashes[digest]).is_dir():  # the owner may have deleted it
                 raise FeedbackRefused("This clip has been shared already: thank you.")
             if len(mine) >= self.per_visitor_hour:
-                raise FeedbackRefused(f"You have shared {self.per_visitor_hour} corrections this hour, the most one "
-                                      "visitor may: thank you; try again later.")  # fmt: skip
+                raise FeedbackRefused(
+                    f"You have shared {self.per_visitor_hour} corrections this hour, the most one "
+                    "visitor may: thank you; try again later."
+                )
             if len(self.recent) >= self.per_day:
                 raise FeedbackRefused("Today's corrections are all in: thank you; try again tomorrow.")
             if self.bytes >= self.max_bytes:
-                raise FeedbackRefused("The corrections folder is full: the owner has to make room before more "
-                                      "are taken.")  # fmt: skip
+                raise FeedbackRefused(
+                    "The corrections folder is full: the owner has to make room before more are taken."
+                )
             receipt = secrets.token_hex(6)
             mine.append(now), self.recent.append(now)
             self.hashes[digest] = receipt
@@ -185,20 +194,27 @@ class Feedback:
             self.bytes += size
         return receipt
 
-    def _write(self, receipt: str, samples: np.ndarray, answered: Answered, label: str, digest: str,
-               now: float) -> int:  # fmt: skip
+    def _write(self, receipt: str, samples: np.ndarray, answered: Answered, label: str, digest: str, now: float) -> int:
         """The clip, then its row: a row only ever names a clip that is complete. Returns the bytes written."""
         folder = self.clips / receipt
         folder.mkdir()
         audio = folder / f"{receipt}.flac"
         sf.write(audio, pcm16(samples), answered.sampling_rate, format="FLAC", subtype="PCM_16")
         row = {
-            "file_name": audio.name, "label": label, "model_answer": answered.answer, "model_genre": answered.genre,
-            "model_confidence": round(float(answered.confidence), 4), "model_id": answered.model_id,
-            "time": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"), "unix_time": now,
-            "consent_version": CONSENT_VERSION, "receipt": receipt, "audio_sha256": digest,
-            "seconds": round(len(samples) / answered.sampling_rate, 3), "sampling_rate": int(answered.sampling_rate),
-        }  # fmt: skip
+            "file_name": audio.name,
+            "label": label,
+            "model_answer": answered.answer,
+            "model_genre": answered.genre,
+            "model_confidence": round(float(answered.confidence), 4),
+            "model_id": answered.model_id,
+            "time": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
+            "unix_time": now,
+            "consent_version": CONSENT_VERSION,
+            "receipt": receipt,
+            "audio_sha256": digest,
+            "seconds": round(len(samples) / answered.sampling_rate, 3),
+            "sampling_rate": int(answered.sampling_rate),
+        }
         metadata = folder / "metadata.jsonl"
         metadata.write_text(json.dumps(row) + "\n")
         return audio.stat().st_size + metadata.stat().st_size
@@ -218,8 +234,9 @@ class Feedback:
             raise FeedbackRefused("A receipt id is 12 characters, 0-9 and a-f, as the page showed it.")
         folder = self.clips / receipt
         if not folder.is_dir():
-            raise FeedbackRefused(f"No correction with receipt {receipt} is stored: withdrawn already, or never "
-                                  "shared here.")  # fmt: skip
+            raise FeedbackRefused(
+                f"No correction with receipt {receipt} is stored: withdrawn already, or never shared here."
+            )
         self.withdrawn.mkdir(exist_ok=True)
         (self.withdrawn / receipt).touch()  # first: should the deletion fail half way, training still skips it
         size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())

@@ -86,9 +86,27 @@ def decode(
     # the stream goes on past the cut; it is dropped below.
     seconds = max_seconds + (1 if duration is None else 0)
     seek = ["-ss", f"{start:.6f}"] if start else []
-    command = ["ffmpeg", "-nostdin", "-v", "error", *SAFE_INPUT, *seek, "-t", f"{seconds:.3f}",
-               "-i", str(path.resolve()), "-map", "0:a:0", "-ac", str(channels), "-ar", str(sr),
-               "-f", "f32le", "-"]  # fmt: skip
+    command = [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        *SAFE_INPUT,
+        *seek,
+        "-t",
+        f"{seconds:.3f}",
+        "-i",
+        str(path.resolve()),
+        "-map",
+        "0:a:0",
+        "-ac",
+        str(channels),
+        "-ar",
+        str(sr),
+        "-f",
+        "f32le",
+        "-",
+    ]
     block_bytes = int(block_seconds * sr) * channels * 4
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a flood of decode errors cannot stall ffmpeg
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)

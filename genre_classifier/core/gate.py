@@ -52,10 +52,17 @@ def _filters() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     window = audio_utils.window_function(N_FFT, "hann").astype(np.float32)  # float32, as librosa's STFT
     freqs = np.linspace(0, RATE / 2, N_FFT // 2 + 1)
     moments = np.stack([np.ones_like(freqs), freqs, freqs**2], axis=1)
-    mel = audio_utils.mel_filter_bank(num_frequency_bins=N_FFT // 2 + 1, num_mel_filters=128, min_frequency=0.0,
-                                      max_frequency=RATE / 2, sampling_rate=RATE, norm="slaney", mel_scale="slaney")
+    mel = audio_utils.mel_filter_bank(
+        num_frequency_bins=N_FFT // 2 + 1,
+        num_mel_filters=128,
+        min_frequency=0.0,
+        max_frequency=RATE / 2,
+        sampling_rate=RATE,
+        norm="slaney",
+        mel_scale="slaney",
+    )
     chroma = audio_utils.chroma_filter_bank(num_frequency_bins=N_FFT, num_chroma=12, sampling_rate=RATE)
-    return window, moments, mel.astype(np.float32), chroma.T.astype(np.float32)  # fmt: skip
+    return window, moments, mel.astype(np.float32), chroma.T.astype(np.float32)
 
 
 def _per_frame(values: np.ndarray) -> np.ndarray:
@@ -129,9 +136,17 @@ class MusicGate:
         return softmax(((prepare(features) - self.mean) / self.scale) @ self.coef.T + self.intercept, axis=1)
 
     def save(self, path: Path = GATE_PATH) -> None:
-        np.savez(path, mean=self.mean, scale=self.scale, coef=self.coef, intercept=self.intercept,
-                 classes=np.array(self.classes), feature_names=np.array(GATE_FEATURE_NAMES),
-                 min_music=self.min_music, voice_share=self.voice_share)  # fmt: skip
+        np.savez(
+            path,
+            mean=self.mean,
+            scale=self.scale,
+            coef=self.coef,
+            intercept=self.intercept,
+            classes=np.array(self.classes),
+            feature_names=np.array(GATE_FEATURE_NAMES),
+            min_music=self.min_music,
+            voice_share=self.voice_share,
+        )
 
     @classmethod
     def load(cls, path: Path = GATE_PATH) -> MusicGate:
@@ -139,8 +154,12 @@ class MusicGate:
             if list(data["feature_names"]) != GATE_FEATURE_NAMES:
                 raise ValueError(f"{path} was fitted on other features than gate_features computes")
             arrays = {k: data[k].astype(np.float64) for k in ("mean", "scale", "coef", "intercept")}
-            return cls(**arrays, classes=[str(c) for c in data["classes"]], min_music=float(data["min_music"]),
-                       voice_share=float(data["voice_share"]))  # fmt: skip
+            return cls(
+                **arrays,
+                classes=[str(c) for c in data["classes"]],
+                min_music=float(data["min_music"]),
+                voice_share=float(data["voice_share"]),
+            )
 
 
 @functools.cache
@@ -173,8 +192,9 @@ def listen(samples: np.ndarray, spans: list[tuple[float, float]]) -> Heard:
     # The highest share of speech that leaves each window's score as the features gave it: up to it, whether the
     # voice sings changes nothing, and the speech detector need not hear its pitch.
     harmless = np.interp(probs[:, 0], [0.0, model.min_music, 1.0], [1.0, model.voice_share, 0.0])
-    ceiling = voice_ceiling([voice.spoken_share(w, RATE, up_to) for w, up_to in zip(windows, harmless, strict=True)],
-                            model)  # fmt: skip
+    ceiling = voice_ceiling(
+        [voice.spoken_share(w, RATE, up_to) for w, up_to in zip(windows, harmless, strict=True)], model
+    )
     voices = ceiling < probs[:, 0]  # the speech detector, not the features, keeps these windows from being music
     sounds = ["voice" if heard else other for heard, other in zip(voices, others, strict=True)]
     return Heard(np.minimum(probs[:, 0], ceiling), sounds)

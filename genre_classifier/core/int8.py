@@ -77,10 +77,13 @@ def quantize(model: Any, model_type: str, names: list[str], calibration: list[di
     scope = nncf.IgnoredScope(patterns=FLOAT_SCOPES.get(model_type, HEAD), validate=False)
     overflow = nncf.OverflowFix.DISABLE if vnni() else nncf.OverflowFix.ENABLE
     return nncf.quantize(
-        model, nncf.Dataset(calibration, lambda inputs: [inputs[name] for name in names]),
-        model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration), ignored_scope=scope,
+        model,
+        nncf.Dataset(calibration, lambda inputs: [inputs[name] for name in names]),
+        model_type=nncf.ModelType.TRANSFORMER,
+        subset_size=len(calibration),
+        ignored_scope=scope,
         advanced_parameters=nncf.AdvancedQuantizationParameters(overflow_fix=overflow),
-    )  # fmt: skip
+    )
 
 
 def fidelity(fp32: list[np.ndarray], int8: list[np.ndarray]) -> dict[str, float]:

@@ -178,8 +178,9 @@ class BaselineClassifier(Classifier):
     window_seconds = FEATURE_WINDOW
     batch_size = 1
 
-    def __init__(self, model: BaselineModel | None = None, max_seconds: float = 600.0,
-                 batch_size: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, model: BaselineModel | None = None, max_seconds: float = 600.0, batch_size: int | None = None
+    ) -> None:
         self.model = model or BaselineModel.load()
         self.max_seconds = max_seconds
         self.batch_size = batch_size or self.batch_size
@@ -204,9 +205,17 @@ class TransformerClassifier(Classifier):
     its forward through `lend_forward`, and OpenVINO through `switch_runtime`, which swaps its own `runtime`.
     """
 
-    def __init__(self, model, feature_extractor, model_id: str, device: str = "cpu", precision: str = "fp32",
-                 runtime: str = "openvino", max_seconds: float = 600.0, batch_size: int | None = None,
-                 ) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model,
+        feature_extractor,
+        model_id: str,
+        device: str = "cpu",
+        precision: str = "fp32",
+        runtime: str = "openvino",
+        max_seconds: float = 600.0,
+        batch_size: int | None = None,
+    ) -> None:
         self.model = model.to(device).eval()
         self.feature_extractor = feature_extractor
         self.device = device
@@ -234,8 +243,10 @@ class TransformerClassifier(Classifier):
     def describe(self, runtime: str = "") -> None:
         """The line that tells a person which model answers, and how (`runtime`: its runtime and why)."""
         how = f"{self.precision} {runtime}" if runtime else self.precision
-        self.description = (f"Model: {self.model_id} ({self.model.config.model_type}, {self.window_seconds:g} s "
-                            f"windows, {self.device}, {how})")  # fmt: skip
+        self.description = (
+            f"Model: {self.model_id} ({self.model.config.model_type}, {self.window_seconds:g} s "
+            f"windows, {self.device}, {how})"
+        )
 
     def lend_forward(self, lender: Callable[[Callable], Callable]) -> None:
         """Have every call of PyTorch's forward go through `lender(forward)`: on a ZeroGPU Space, `spaces.GPU`, which
@@ -244,7 +255,11 @@ class TransformerClassifier(Classifier):
 
     @classmethod
     def from_pretrained(
-        cls, model_id: str, device: str | None = None, settings: Settings | None = None, local_only: bool = False,
+        cls,
+        model_id: str,
+        device: str | None = None,
+        settings: Settings | None = None,
+        local_only: bool = False,
         batch_size: int | None = None,
     ) -> TransformerClassifier:
         """Load a Hub id or folder (with `local_only`, from the Hub cache alone: `loading.py` decides);
@@ -273,8 +288,16 @@ class TransformerClassifier(Classifier):
         except ValueError as err:  # PRECISION=int8 on a GPU
             raise CheckpointError(str(err)) from err
         try:
-            classifier = cls(model, feature_extractor, model_id, device, precision, settings.runtime,
-                             settings.max_seconds, batch_size)  # fmt: skip
+            classifier = cls(
+                model,
+                feature_extractor,
+                model_id,
+                device,
+                precision,
+                settings.runtime,
+                settings.max_seconds,
+                batch_size,
+            )
         except torch.OutOfMemoryError:
             raise  # the device is there, the checkpoint does not fit: `why_not_loaded` says so
         except (RuntimeError, AssertionError) as err:  # "Torch not compiled with CUDA enabled", "invalid device"

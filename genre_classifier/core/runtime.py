@@ -203,8 +203,9 @@ def _model_file(folder: Path, precision: str) -> Path:
     return folder / int8.folder_name() / "model.xml" if precision == "int8" else folder / "model.xml"
 
 
-def measure(forwards: dict[str, Callable[[dict], Any]], example: dict[str, np.ndarray],
-            calls: int = MEASURE_CALLS) -> dict[str, float]:  # fmt: skip
+def measure(
+    forwards: dict[str, Callable[[dict], Any]], example: dict[str, np.ndarray], calls: int = MEASURE_CALLS
+) -> dict[str, float]:
     """Seconds of each forward on `example`: the best of `calls` after a first call, taking turns call by call, so
     that other work on the machine slows each alike."""
     for forward in forwards.values():
@@ -230,8 +231,10 @@ def choose(seconds: dict[str, float], fidelity: dict[str, float] | None = None) 
     times = ", ".join(f"{p} {s:.2f} s" for p, s in sorted(seconds.items(), key=lambda item: item[1]))
     why = f"measured fastest on this CPU (one window: {times})"
     if "int8" in seconds and "int8" not in usable and fidelity is not None:
-        why += (f"; int8 left out: on {fidelity['windows']} windows of the shipped music its probabilities moved by up "
-                f"to {fidelity['max_dp']:.3f}, its logits' cosine to fp32's {fidelity['cosine_min']:.3f}")  # fmt: skip
+        why += (
+            f"; int8 left out: on {fidelity['windows']} windows of the shipped music its probabilities moved by up "
+            f"to {fidelity['max_dp']:.3f}, its logits' cosine to fp32's {fidelity['cosine_min']:.3f}"
+        )
     return chosen, why
 
 
@@ -256,16 +259,18 @@ def quantize(model_id: str, folder: Path, names: list[str]) -> None:
     ov.save_model(quantized, partial / "model.xml", compress_to_fp16=False)
     forwards = {p: _compiled(folder, p, names, model=model) for p, model in (("fp32", None), ("int8", partial))}
     check = shipped[1::2]  # the windows it was not calibrated on
-    (partial / "fidelity.json").write_text(json.dumps(int8.fidelity(*([f.logits(w) for w in check]
-                                                                      for f in forwards.values()))))  # fmt: skip
+    (partial / "fidelity.json").write_text(
+        json.dumps(int8.fidelity(*([f.logits(w) for w in check] for f in forwards.values())))
+    )
     try:
         partial.rename(target)
     except OSError:  # another process got there first
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def _compiled(folder: Path, precision: str, names: list[str], how: str = "", why: str = "",
-              model: Path | None = None) -> Forward:  # fmt: skip
+def _compiled(
+    folder: Path, precision: str, names: list[str], how: str = "", why: str = "", model: Path | None = None
+) -> Forward:
     import openvino as ov
 
     core = ov.Core()
@@ -354,8 +359,9 @@ def load(classifier: Any, example: dict[str, np.ndarray], nice: int = 0) -> Forw
     return _compiled(folder, precision, list(example), how, why)
 
 
-def start(classifier: Any, example: dict[str, np.ndarray], take: Callable[[Forward], None],
-          nice: int = 0) -> threading.Thread:  # fmt: skip
+def start(
+    classifier: Any, example: dict[str, np.ndarray], take: Callable[[Forward], None], nice: int = 0
+) -> threading.Thread:
     """Load or convert `classifier`'s model in the background; once its answer to `example` is in, it is handed to
     `take` (the classifier's own switch). A failure leaves the classifier on PyTorch, saying why in the log."""
 

@@ -128,9 +128,15 @@ def tag(
             continue
         windows = gated.windows
         # The entry keeps the clip's length, notes and gate's answers only: its samples go with its last window.
-        entry = {"path": path, "seconds": gated.seconds, "notes": gated.notes, "spans": gated.spans,
-                 "heard": gated.heard, "left": len(windows),
-                 "probs": np.empty((len(windows), len(classifier.labels)))}  # fmt: skip
+        entry = {
+            "path": path,
+            "seconds": gated.seconds,
+            "notes": gated.notes,
+            "spans": gated.spans,
+            "heard": gated.heard,
+            "left": len(windows),
+            "probs": np.empty((len(windows), len(classifier.labels))),
+        }
         if windows.shape[1] < window:
             yield from run([(entry, 0, windows[0])])
             continue

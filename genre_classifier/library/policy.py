@@ -9,9 +9,17 @@ from .. import GENRES
 from ..core.answer import Verdict, verdict
 
 DISPLAY_NAMES = {
-    "blues": "Blues", "classical": "Classical", "country": "Country", "disco": "Disco", "hiphop": "Hip-Hop",
-    "jazz": "Jazz", "metal": "Metal", "pop": "Pop", "reggae": "Reggae", "rock": "Rock",
-}  # fmt: skip
+    "blues": "Blues",
+    "classical": "Classical",
+    "country": "Country",
+    "disco": "Disco",
+    "hiphop": "Hip-Hop",
+    "jazz": "Jazz",
+    "metal": "Metal",
+    "pop": "Pop",
+    "reggae": "Reggae",
+    "rock": "Rock",
+}
 
 
 def display_name(genre: str) -> str:

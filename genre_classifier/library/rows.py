@@ -41,12 +41,16 @@ def result_row(name: str, prediction: Prediction, seconds: float, notes: Iterabl
     note = [] if said.clear else [text]  # "unsure: blues or rock", "not music: sounds like noise", as the page
     score = prediction.music_score
     return {
-        "path": name, "genre": top, "confidence": round(probs[top], 6),
+        "path": name,
+        "genre": top,
+        "confidence": round(probs[top], 6),
         "music": "" if score is None else "yes" if said.music else "no",
         "music_score": "" if score is None else round(score, 3),
         **{genre: round(probs[genre], 6) for genre in GENRES},
-        "seconds": round(seconds, 2), "windows": len(prediction.window_spans), "note": "; ".join([*note, *notes]),
-    }  # fmt: skip
+        "seconds": round(seconds, 2),
+        "windows": len(prediction.window_spans),
+        "note": "; ".join([*note, *notes]),
+    }
 
 
 def error_row(name: str, reason: str) -> dict:
@@ -80,8 +84,10 @@ class Rows:
         text = self._complete()
         if not text:
             return []
-        not_ours = TagError(f"{self.path} was not written by this command as {self.fmt.upper()} (or by another "
-                            "version of it); choose another --output, or the --format it was written in")  # fmt: skip
+        not_ours = TagError(
+            f"{self.path} was not written by this command as {self.fmt.upper()} (or by another "
+            "version of it); choose another --output, or the --format it was written in"
+        )
         known = [self.columns, *self.older]
         if self.fmt == "csv":
             reader = csv.DictReader(io.StringIO(text, newline=""))

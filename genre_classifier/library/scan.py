@@ -23,8 +23,11 @@ def find_audio(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]
             for root, dirs, names in os.walk(path, onerror=lambda err: problems.append((Path(err.filename), str(err)))):
                 # Hidden entries are skipped, as taggers do: macOS leaves "._song.mp3" beside every song it copies.
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found += [Path(root, n) for n in sorted(names) if not n.startswith(".")
-                          and Path(n).suffix.lower() in AUDIO_SUFFIXES]  # fmt: skip
+                found += [
+                    Path(root, n)
+                    for n in sorted(names)
+                    if not n.startswith(".") and Path(n).suffix.lower() in AUDIO_SUFFIXES
+                ]
         else:
             problems.append((path, "no such file or folder"))
     return list(dict.fromkeys(found)), problems

@@ -81,24 +81,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="audio or video files, or folders")
     parser.add_argument("-o", "--output", type=Path, default=Path("genres.csv"), help="default: genres.csv")
     parser.add_argument("--format", choices=["csv", "jsonl"], help="default: jsonl for a .jsonl output, else csv")
-    parser.add_argument("--windows", type=_positive, default=SAMPLED_WINDOWS, help="windows heard in a long file, "
-                        f"spread over it (default {SAMPLED_WINDOWS}; docs/tagging.md)")  # fmt: skip
-    parser.add_argument("--all-windows", action="store_true", help="analyse every window of a long file (slower; "
-                        "the answer the page gives)")  # fmt: skip
-    parser.add_argument("--batch-size", type=_positive, help="windows per forward pass, from consecutive files "
-                        "(default: the model's own, as in the app: 1 or 3 on a CPU, 16 on a GPU)")  # fmt: skip
+    parser.add_argument(
+        "--windows",
+        type=_positive,
+        default=SAMPLED_WINDOWS,
+        help=f"windows heard in a long file, spread over it (default {SAMPLED_WINDOWS}; docs/tagging.md)",
+    )
+    parser.add_argument(
+        "--all-windows",
+        action="store_true",
+        help="analyse every window of a long file (slower; the answer the page gives)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive,
+        help="windows per forward pass, from consecutive files "
+        "(default: the model's own, as in the app: 1 or 3 on a CPU, 16 on a GPU)",
+    )
     tags = parser.add_argument_group("the files' own tags")
-    tags.add_argument("--write-tags", action="store_true", help="write each genre into the file's genre tag too "
-                      "(a genre already there is kept)")  # fmt: skip
-    tags.add_argument("--dry-run", action="store_true", help="with --write-tags or --undo: print what would change, "
-                      "file by file, and change no music file")  # fmt: skip
+    tags.add_argument(
+        "--write-tags",
+        action="store_true",
+        help="write each genre into the file's genre tag too (a genre already there is kept)",
+    )
+    tags.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --write-tags or --undo: print what would change, file by file, and change no music file",
+    )
     tags.add_argument("--overwrite", action="store_true", help="with --write-tags: replace a genre already there")
-    tags.add_argument("--write-unsure", action="store_true", help="with --write-tags: write the top genre of an "
-                      "unsure answer too")  # fmt: skip
-    tags.add_argument("--write-not-music", action="store_true", help="with --write-tags: write the top genre of a "
-                      "file the music gate does not take for music (speech, noise) too")  # fmt: skip
-    tags.add_argument("--undo", action="store_true", help="put back the genres --write-tags replaced, from the same "
-                      "--output, where the files still hold what it wrote")  # fmt: skip
+    tags.add_argument(
+        "--write-unsure", action="store_true", help="with --write-tags: write the top genre of an unsure answer too"
+    )
+    tags.add_argument(
+        "--write-not-music",
+        action="store_true",
+        help="with --write-tags: write the top genre of a "
+        "file the music gate does not take for music (speech, noise) too",
+    )
+    tags.add_argument(
+        "--undo",
+        action="store_true",
+        help="put back the genres --write-tags replaced, from the same "
+        "--output, where the files still hold what it wrote",
+    )
 
 
 def _check_tag_flags(args: argparse.Namespace, world: int) -> None:
@@ -126,8 +152,11 @@ def run(args: argparse.Namespace) -> int:
     _check_tag_flags(args, world)
     fmt = args.format or ("jsonl" if args.output.suffix.lower() in (".jsonl", ".ndjson") else "csv")
     output = Rows(args.output, fmt, COLUMNS + RESUME_COLUMNS)
-    mine = output if world == 1 else Rows(args.output.with_name(f"{args.output.name}.part-{rank}-of-{world}"), fmt,
-                                          output.columns)  # fmt: skip
+    mine = (
+        output
+        if world == 1
+        else Rows(args.output.with_name(f"{args.output.name}.part-{rank}-of-{world}"), fmt, output.columns)
+    )
     group = _join_process_group() if world > 1 else None  # first, so that a broken launch fails at once
     if not args.output.resolve().parent.is_dir():  # said now, not after loading the model
         raise TagError(f"The folder of --output {args.output} does not exist.")
@@ -159,12 +188,15 @@ def run(args: argparse.Namespace) -> int:
         _tags_from_rows(mine, tags, [path for path in stats if path not in again], done)
     hook = tags or (lambda path, row: {**row, **_tag_record(done.get(str(path)))})
     sample = None if getattr(args, "all_windows", False) else getattr(args, "windows", SAMPLED_WINDOWS)
-    failed, seconds = (_tag_into(mine, todo, stats, settings, args.batch_size, rank, world, hook, sample) if todo
-                       else ([], 0.0))  # fmt: skip
+    failed, seconds = (
+        _tag_into(mine, todo, stats, settings, args.batch_size, rank, world, hook, sample) if todo else ([], 0.0)
+    )
     count = len(todo) - len(failed)
     rate = f" ({_per_minute(count, seconds)})" if count else ""
-    print(f"Tagged {count} file(s) in {clock(seconds)}{rate} into {mine.path}; "
-          f"{len(stats) - len(todo)} already there were skipped.")  # fmt: skip
+    print(
+        f"Tagged {count} file(s) in {clock(seconds)}{rate} into {mine.path}; "
+        f"{len(stats) - len(todo)} already there were skipped."
+    )
     if unreadable := problems + failed:
         print(f"{len(unreadable)} could not be read:")
         for path, reason in unreadable:
@@ -200,8 +232,14 @@ class _TagWriter:
 
         previous = self.done.get(str(path))
         row = {**row, **_tag_record(previous)}
-        change = filetags.plan(path, row, previous, self.args.overwrite, self.args.write_unsure,
-                               getattr(self.args, "write_not_music", False))  # fmt: skip
+        change = filetags.plan(
+            path,
+            row,
+            previous,
+            self.args.overwrite,
+            self.args.write_unsure,
+            getattr(self.args, "write_not_music", False),
+        )
         self.changes.append(change)
         if self.args.dry_run:
             if change.action != "same":
@@ -273,9 +311,17 @@ def _join_process_group():
     return dist
 
 
-def _tag_into(rows: Rows, todo: list[Path], stats: dict, settings: Settings, batch_size: int | None, rank: int,
-              world: int, hook=None, sample: int | None = SAMPLED_WINDOWS,
-              ) -> tuple[list[tuple[Path, str]], float]:  # fmt: skip
+def _tag_into(
+    rows: Rows,
+    todo: list[Path],
+    stats: dict,
+    settings: Settings,
+    batch_size: int | None,
+    rank: int,
+    world: int,
+    hook=None,
+    sample: int | None = SAMPLED_WINDOWS,
+) -> tuple[list[tuple[Path, str]], float]:
     """Tag `todo` into `rows` with a progress bar; returns the files that could not be read (with why) and the
     seconds it took once the model was loaded. `hook(path, row)` returns the row to write (--write-tags)."""
     from tqdm import tqdm
@@ -286,8 +332,12 @@ def _tag_into(rows: Rows, todo: list[Path], stats: dict, settings: Settings, bat
     # first, once for a checkpoint (10-20 s), which a library of any size soon earns back.
     if switching := classifier.switch_runtime():
         switching.join()
-    log.info("Tagging %d files with %s%s", len(todo), classifier.description,
-             f", part {rank + 1} of {world}" if world > 1 else "")  # fmt: skip
+    log.info(
+        "Tagging %d files with %s%s",
+        len(todo),
+        classifier.description,
+        f", part {rank + 1} of {world}" if world > 1 else "",
+    )
     failed, started = [], time.monotonic()
     rows.open()
     bar = tqdm(

@@ -282,8 +282,12 @@ class Change:
         """`row` with the tag columns of the file as it is after this step."""
         ours = self.ours and self.new != self.before
         trace = self.trace.columns if ours and self.trace else {"had_tags": "", "size_before": ""}
-        return {**row, "genre_before": encode(self.before) if ours else "", "genre_written": encode(self.new) if ours
-                else "", **trace}  # fmt: skip
+        return {
+            **row,
+            "genre_before": encode(self.before) if ours else "",
+            "genre_written": encode(self.new) if ours else "",
+            **trace,
+        }
 
 
 def plan(
@@ -353,19 +357,32 @@ def summary(changes: list[Change], dry_run: bool, undo: bool = False) -> list[st
     by name."""
     count = Counter(change.action for change in changes)
     if undo:
-        lines = [f"Genres {'to put back' if dry_run else 'put back'}: {count['write']}; kept because changed since: "
-                 f"{count['keep']}; could not be read or written: {count['error']}."]  # fmt: skip
+        lines = [
+            f"Genres {'to put back' if dry_run else 'put back'}: {count['write']}; kept because changed since: "
+            f"{count['keep']}; could not be read or written: {count['error']}."
+        ]
         groups = {"keep": "Kept, changed since this command wrote them:"}
     else:
-        lines = [f"Genres {'to write' if dry_run else 'written'}: {count['write']}; already there: {count['same']}; "
-                 f"the owner's kept: {count['keep']}; not music, not written: {count['not music']}; unsure, not "
-                 f"written: {count['unsure']}; could not be read or written: {count['error']}."]  # fmt: skip
-        groups = {"keep": "Kept the owner's genre (--overwrite replaces it):",
-                  "not music": "Not music, not written (--write-not-music writes the top genre):",
-                  "unsure": "Unsure, not written (--write-unsure writes the top genre):"}  # fmt: skip
+        lines = [
+            f"Genres {'to write' if dry_run else 'written'}: {count['write']}; already there: {count['same']}; "
+            f"the owner's kept: {count['keep']}; not music, not written: {count['not music']}; unsure, not "
+            f"written: {count['unsure']}; could not be read or written: {count['error']}."
+        ]
+        groups = {
+            "keep": "Kept the owner's genre (--overwrite replaces it):",
+            "not music": "Not music, not written (--write-not-music writes the top genre):",
+            "unsure": "Unsure, not written (--write-unsure writes the top genre):",
+        }
     groups["error"] = "Could not read or write the tags of:"
     for action, title in groups.items():
         if named := [change for change in changes if change.action == action]:
-            lines += [title, *(f"  {change.path}: {' / '.join(change.now) or change.note}" if action == "keep"
-                               else f"  {change.path}: {change.note}" for change in named)]  # fmt: skip
+            lines += [
+                title,
+                *(
+                    f"  {change.path}: {' / '.join(change.now) or change.note}"
+                    if action == "keep"
+                    else f"  {change.path}: {change.note}"
+                    for change in named
+                ),
+            ]
     return lines

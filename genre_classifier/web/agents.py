@@ -205,12 +205,17 @@ def clip_answer(prediction: Prediction, seconds: float, notes: list[str], classi
     probabilities, the music gate's score, and each window's genre (or "not music")."""
     said = verdicts.of(prediction)
     windows = [
-        {"start": round(start, 2), "end": round(end, 2), "music": bool(music),
-         "genre": prediction.labels[int(p.argmax())] if music else verdicts.NOT_MUSIC,
-         "confidence": round(float(p.max()), 4)}
-        for (start, end), p, music in zip(prediction.window_spans, prediction.window_probs,
-                                          prediction.music_windows, strict=True)
-    ]  # fmt: skip
+        {
+            "start": round(start, 2),
+            "end": round(end, 2),
+            "music": bool(music),
+            "genre": prediction.labels[int(p.argmax())] if music else verdicts.NOT_MUSIC,
+            "confidence": round(float(p.max()), 4),
+        }
+        for (start, end), p, music in zip(
+            prediction.window_spans, prediction.window_probs, prediction.music_windows, strict=True
+        )
+    ]
     return {
         "verdict": said.text,
         "music": said.music,

@@ -51,8 +51,14 @@ class Remembered:
             return self.forget(session)
         samples = np.array(clip.samples[: int(MAX_SECONDS * clip.sampling_rate)], np.float32)  # a copy: 30 s at most
         top = prediction.top
-        answered = Answered(samples, clip.sampling_rate, verdicts.of(prediction).text, top,
-                            float(prediction.probs[prediction.labels.index(top)]), self.model_id)  # fmt: skip
+        answered = Answered(
+            samples,
+            clip.sampling_rate,
+            verdicts.of(prediction).text,
+            top,
+            float(prediction.probs[prediction.labels.index(top)]),
+            self.model_id,
+        )
         with self.lock:
             self.answers[session] = answered
             self.answers.move_to_end(session)
@@ -97,8 +103,11 @@ def correction_panel(feedback: Feedback, remembered: Remembered, behind_proxy: b
             return str(err), agreed
         log.info("Stored correction %s: %s (the model said %s)", number, label, answered.answer)
         # The tick is for this clip only: the next one is asked again.
-        return (f"Thank you: the clip and \"{label}\" are kept. Your receipt: **{number}**. Keep it to withdraw the "
-                "clip (below) at any time.", False)  # fmt: skip
+        return (
+            f'Thank you: the clip and "{label}" are kept. Your receipt: **{number}**. Keep it to withdraw the '
+            "clip (below) at any time.",
+            False,
+        )
 
     def withdraw(number: str, request: gr.Request) -> str:
         try:

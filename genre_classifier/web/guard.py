@@ -27,14 +27,14 @@ def _is_loopback(address: str | None) -> bool:
         return False
 
 
-
 async def _respond(send, status: int, text: str, json_detail: bool = False, close: bool = False) -> None:
     """A short answer; `close` ends the connection after it (what is left of a body that was cut off is not read)."""
     body = json.dumps({"detail": text}).encode() if json_detail else text.encode()
     kind = b"application/json" if json_detail else b"text/plain; charset=utf-8"
     headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status,
-                "headers": headers + [(b"connection", b"close")] * close})  # fmt: skip
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + [(b"connection", b"close")] * close}
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -53,8 +53,11 @@ class Body:
         try:
             message = await asyncio.wait_for(self.receive(), timeout=max(0.0, min(self.stall, left)))
         except TimeoutError:
-            self.why = f"nothing arrived for {self.stall:g} s" if self.stall < left else (
-                f"it was still arriving after {UPLOAD_SECONDS:g} s")  # fmt: skip
+            self.why = (
+                f"nothing arrived for {self.stall:g} s"
+                if self.stall < left
+                else (f"it was still arriving after {UPLOAD_SECONDS:g} s")
+            )
             return None
         if message["type"] == "http.request":
             self.arrived += len(message.get("body", b""))
@@ -116,14 +119,23 @@ class Guard:
             await self.app(scope, receive_in_time, send_noting_files)
         except ClientDisconnect:  # a client that goes away is a line in the log, not a traceback
             if not arriving.why:
-                log.info("An upload of %s from %s stopped after %s: its client went away", megabytes(size), client,
-                         megabytes(arriving.arrived))  # fmt: skip
+                log.info(
+                    "An upload of %s from %s stopped after %s: its client went away",
+                    megabytes(size),
+                    client,
+                    megabytes(arriving.arrived),
+                )
         finally:
             if paths is None:
                 self.limits.ledger.settle(client, size, None, arriving.arrived)
         if arriving.why:
-            log.info("Cut off an upload of %s from %s after %s: %s", megabytes(size), client,
-                     megabytes(arriving.arrived), arriving.why)  # fmt: skip
+            log.info(
+                "Cut off an upload of %s from %s after %s: %s",
+                megabytes(size),
+                client,
+                megabytes(arriving.arrived),
+                arriving.why,
+            )
             if not status:
                 await _respond(send, 408, f"This upload was cut off ({arriving.why}): send it again.", close=True)
 
@@ -149,9 +161,15 @@ class Guard:
         joins = "/queue/join" in scope["path"] or "/call/" in scope["path"]
         if joins and self.limits.requests_of(client) >= MAX_REQUESTS:
             log.info("Refused a request from %s: %d already queued or running", client, MAX_REQUESTS)
-            return await _respond(send, 429, (
-                f"You already have {MAX_REQUESTS} requests waiting or running: wait for their answers, then try "
-                "again."), json_detail=True)  # fmt: skip
+            return await _respond(
+                send,
+                429,
+                (
+                    f"You already have {MAX_REQUESTS} requests waiting or running: wait for their answers, then try "
+                    "again."
+                ),
+                json_detail=True,
+            )
         try:
             named = list(paths_in(json.loads(body)))
         except ValueError:

@@ -105,9 +105,11 @@ def make_classify(classifier: Classifier, remembered: Remembered | None = None):
                 progress(len(p.window_spans) / p.total_windows, desc="Classifying windows")
                 answer = (p.confidences(), summary_text(p, clip, classifier.window_seconds))
                 pending = not p.complete
-                timeline = plot_data(genre_timeline_image(
-                    p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending, music=p.music_windows
-                ))  # fmt: skip
+                timeline = plot_data(
+                    genre_timeline_image(
+                        p.labels, p.window_probs, p.window_spans, clip.seconds, pending=pending, music=p.music_windows
+                    )
+                )
                 # The same figures with every answer: Gradio sends a generator's outputs as differences from the
                 # last, so they travel once, and again in the final answer. (Not gr.skip(): in Gradio 6 each skip of
                 # an output that later gets a value adds a copy of that component to the session's state.)

@@ -144,8 +144,9 @@ def listen_step(classifier: Classifier, session: LiveSession) -> tuple[dict[str,
     heard = min(clip.seconds, LIVE_SECONDS)
     previous = session.history[-1][1] if session.history else max(0.0, session.listened - heard)
     edges = np.linspace(previous, session.listened, len(probs) + 1)
-    session.history += [(float(a), float(b), p, bool(m)) for a, b, p, m in zip(edges[:-1], edges[1:], probs, music,
-                                                                                 strict=True)]  # fmt: skip
+    session.history += [
+        (float(a), float(b), p, bool(m)) for a, b, p, m in zip(edges[:-1], edges[1:], probs, music, strict=True)
+    ]
     session.history = [h for h in session.history if h[1] > session.listened - HISTORY_SECONDS]
     session.answered_at = session.listened
     session.interval = max(MIN_INTERVAL, SLOWDOWN * session.last_call)

@@ -32,8 +32,10 @@ HEADERS = ["File", "Genre", "Confidence", "Seconds", "Windows", "Note"]
 def table_rows(rows: list[dict]) -> list[list]:
     """The page's table: the CSV's rows without the ten probabilities, the confidence in per cent as the Clip tab
     says it (the CSV keeps the number)."""
-    return [[r["path"], r["genre"], f"{r['confidence']:.0%}" if r["genre"] else "", r["seconds"], r["windows"],
-             r["note"]] for r in rows]  # fmt: skip
+    return [
+        [r["path"], r["genre"], f"{r['confidence']:.0%}" if r["genre"] else "", r["seconds"], r["windows"], r["note"]]
+        for r in rows
+    ]
 
 
 def file_row(classifier: Classifier, name: str, source: AbstractContextManager[str]) -> dict:
@@ -114,10 +116,21 @@ def many_files_tab(classifier: Classifier) -> None:
         )
         button = gr.Button("Tag files", variant="primary")
         # Long names and notes wrap, and the file and its genre take most of a phone's width.
-        table = gr.Dataframe(headers=HEADERS, label="Genre per file", interactive=False, elem_id="tag-table", wrap=True,
-                             column_widths=["28%", "24%", "14%", "12%", "10%", "12%"])  # fmt: skip
+        table = gr.Dataframe(
+            headers=HEADERS,
+            label="Genre per file",
+            interactive=False,
+            elem_id="tag-table",
+            wrap=True,
+            column_widths=["28%", "24%", "14%", "12%", "10%", "12%"],
+        )
         csv_file = gr.File(label="CSV", elem_id="tag-csv")
         gr.on(
-            [button.click, files.upload], make_tag(classifier), inputs=files, outputs=[table, csv_file],
-            api_name="tag", show_progress="minimal", concurrency_id="tag",
-        )  # fmt: skip
+            [button.click, files.upload],
+            make_tag(classifier),
+            inputs=files,
+            outputs=[table, csv_file],
+            api_name="tag",
+            show_progress="minimal",
+            concurrency_id="tag",
+        )

@@ -30,8 +30,13 @@ TIMELINE_HEADERS = ["Start", "End", "Top genre", "Confidence", "Note"]
 PLOT_MIN_WIDTH = 480  # px: two figures side by side from a laptop's width up, stacked on a phone or a narrow window
 
 
-def build_demo(classifier: Classifier, fallback_reason: str | None = None, downloads: agents.Downloads | None = None,
-               feedback: Feedback | None = None, behind_proxy: bool = False) -> gr.Blocks:
+def build_demo(
+    classifier: Classifier,
+    fallback_reason: str | None = None,
+    downloads: agents.Downloads | None = None,
+    feedback: Feedback | None = None,
+    behind_proxy: bool = False,
+) -> gr.Blocks:
     """The whole UI; `fallback_reason` is shown when the embedded model stands in for the chosen one; `downloads`
     bounds the agents' URLs (by default the most Gradio takes as an upload, counted in no budget); `feedback`
     (FEEDBACK_DIR set) adds the "Not right?" panel, whose visitors are told apart as limits.py does."""
@@ -56,9 +61,11 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None, downl
                     details = gr.Markdown(label="Summary", elem_id="details")
                     # The summary above is the headline ("Unsure: blues or rock"), so the label shows only the bars.
                     label = gr.Label(
-                        num_top_classes=len(classifier.labels), label="Genre probabilities", show_heading=False,
+                        num_top_classes=len(classifier.labels),
+                        label="Genre probabilities",
+                        show_heading=False,
                         elem_id="genre-label",
-                    )  # fmt: skip
+                    )
                     if feedback:  # "Not right?" under the bars, once there is an answer
                         correction_panel(feedback, remembered, behind_proxy, after=details)
             # Two figures a row on a laptop, one under the other on a phone (a Row wraps columns narrower than
@@ -83,14 +90,25 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None, downl
             # raises): the label's is cleared at once, by giving it back its own value (gr.skip() would add a copy
             # of the label to the session's state, see `make_classify`), so the toast is the one message.
             classified = gr.on(
-                [button.click, audio.upload, audio.stop_recording], classify, inputs=audio, outputs=outputs,
-                api_name="classify", show_progress="minimal", show_progress_on=[label], concurrency_id="classify",
-            )  # fmt: skip
-            details.change(fade, inputs=details, outputs=label, api_visibility="private", queue=False,
-                           show_progress="hidden")  # fmt: skip
+                [button.click, audio.upload, audio.stop_recording],
+                classify,
+                inputs=audio,
+                outputs=outputs,
+                api_name="classify",
+                show_progress="minimal",
+                show_progress_on=[label],
+                concurrency_id="classify",
+            )
+            details.change(
+                fade, inputs=details, outputs=label, api_visibility="private", queue=False, show_progress="hidden"
+            )
             details.change(None, js=SHOW_ANSWER, api_visibility="private", queue=False, show_progress="hidden")
             classified.failure(
-                lambda shown: shown, inputs=label, outputs=label, show_progress="hidden", api_visibility="private",
+                lambda shown: shown,
+                inputs=label,
+                outputs=label,
+                show_progress="hidden",
+                api_visibility="private",
                 queue=False,
             )
             with input_column:  # examples sit under the button; created last because they need the outputs
@@ -98,10 +116,15 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None, downl
                 # With corrections on, each click is classified afresh, so that the server holds the sound a
                 # correction of it refers to.
                 gr.Examples(
-                    [[str(EXAMPLES_DIR / name)] for name, _ in EXAMPLES], inputs=audio, outputs=outputs, fn=classify,
-                    run_on_click=True, cache_examples=not feedback, cache_mode="lazy" if not feedback else None,
+                    [[str(EXAMPLES_DIR / name)] for name, _ in EXAMPLES],
+                    inputs=audio,
+                    outputs=outputs,
+                    fn=classify,
+                    run_on_click=True,
+                    cache_examples=not feedback,
+                    cache_mode="lazy" if not feedback else None,
                     example_labels=[text for _, text in EXAMPLES],
-                )  # fmt: skip
+                )
         with gr.Tab("Live"):
             often = "about once a second" if gpu_budget(classifier) is None else "as often as its GPU budget allows"
             gr.Markdown(
@@ -121,19 +144,38 @@ def build_demo(classifier: Classifier, fallback_reason: str | None = None, downl
                     live_plot = gr.Plot(label=LIVE_TITLE, elem_id="live-strip", **plot)
             session, strip = gr.State(), gr.State()  # the live session; its last strip (webp), see `make_listen`
             live_audio.start_recording(  # unqueued: a fresh session must not wait behind others' uploads
-                lambda: (None, LISTENING, ""), outputs=[session, live_label, live_status], api_visibility="private",
+                lambda: (None, LISTENING, ""),
+                outputs=[session, live_label, live_status],
+                api_visibility="private",
                 queue=False,
-            )  # fmt: skip
+            )
             live_audio.stream(
-                make_listen(classifier), inputs=[live_audio, session],
+                make_listen(classifier),
+                inputs=[live_audio, session],
                 outputs=[live_label, strip, live_status, session],
-                stream_every=1.0, time_limit=LIMIT_SECONDS, concurrency_limit=1, concurrency_id="live",
-                api_visibility="private", show_progress="hidden",
-            )  # fmt: skip
-            strip.change(plot_data, inputs=strip, outputs=live_plot, api_visibility="private", show_progress="hidden",
-                         queue=False)  # fmt: skip
+                stream_every=1.0,
+                time_limit=LIMIT_SECONDS,
+                concurrency_limit=1,
+                concurrency_id="live",
+                api_visibility="private",
+                show_progress="hidden",
+            )
+            strip.change(
+                plot_data,
+                inputs=strip,
+                outputs=live_plot,
+                api_visibility="private",
+                show_progress="hidden",
+                queue=False,
+            )
         many_files_tab(classifier)
-        demo.load(lambda: f"{warning}**{classifier.description}.**", None, info, api_visibility="private", queue=False,
-                  show_progress="hidden")
+        demo.load(
+            lambda: f"{warning}**{classifier.description}.**",
+            None,
+            info,
+            api_visibility="private",
+            queue=False,
+            show_progress="hidden",
+        )
     agents.keep_page_out_of_mcp(demo)
     return demo

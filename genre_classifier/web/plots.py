@@ -56,9 +56,14 @@ MAX_COLUMNS = 1000  # time columns drawn: about one per pixel of the figure
 def mel_filters(sr: int) -> np.ndarray:
     """librosa's default mel filter bank (Slaney scale and norm, 0 Hz to Nyquist): (n_fft // 2 + 1, N_MELS)."""
     return audio_utils.mel_filter_bank(
-        num_frequency_bins=N_FFT // 2 + 1, num_mel_filters=N_MELS, min_frequency=0.0, max_frequency=sr / 2,
-        sampling_rate=sr, norm="slaney", mel_scale="slaney",
-    ).astype(np.float32)  # fmt: skip (float32 as the spectrogram: a float64 product costs 4 x more)
+        num_frequency_bins=N_FFT // 2 + 1,
+        num_mel_filters=N_MELS,
+        min_frequency=0.0,
+        max_frequency=sr / 2,
+        sampling_rate=sr,
+        norm="slaney",
+        mel_scale="slaney",
+    ).astype(np.float32)  # float32 as the spectrogram: a float64 product costs 4 x more)
 
 
 def mel_frequencies(sr: int) -> np.ndarray:
@@ -88,7 +93,6 @@ def spectrograms(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
 # shown about 325 px wide, where 10 pt is 9 px; in a laptop's two-column grid (600 px) it is 17 px.
 def _hertz(hz: float, _position=None) -> str:
     return f"{hz / 1000:g}k" if hz >= 1000 else f"{hz:g}"  # "10k", not "10000": short labels fit the margin
-
 
 
 class _Waveform(KeptFigure):
@@ -175,8 +179,9 @@ class _Timeline(KeptFigure):
         self.ax.set_ylim(n - 0.5, -0.5)
         if top is not None:
             self.ax.get_yticklabels()[top].set_fontweight("bold")
-            self.fig.colorbar(ScalarMappable(Normalize(0, 1), "viridis"), cax=self.bar,
-                              format=PercentFormatter(1.0, decimals=0))  # fmt: skip
+            self.fig.colorbar(
+                ScalarMappable(Normalize(0, 1), "viridis"), cax=self.bar, format=PercentFormatter(1.0, decimals=0)
+            )
 
     def update(self, answer: _Answer) -> _Timeline:
         n, rows, columns = len(self.labels), *self.pixels
@@ -199,15 +204,23 @@ class _Timeline(KeptFigure):
         artists += [
             self.ax.add_patch(
                 Rectangle((begin, -0.5), before - begin, n, fill=False, hatch="///", edgecolor="white", lw=0)
-            )  # fmt: skip
+            )
             for begin, before, _ in answer.overlaps
         ]
         if duration - answer.covered > UNCOVERED:
             artists.append(self.ax.axvspan(answer.covered, duration, color="0.85"))
         for begin, end in answer.not_music:  # faded, and named: a client needs no colour to see it
             artists.append(self.ax.add_patch(Rectangle((begin, -0.5), end - begin, n, color="white", alpha=0.45, lw=0)))
-            artists.append(self.ax.text((begin + end) / 2, (n - 1) / 2, "not music", ha="center", va="center",
-                                        rotation=90 if (end - begin) < 0.08 * (duration - start) else 0))  # fmt: skip
+            artists.append(
+                self.ax.text(
+                    (begin + end) / 2,
+                    (n - 1) / 2,
+                    "not music",
+                    ha="center",
+                    va="center",
+                    rotation=90 if (end - begin) < 0.08 * (duration - start) else 0,
+                )
+            )
         if answer.top is not None:
             outline = Rectangle((start, answer.top - 0.5), duration - start, 1, fill=False, edgecolor="#ff2d55", lw=1.5)
             artists.append(self.ax.add_patch(outline))
@@ -226,7 +239,7 @@ class _Answer:
         self.not_music = [span for span, heard in zip(self.spans, music, strict=True) if not heard]
         notes = [caption] if caption else []
         if self.not_music:
-            notes.append("Faded, marked \"not music\": windows that do not sound like music.")
+            notes.append('Faded, marked "not music": windows that do not sound like music.')
         if len(self.spans) > 1:
             notes.append("White lines: window edges.")
         self.overlaps, covered = [], None  # (start, end of the windows before, end) of each window that overlaps

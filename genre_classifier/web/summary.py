@@ -18,8 +18,9 @@ def timeline_rows(prediction: Prediction) -> list[list]:
     """One row per window; a window that is not music says so in place of its genre; one that overlaps the one
     before it (the clip's last) says by how much."""
     rows, previous_end = [], 0.0
-    for (start, end), p, music in zip(prediction.window_spans, prediction.window_probs, prediction.music_windows,
-                                      strict=True):  # fmt: skip
+    for (start, end), p, music in zip(
+        prediction.window_spans, prediction.window_probs, prediction.music_windows, strict=True
+    ):
         overlap = previous_end - start
         note = f"overlaps the previous window by {overlap:.1f} s (covers the clip's end)" if overlap > 0 else ""
         genre = prediction.labels[int(p.argmax())] if music else verdicts.NOT_MUSIC
