@@ -109,7 +109,7 @@ class GenreClassifierPlugin(BeetsPlugin):
         by_path = {Path(os.fsdecode(item.path)): item for item in todo}
         workers = batch.decoding_workers(classifier)
         sample = None if opts.all_windows else batch.SAMPLED_WINDOWS
-        for done, tagged in enumerate(batch.tag(classifier, list(by_path), workers, sample), 1):
+        for done, tagged in enumerate(batch.classify_files(classifier, list(by_path), workers, sample), 1):
             item = by_path[tagged.path]
             progress = f"[{done}/{len(by_path)}]"
             if tagged.error:

@@ -121,7 +121,7 @@ def stage_seconds(model_dir: Path, clip: Path, runs: int) -> dict[str, float]:
     stages = {"decode": [], "model": [], "plots": []}
     for _ in range(runs + 1):  # the first round warms up
         start = time.perf_counter()
-        samples = classifier.load(clip).samples
+        samples = classifier.decode(clip).samples
         decoded = time.perf_counter()
         p = classifier.classify(samples)
         classified = time.perf_counter()
@@ -180,10 +180,10 @@ def examples_eager_seconds(model_dir: Path) -> float:
     from genre_classifier.web.page import EXAMPLES, EXAMPLES_DIR
 
     classifier, _ = load_classifier(str(model_dir))
-    classifier.classify(classifier.load(EXAMPLES_DIR / EXAMPLES[-1][0]).samples)  # warm-up
+    classifier.classify(classifier.decode(EXAMPLES_DIR / EXAMPLES[-1][0]).samples)  # warm-up
     start = time.perf_counter()
     for name, _ in EXAMPLES:
-        classifier.classify(classifier.load(EXAMPLES_DIR / name).samples)
+        classifier.classify(classifier.decode(EXAMPLES_DIR / name).samples)
     return time.perf_counter() - start
 
 
@@ -244,7 +244,7 @@ def goals(args) -> None:
         naive = results["naive_distilhubert_s"] = naive_seconds(models["distilhubert"], args.clip, args.runs)
         for name, folder in models.items():
             classifier, _ = load_classifier(str(folder))
-            samples = classifier.load(args.clip).samples
+            samples = classifier.decode(args.clip).samples
             window = samples[: int(round(classifier.window_seconds * classifier.sampling_rate))]
             results[f"forward_{name}"] = forward(classifier, window, args.runs, ceilings)
             results[f"answering_{name}"] = answering_forward(classifier, window, args.runs)
@@ -278,7 +278,7 @@ def main() -> None:
         models = {"distilhubert": hubert, "ast": ast}
         for name, folder in models.items():
             classifier, _ = load_classifier(str(folder))
-            samples = classifier.load(args.clip).samples
+            samples = classifier.decode(args.clip).samples
             window = samples[: int(round(classifier.window_seconds * classifier.sampling_rate))]
             results[f"forward_{name}"] = forward(classifier, window, args.runs, ceilings)
             r = results[f"forward_{name}"]

@@ -59,7 +59,7 @@ def measure(model_id: str, seconds: float) -> dict:
 
     classifier, _ = load_classifier(model_id)
     listen = make_listen(classifier)
-    upload = classifier.load(GTZAN / "jazz.00000.wav").samples
+    upload = classifier.decode(GTZAN / "jazz.00000.wav").samples
     classifier.classify(upload)  # warm-up
     alone = min(_timed(lambda: classifier.classify(upload)) for _ in range(3))
 

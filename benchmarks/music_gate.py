@@ -2,7 +2,7 @@
 
     python benchmarks/music_gate.py        (needs ../shared/data, Debian's espeak-ng, apt-get and FFmpeg)
 
-Every clip goes through the app's own path (`Classifier.load` then `Classifier.classify`, gate included) with two
+Every clip goes through the app's own path (`Classifier.decode` then `Classifier.classify`, gate included) with two
 models: the embedded offline model, and a true-size DistilHuBERT with random weights (a checkpoint with nothing of
 its own to say about music). Not music: the six real recordings of ../shared/data/music (three LibriSpeech
 readings, a humpback whale, a robin, a dog) and sounds made by `train/sounds.py` from its evaluation seeds and
@@ -103,7 +103,7 @@ def main() -> None:
         for group, name, music, path in clips(tmp / "made", args.extra):
             row = {"group": group, "name": name, "music": music}
             for key, classifier in models.items():
-                prediction = classifier.classify(classifier.load(path))
+                prediction = classifier.classify(classifier.decode(path))
                 said = answer.of(prediction)
                 row[key] = {
                     "verdict": said.text,

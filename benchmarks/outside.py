@@ -143,7 +143,7 @@ def steps(classifier, path: Path, runs: int) -> dict:
     from genre_classifier.web import figure, plots
 
     sr = classifier.sampling_rate
-    clip = classifier.load(path)
+    clip = classifier.decode(path)
     samples = clip.samples
     duration = len(samples) / sr
     windows, starts = split_windows(samples, int(round(classifier.window_seconds * sr)))
@@ -160,7 +160,7 @@ def steps(classifier, path: Path, runs: int) -> dict:
             draw(classifier.labels, probs[:n], spans[:n], duration, pending=n < len(spans))
 
     out = {
-        "decode": lambda: classifier.load(path),
+        "decode": lambda: classifier.decode(path),
         "featurize": lambda: [featurize(classifier.feature_extractor, w[None], sr, tensors="np") for w in windows],
         "music_gate": lambda: gate.listen(clip.gate_audio, spans),  # on the CPU, in a thread beside the forward
         "spectrograms": lambda: plots.spectrograms(samples, sr),

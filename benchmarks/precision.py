@@ -82,7 +82,7 @@ def music_windows(classifier, count: int, seconds: float = 10.0, hop: float = HO
     size, step = int(seconds * classifier.sampling_rate), int(hop * classifier.sampling_rate)
     per_clip = []
     for clip in CLIPS:
-        samples = classifier.load(clip).samples
+        samples = classifier.decode(clip).samples
         per_clip.append([samples[i : i + size] for i in range(0, len(samples) - size + 1, step)])
     out = []
     while len(out) < count and any(per_clip):
@@ -132,7 +132,7 @@ def measure(name: str, folder: Path, windows: int, runs: int) -> dict:
     classifier, _ = load_classifier(str(folder))
     feed = lambda w: dict(featurize(classifier.feature_extractor, [w], classifier.sampling_rate, tensors="np"))  # noqa: E731
     full = int(round(classifier.window_seconds * classifier.sampling_rate))
-    probe = feed(classifier.load(GTZAN / "jazz.00000.wav").samples[:full])
+    probe = feed(classifier.decode(GTZAN / "jazz.00000.wav").samples[:full])
     names = list(probe)
     cache = runtime.cache_root() / runtime.fingerprint(classifier.model, names)
     out: dict = {"window_s": classifier.window_seconds, "vnni": int8.vnni(), "int8_folder": int8.folder_name()}

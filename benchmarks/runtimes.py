@@ -122,7 +122,7 @@ def measure(name: str, folder: Path, runs: int, clips: list[Path], ceilings: dic
     classifier, _ = load_classifier(str(folder))
     window = int(round(classifier.window_seconds * classifier.sampling_rate))
     first_windows = [
-        split_windows(classifier.load(clip, max_seconds=classifier.window_seconds + 1).samples, window)[0][0]
+        split_windows(classifier.decode(clip, max_seconds=classifier.window_seconds + 1).samples, window)[0][0]
         for clip in clips
     ]
     probe = next((w for w in first_windows if len(w) == window), first_windows[0])  # a full window, as in latency.py

@@ -100,7 +100,7 @@ def recordings() -> list[dict]:
     paths = sorted(p for p in GTZAN.glob("*.wav")) + sorted(p for p in MUSIC.glob("*.ogg") if ".hq." not in p.name)
     rows = []
     for path in paths:
-        prediction = classifier.classify(classifier.load(path).samples)
+        prediction = classifier.classify(classifier.decode(path).samples)
         ordered = np.sort(prediction.probs)
         v = verdict(prediction.labels, prediction.probs)
         rows.append(

@@ -46,7 +46,7 @@ def test_offline_classifier_says_what_it_is():
 
 def test_long_clip_is_classified_per_30_s_window_and_averaged():
     classifier = BaselineClassifier()
-    clip = classifier.load(EXAMPLES / "vibe_ace.ogg")  # 61.5 s: windows at 0 and 30 s
+    clip = classifier.decode(EXAMPLES / "vibe_ace.ogg")  # 61.5 s: windows at 0 and 30 s
     prediction = classifier.classify(clip.samples)
     assert [(round(a), round(b)) for a, b in prediction.window_spans] == [(0, 30), (30, 60)]
     np.testing.assert_allclose(prediction.probs, prediction.window_probs.mean(axis=0))

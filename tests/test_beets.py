@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from genre_classifier.library import tags as filetags
+from genre_classifier.library import filetags
 
 from .helpers import ROOT
 from .test_formats import ffmpeg

@@ -43,11 +43,11 @@ def test_sounds_of_other_kinds_are_not_music(kind):
 
 def test_speech_is_not_music_and_the_verdict_says_so(speech_wav):
     classifier = BaselineClassifier()
-    prediction = classifier.classify(classifier.load(speech_wav))
+    prediction = classifier.classify(classifier.decode(speech_wav))
     assert not prediction.is_music and prediction.music_score < gate.gate().min_music
     said = answer.of(prediction)
     assert said.text == "not music" and said.sounds_like == "voice"
-    summary = summary_text(prediction, classifier.load(speech_wav), classifier.window_seconds)
+    summary = summary_text(prediction, classifier.decode(speech_wav), classifier.window_seconds)
     assert summary.startswith("## This doesn't sound like music") and "not music" in summary
     assert [row[2] for row in timeline_rows(prediction)] == ["not music"]
 
@@ -84,10 +84,10 @@ def test_a_checkpoint_with_nothing_of_its_own_is_gated_the_same(speech_wav, tiny
     """The gate needs nothing from the model: random weights, a 16 kHz model, still "not music" for speech (the gate
     hears the file's full band at 22050 Hz, not the model's 16 kHz)."""
     classifier = TransformerClassifier.from_pretrained(str(tiny_hubert_dir), device="cpu")
-    clip = classifier.load(speech_wav)
+    clip = classifier.decode(speech_wav)
     assert clip.sampling_rate == 16000 and clip.gate_samples is not None
     assert answer.of(classifier.classify(clip)).text == "not music"
-    music = classifier.load(EXAMPLES_DIR / "lets_go_fishin.ogg", max_seconds=30)
+    music = classifier.decode(EXAMPLES_DIR / "lets_go_fishin.ogg", max_seconds=30)
     assert classifier.classify(music).is_music
 
 
@@ -98,7 +98,7 @@ def test_music_then_speech_has_its_windows_marked_apart(speech_wav, tmp_path):
     both = tmp_path / "intro-then-talk.wav"
     sf.write(both, np.concatenate([song, voice]), gate.RATE)
     classifier = BaselineClassifier()
-    clip = classifier.load(both)
+    clip = classifier.decode(both)
     prediction = classifier.classify(clip)
     assert list(prediction.music_windows) == [True, False]
     rows = timeline_rows(prediction)

@@ -30,7 +30,7 @@ class Odd(BaselineClassifier):
 
 
 def test_an_agent_s_odd_recording_gets_its_row_and_the_others_their_answers():
-    tag = agents.make_tag(Odd(), agents.Downloads(max_bytes=10**7))
+    tag = agents.make_tag_json(Odd(), agents.Downloads(max_bytes=10**7))
     files = json.loads(tag([data_url("rock.00000.wav"), "not a recording", data_url("jazz.00000.wav")]))["files"]
     assert [row["path"] for row in files] == ["recording 1", "not a recording", "recording 3"]
     assert files[0]["note"] == "It could not be classified (the server log says why)."

@@ -72,7 +72,7 @@ def test_true_size_distilhubert_loads_through_the_hub_code_path(distilhubert_dir
     assert reason is None and isinstance(classifier, TransformerClassifier)
     assert classifier.labels == GENRES and classifier.sampling_rate == 16000 and classifier.window_seconds == 30
     assert sum(p.numel() for p in classifier.model.parameters()) > 23_000_000  # the real size, ~23.5 M
-    clip = classifier.load(CLIPS / "metal.00000.wav")
+    clip = classifier.decode(CLIPS / "metal.00000.wav")
     prediction = classifier.classify(clip.samples)
     assert len(prediction.window_spans) == 1
     assert prediction.probs.sum() == pytest.approx(1, abs=1e-5)
@@ -91,7 +91,7 @@ def test_ast_windows_follow_its_max_length(tmp_path):
 
 def test_tiny_model_classifies_long_clip_window_by_window(tiny_hubert_dir):
     classifier, _ = load_classifier(str(tiny_hubert_dir))
-    clip = classifier.load(EXAMPLES / "vibe_ace.ogg")  # 61.5 s
+    clip = classifier.decode(EXAMPLES / "vibe_ace.ogg")  # 61.5 s
     prediction = classifier.classify(clip.samples)
     assert [round(s) for s, _ in prediction.window_spans] == [0, 30]
     np.testing.assert_allclose(prediction.probs, prediction.window_probs.mean(axis=0))
@@ -173,7 +173,7 @@ def test_the_longest_stretch_analysed_is_the_settings_for_every_model_loaded(tin
     loaded = [load_classifier(model_id, settings) for model_id in (str(tiny_hubert_dir), "baseline", "./no-such")]
     assert [reason is None for _, reason in loaded] == [True, True, False]
     for classifier, _ in loaded:
-        clip = classifier.load(EXAMPLES / "lets_go_fishin.ogg")  # 2:13
+        clip = classifier.decode(EXAMPLES / "lets_go_fishin.ogg")  # 2:13
         assert classifier.max_seconds == 45.0 and len(clip.samples) == 45 * classifier.sampling_rate
 
 
@@ -247,7 +247,7 @@ def test_a_runtime_that_takes_over_mid_clip_answers_from_the_next_clip_on(tiny_h
     """OpenVINO takes the forward whenever its conversion is ready; a clip under way keeps the runtime it began with,
     so that no clip is answered half by one runtime, half by another."""
     classifier = load_classifier(str(tiny_hubert_dir))[0]
-    clip = classifier.load(EXAMPLES / "lets_go_fishin.ogg")  # 2:13: five 30 s windows, one at a time on a CPU
+    clip = classifier.decode(EXAMPLES / "lets_go_fishin.ogg")  # 2:13: five 30 s windows, one at a time on a CPU
     answered = []
 
     def other_runtime(batch: dict) -> np.ndarray:  # the same contract as runtime.Forward: counted PyTorch

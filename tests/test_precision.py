@@ -37,7 +37,8 @@ def agreement(
     in batches as the app forms them (AST: three windows at a time on a CPU)."""
     seconds = seconds or classifier.window_seconds
     windows = [
-        classifier.load(clip, max_seconds=seconds).samples[: int(seconds * classifier.sampling_rate)] for clip in clips
+        classifier.decode(clip, max_seconds=seconds).samples[: int(seconds * classifier.sampling_rate)]
+        for clip in clips
     ]
     rows = []
     for i in range(0, len(windows), classifier.batch_size):

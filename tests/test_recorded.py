@@ -211,6 +211,6 @@ def test_evaluate_scores_as_the_app_does_with_the_music_gate(speech_wav):
         {"audio": {"path": str(speech_wav), "bytes": None}, "genre": GENRES.index("blues")},
     ]
     metrics = evaluate_classifier(classifier, dataset)
-    app = classifier.classify(classifier.load(speech_wav))  # what the page answers for the speech
+    app = classifier.classify(classifier.decode(speech_wav))  # what the page answers for the speech
     assert metrics["predictions"][speech_wav.name] == app.top
     assert metrics["not_music"] == [speech_wav.name] and metrics["music_gate"].startswith("as the app:")

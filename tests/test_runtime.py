@@ -53,7 +53,7 @@ def switched(model_dir) -> TransformerClassifier:
 def agreement(classifier: TransformerClassifier) -> list[tuple[str, float, bool]]:
     """(clip, largest probability difference, same top genre): OpenVINO at the classifier's precision against
     PyTorch in fp32, on each clip's first window."""
-    windows = [classifier.load(clip, max_seconds=classifier.window_seconds).samples for clip in CLIPS]
+    windows = [classifier.decode(clip, max_seconds=classifier.window_seconds).samples for clip in CLIPS]
     openvino = [classifier.predict_windows(w[None])[0] for w in windows]
     classifier.runtime, classifier.precision = None, "fp32"
     torch = [classifier.predict_windows(w[None])[0] for w in windows]

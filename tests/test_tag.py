@@ -161,7 +161,7 @@ def test_windows_of_several_files_share_a_batch_and_answer_as_each_file_alone(si
     classifier = tag.load_model(settings, batch_size=3)  # as `--batch-size 3` asks; a GPU's default is 16
     assert classifier.batch_size == 3
     paths = [library[name] for name in ("Jazz/vibe ace.m4a", "Brass/solo trumpet.ogg", "Blues/blues.00000.wav")]
-    batched = list(batch.tag(classifier, paths, workers=2))
+    batched = list(batch.classify_files(classifier, paths, workers=2))
     assert [t.path for t in batched] == [paths[1], paths[0], paths[2]]  # each as soon as its windows are done
     alone = read_rows(single_run[0])
     for tagged in batched:
@@ -183,7 +183,7 @@ def test_a_file_the_gate_cannot_hear_is_skipped_with_the_reason_and_the_next_one
 
     monkeypatch.setattr(gate, "listen", failing_once)
     paths = [library["Brass/solo trumpet.ogg"], library["hiphop.flac"]]
-    first, second = batch.tag(classifier, paths)
+    first, second = batch.classify_files(classifier, paths)
     assert first.path == paths[0] and first.prediction is None
     assert first.error == "the music gate could not hear it (RuntimeError: out of memory)"
     assert second.path == paths[1] and second.error is None and second.prediction.music_scores is not None

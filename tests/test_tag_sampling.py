@@ -123,7 +123,7 @@ def test_the_default_answers_from_five_windows_and_all_windows_from_every_one(so
 
     # The sampled answer is the answer `Classifier.classify` gives those five windows, music gate included.
     classifier = tag.load_model(replace(Settings.from_environment(), model_id=str(tiny_hubert_dir)))
-    whole = classifier.load(long)
+    whole = classifier.decode(long)
     rate, starts = classifier.sampling_rate, sampling.window_starts(240, 30)
     five = np.concatenate([whole.samples[int(s * rate) :][: 30 * rate] for s in starts])
     full_band = np.concatenate([whole.gate_audio[int(s * audio.GATE_RATE) :][: 30 * audio.GATE_RATE] for s in starts])

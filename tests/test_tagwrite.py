@@ -23,8 +23,7 @@ import pytest
 
 from genre_classifier import GENRES
 from genre_classifier.core import audio
-from genre_classifier.library import policy, rows, tag
-from genre_classifier.library import tags as filetags
+from genre_classifier.library import filetags, policy, rows, tag
 
 from .helpers import CLIPS, ROOT
 from .test_formats import ffmpeg
@@ -606,7 +605,7 @@ def test_what_libmpg123_prints_on_a_damaged_mp3_goes_to_the_log_not_onto_the_ter
 KILLED_WRITER = """
 import os, sys, time
 from pathlib import Path
-from genre_classifier.library import tags as filetags
+from genre_classifier.library import filetags
 path, pause = Path(sys.argv[1]), sys.argv[2] == "pause"
 if pause:  # stop between the synced copy and the rename: the copy is complete, the original untouched
     replace = os.replace

@@ -95,7 +95,7 @@ def cross_validate(x: np.ndarray, y: np.ndarray, k: int = 10, seed: int = 0) -> 
 def predict_heldout(model: BaselineModel, clip_dir: Path) -> dict[str, str]:
     """Top genre per held-out clip, through the app's own decoding, windowing and features."""
     classifier = BaselineClassifier(model)
-    return {name: classifier.classify(classifier.load(clip_dir / f"{name}.wav").samples).top for name in HELDOUT}
+    return {name: classifier.classify(classifier.decode(clip_dir / f"{name}.wav").samples).top for name in HELDOUT}
 
 
 def main() -> None:

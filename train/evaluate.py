@@ -85,15 +85,15 @@ def evaluate_classifier(classifier: Classifier, dataset, recorded: bool = False)
     runs = {"clean": Tally(), **({"recorded": Tally()} if recorded else {})}
     rate = classifier.sampling_rate
     for i, example in enumerate(dataset):
-        # Decoded as an upload is (`Classifier.load`): the clip keeps its full band for the music gate, and its
+        # Decoded as an upload is (`Classifier.decode`): the clip keeps its full band for the music gate, and its
         # answer is the app's, from its music windows (`Prediction.probs`).
         audio = example["audio"]
-        clip = classifier.load(audio["bytes"] if audio.get("bytes") else audio["path"], MAX_CLIP_SECONDS)
+        clip = classifier.decode(audio["bytes"] if audio.get("bytes") else audio["path"], MAX_CLIP_SECONDS)
         name = clip_name(audio, i)
         runs["clean"].add(name, example["genre"], classifier.classify(clip), genre_of)
         if recorded:  # a recording reaches the app at its own rate; this one at the model's, as the copy is made
             copy = recorded_copy(clip.samples, rate, seed=(EVAL_SEED, i))
-            runs["recorded"].add(name, example["genre"], classifier.classify(classifier.load((rate, copy))), genre_of)
+            runs["recorded"].add(name, example["genre"], classifier.classify(classifier.decode((rate, copy))), genre_of)
     metrics = runs["clean"].metrics()
     metrics["music_gate"] = (
         "as the app: each clip's windows went through the music gate, a music clip's genre is "

@@ -136,7 +136,7 @@ class Classifier(ABC):
         """Move the forward to a faster runtime in the background, where there is one (a transformer on a CPU)."""
         return None
 
-    def load(self, source: AudioInput, max_seconds: float | None = None) -> Clip:
+    def decode(self, source: AudioInput, max_seconds: float | None = None) -> Clip:
         """Decode any input at this model's rate, keeping its full band for the music gate (`audio.load_audio`)."""
         max_seconds = self.max_seconds if max_seconds is None else max_seconds
         return load_audio(source, self.sampling_rate, max_seconds, gate=True)

@@ -55,7 +55,7 @@ def _decode(classifier: Classifier, path: Path, sample: int | None) -> _Gated:
             windows, spans, seconds, notes = some.windows, some.spans, some.seconds, some.notes
             full_band, heard_spans = some.gate_audio, some.gate_spans  # the gate hears the decoded windows only
         else:
-            clip = classifier.load(path)
+            clip = classifier.decode(path)
             windows, spans = classifier.spans(clip.samples)
             seconds, notes, full_band, heard_spans = clip.seconds, clip.notes, clip.gate_audio, spans
     except AudioError:
@@ -94,7 +94,7 @@ def decoding_workers(classifier: Classifier) -> int:
     return min(8, os.cpu_count() or 1) if classifier.on_gpu else 1
 
 
-def tag(
+def classify_files(
     classifier: Classifier, paths: list[Path], workers: int = 1, sample: int | None = SAMPLED_WINDOWS
 ) -> Iterator[Tagged]:
     """Classify every file, yielding each one as soon as all its windows are done: `sample` windows spread over a

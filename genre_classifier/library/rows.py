@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .. import GENRES
 from ..core import answer, gate
-from . import tags as filetags
+from . import filetags
 
 if TYPE_CHECKING:
     from ..core.model import Prediction

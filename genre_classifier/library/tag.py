@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 from ..core.answer import clock
 from ..core.audio import c_stderr_logged
 from ..core.settings import Settings
-from . import tags as filetags
-from .batch import decoding_workers, tag
+from . import filetags
+from .batch import classify_files, decoding_workers
 from .rows import COLUMNS, RESUME_COLUMNS, Rows, TagError, merge, part_paths, result_row, rows_so_far
 from .sampling import SAMPLED_WINDOWS
 from .scan import find_audio, share, stat_of, unchanged
@@ -349,7 +349,7 @@ def _tag_into(
     )
     try:
         with logging_redirect_tqdm():
-            for tagged in tag(classifier, todo, decoding_workers(classifier), sample):
+            for tagged in classify_files(classifier, todo, decoding_workers(classifier), sample):
                 if tagged.error:
                     log.warning("Skipped %s: %s", tagged.path, tagged.error)
                     failed.append((tagged.path, tagged.error))

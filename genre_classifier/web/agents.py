@@ -234,7 +234,7 @@ def make_classify(classifier: Classifier, bounds: Downloads):
     def classify(audio: str, request: gr.Request = None) -> str:
         with fetched(audio, bounds, visitor(request, bounds)) as path:
             try:
-                clip = classifier.load(path)
+                clip = classifier.decode(path)
             except AudioError as err:
                 log.info("Refused an agent's recording: %s", err)
                 raise gr.Error(str(err), print_exception=False) from None
@@ -246,7 +246,7 @@ def make_classify(classifier: Classifier, bounds: Downloads):
     return classify
 
 
-def make_tag(classifier: Classifier, bounds: Downloads):
+def make_tag_json(classifier: Classifier, bounds: Downloads):
     def tag(files: list[str], request: gr.Request = None) -> str:
         if not files:
             raise gr.Error("Give one or more recordings.", print_exception=False)
@@ -266,7 +266,7 @@ def add_tools(classifier: Classifier, bounds: Downloads) -> None:
     """The two agent endpoints, inside the page's Blocks and before its events, so that the tools take the plain
     names; each shares its concurrency group with the page's event (one forward of each kind at a time)."""
     gr.api(make_classify(classifier, bounds), api_name="classify_json", concurrency_id="classify")
-    gr.api(make_tag(classifier, bounds), api_name="tag_json", concurrency_id="tag")
+    gr.api(make_tag_json(classifier, bounds), api_name="tag_json", concurrency_id="tag")
 
 
 def keep_page_out_of_mcp(demo: gr.Blocks) -> None:

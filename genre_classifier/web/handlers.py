@@ -93,7 +93,7 @@ def make_classify(classifier: Classifier, remembered: Remembered | None = None):
         try:
             if limits.gone(audio_path):
                 raise AudioError(limits.EXPIRED)
-            clip = classifier.load(audio_path)
+            clip = classifier.decode(audio_path)
         except AudioError as err:
             log.info("Refused input: %s", err)  # the person sees the message; no traceback for bad input
             raise gr.Error(str(err), print_exception=False) from None

@@ -126,7 +126,7 @@ def listen_step(classifier: Classifier, session: LiveSession) -> tuple[dict[str,
     """Classify the buffer if an answer is due: the label's value and the updated strip, encoded (None: unchanged)."""
     started = time.perf_counter()
     try:
-        clip = classifier.load((session.rate, session.buffer), max_seconds=len(session.buffer) / session.rate)
+        clip = classifier.decode((session.rate, session.buffer), max_seconds=len(session.buffer) / session.rate)
     except AudioError:  # silence, a muted microphone, or less than half a second so far
         session.answered_at = session.listened
         return LISTENING, None

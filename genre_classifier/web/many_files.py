@@ -1,6 +1,6 @@
 """The "Many files" tab: drop several files, watch a table fill in file by file, download the answers as CSV.
 
-Each file goes through the same path as the Clip tab's `/classify`, one after the other: `Classifier.load`, then
+Each file goes through the same path as the Clip tab's `/classify`, one after the other: `Classifier.decode`, then
 `classify`, whose model forward alone runs under `@spaces.GPU` on a ZeroGPU Space. A file that cannot be read gets
 its row with the reason and the others go on. For a whole library, `python -m genre_classifier tag`
 (genre_classifier/library/tag.py) writes the same columns.
@@ -45,7 +45,7 @@ def file_row(classifier: Classifier, name: str, source: AbstractContextManager[s
     try:
         try:
             with source as path:
-                clip = classifier.load(path)
+                clip = classifier.decode(path)
         except gr.Error as err:
             raise AudioError(err.message) from err
         # The model's forward borrows the GPU on a ZeroGPU Space (inside the classifier), as for /classify.

@@ -77,7 +77,7 @@ def warm_up(classifier: Classifier) -> float:
     t = np.arange(int(classifier.window_seconds * rate)) / rate
     tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2).astype(np.float32)
     if classifier.on_gpu:  # a forward would borrow a GPU for no visitor (ZeroGPU): the gate and figures alone
-        clip = classifier.load((rate, tone))
+        clip = classifier.decode((rate, tone))
         gate.listen(clip.gate_audio, [(0.0, clip.seconds)])
         clip_images(clip.samples, clip.sampling_rate)
         genre_timeline_image(classifier.labels, np.full((1, len(classifier.labels)), 0.1), [(0, 1)], 1.0)
