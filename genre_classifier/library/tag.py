@@ -26,7 +26,6 @@ import logging
 import os
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,17 +34,16 @@ from ..core.audio import c_stderr_logged
 from ..core.settings import Settings
 from . import filetags
 from .batch import classify_files, decoding_workers
+from .distributed import join_process_group
 from .rows import COLUMNS, RESUME_COLUMNS, Rows, TagError, merge, part_paths, result_row, rows_so_far
 from .sampling import SAMPLED_WINDOWS
 from .scan import find_audio, share, stat_of, unchanged
+from .writing import TagWriter, tag_record, tags_from_rows, undo
 
 if TYPE_CHECKING:
     from ..core.model import Classifier
 
 log = logging.getLogger(__name__)
-
-BARRIER_TIMEOUT = timedelta(days=7)  # a process that finishes its share early waits this long for the others
-
 
 # -- the command --------------------------------------------------------------------------------------------------
 
@@ -157,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         if world == 1
         else Rows(args.output.with_name(f"{args.output.name}.part-{rank}-of-{world}"), fmt, output.columns)
     )
-    group = _join_process_group() if world > 1 else None  # first, so that a broken launch fails at once
+    group = join_process_group() if world > 1 else None  # first, so that a broken launch fails at once
     if not args.output.resolve().parent.is_dir():  # said now, not after loading the model
         raise TagError(f"The folder of --output {args.output} does not exist.")
 
@@ -173,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     model_id = settings.model_id
     done = rows_so_far(output)
     if getattr(args, "undo", False):
-        return _undo(output, files, done, args.dry_run)
+        return undo(output, files, done, args.dry_run)
     if others := {row["model"] for row in done.values()} - {model_id}:
         raise TagError(
             f"{args.output} holds answers of {', '.join(sorted(others))}, and this run's MODEL_ID is {model_id}: "
@@ -182,11 +180,11 @@ def run(args: argparse.Namespace) -> int:
     stats = {path: stat_of(path) for path in files if share(path, world) == rank}
     todo = [path for path, stat in stats.items() if not unchanged(done.get(str(path)), stat)]
 
-    tags = _TagWriter(args, done) if getattr(args, "write_tags", False) else None
+    tags = TagWriter(args, done) if getattr(args, "write_tags", False) else None
     if tags:
         again = set(todo)  # a set: a library has tens of thousands of files
-        _tags_from_rows(mine, tags, [path for path in stats if path not in again], done)
-    hook = tags or (lambda path, row: {**row, **_tag_record(done.get(str(path)))})
+        tags_from_rows(mine, tags, [path for path in stats if path not in again], done)
+    hook = tags or (lambda path, row: {**row, **tag_record(done.get(str(path)))})
     sample = None if getattr(args, "all_windows", False) else getattr(args, "windows", SAMPLED_WINDOWS)
     failed, seconds = (
         _tag_into(mine, todo, stats, settings, args.batch_size, rank, world, hook, sample) if todo else ([], 0.0)
@@ -211,104 +209,6 @@ def run(args: argparse.Namespace) -> int:
     if rank == 0 and (part_paths(args.output) or any(str(path) in done for path in todo) or (tags and tags.rewritten)):
         merge(output, files)
     return 0
-
-
-def _tag_record(row: dict | None) -> dict:
-    """The tag columns of a file's earlier row: a file tagged again keeps the record of what --write-tags changed."""
-    return {column: row.get(column, "") for column in filetags.TAG_COLUMNS} if row else {}
-
-
-class _TagWriter:
-    """The hook after each row with --write-tags: plans the file's change, makes it (or prints it in a dry run), and
-    returns the row to record."""
-
-    def __init__(self, args: argparse.Namespace, done: dict[str, dict]) -> None:
-        self.args, self.done = args, done
-        self.changes: list[filetags.Change] = []
-        self.rewritten = False  # rows of earlier runs were superseded: the output is merged at the end
-
-    def __call__(self, path: Path, row: dict) -> dict:
-        from tqdm import tqdm
-
-        previous = self.done.get(str(path))
-        row = {**row, **_tag_record(previous)}
-        change = filetags.plan(
-            path,
-            row,
-            previous,
-            self.args.overwrite,
-            self.args.write_unsure,
-            getattr(self.args, "write_not_music", False),
-        )
-        self.changes.append(change)
-        if self.args.dry_run:
-            if change.action != "same":
-                tqdm.write(change.line)
-            return row
-        row = filetags.apply(change, row)
-        if change.action == "error":
-            log.warning("Did not write the genre of %s: %s", path, change.note)
-        return row
-
-
-def _tags_from_rows(mine: Rows, tags: _TagWriter, paths: list[Path], done: dict[str, dict]) -> None:
-    """--write-tags for files already classified: their rows' answers, no model loaded. Each file's new row (its
-    new size and time, what was written) is flushed right after its write, as after a classification."""
-    opened = False
-    try:
-        for path in paths:
-            row = done[str(path)]
-            if (new := tags(path, row)) != row:
-                if not opened:
-                    mine.open()
-                    opened = True
-                mine.write(new)
-                tags.rewritten = True
-    finally:
-        if opened:
-            mine.close()
-
-
-def _undo(output: Rows, files: list[Path], done: dict[str, dict], dry_run: bool) -> int:
-    """`--undo`: put back the genres this command wrote, where the files still hold them; the rows record it."""
-    changes, updated = [], []
-    for path in files:
-        row = done.get(str(path))
-        if row is None or (change := filetags.plan_undo(path, row)) is None:
-            continue
-        changes.append(change)
-        if dry_run:
-            print(change.line)
-        elif (new := filetags.apply(change, row)) != row:
-            updated.append(new)
-        if change.action == "error":
-            log.warning("Did not put back the genre of %s: %s", path, change.note)
-    if updated:
-        output.open()
-        try:
-            for row in updated:
-                output.write(row)
-        finally:
-            output.close()
-        merge(output, files)
-    print("\n".join(filetags.summary(changes, dry_run, undo=True)))
-    return 0
-
-
-def _join_process_group():
-    import atexit
-
-    import torch
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", timeout=BARRIER_TIMEOUT)  # gloo: the one barrier runs on CPUs and GPUs alike
-    # `run` leaves the group after its barrier; on any other way out (an error) it is left here, before the
-    # interpreter tears down: a process that exits still in its gloo group can abort ("terminate called without an
-    # active exception") and make torchrun report a failure.
-    atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
-    if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))  # "cuda" is then this process's own GPU
-    return dist
 
 
 def _tag_into(
