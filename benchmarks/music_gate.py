@@ -72,7 +72,7 @@ def clips(made: Path, extra: Path | None = None) -> list[tuple[str, str, bool, P
 
 def gate_cost(runs: int = 7) -> float:
     """Median seconds of the gate on one 30 s window of a real clip, at 22050 Hz."""
-    clip = BaselineClassifier().load(GTZAN / "jazz.00000.wav")
+    clip = BaselineClassifier().decode(GTZAN / "jazz.00000.wav")
     gate.listen(clip.gate_audio, [(0.0, 30.0)])
     times = []
     for _ in range(runs):

@@ -98,7 +98,9 @@ def wait_for_result(page) -> dict[str, str]:
 
 def test_page_loads_and_names_the_model(page):
     assert page.title() == "Music genre classifier"
-    info = page.locator("#model-info").inner_text()
+    # The line is read again at each page load (the precision OpenVINO took): its progress may show for a moment.
+    page.wait_for_function("document.querySelector('#model-info').innerText.trim().startsWith('Model: ')")
+    info = page.locator("#model-info").inner_text().strip()
     assert info.startswith("Model: ") and re.search(r"\(hubert, 30 s windows, cpu, (bf16|fp32)\)", info)
     page.get_by_role("button", name="Classify").wait_for()
 

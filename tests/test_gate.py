@@ -113,7 +113,7 @@ def test_near_silence_keeps_its_own_message():
     from genre_classifier.core.audio import AudioError
 
     with pytest.raises(AudioError, match="silent"):
-        BaselineClassifier().load((22050, np.full(22050, 1e-6, np.float32)))
+        BaselineClassifier().decode((22050, np.full(22050, 1e-6, np.float32)))
 
 
 def librosa_gate_features(y: np.ndarray) -> np.ndarray:

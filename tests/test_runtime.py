@@ -114,7 +114,7 @@ def test_a_restart_loads_the_conversion_and_a_damaged_one_is_redone(
     second = switched(tiny_hubert_dir)
     assert "unreadable" in caplog.text and second.runtime.how.startswith("converted")
     assert (home / "intel" / "openvino_telemetry").read_text() == "0", "the conversion did not decline telemetry"
-    window = first.load(STAND_INS / "blues.00000.wav").samples[None]
+    window = first.decode(STAND_INS / "blues.00000.wav").samples[None]
     assert np.allclose(first.predict_windows(window), second.predict_windows(window), atol=1e-6)
 
 

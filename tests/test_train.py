@@ -90,7 +90,7 @@ def test_a_pushed_checkpoint_served_by_its_hub_id_answers_as_evaluate_and_the_pi
     # A real clip of exactly 30 s at the model's rate: one window, the same samples for both decoders (the
     # pipeline resamples with FFmpeg, the app with soxr; that alone moves probabilities by about 1e-3).
     clip = tmp_path / "disco-30s-16k.wav"
-    sf.write(clip, load_classifier(str(learned))[0].load(CLIPS / "disco.00000.wav").samples[: 30 * 16000], 16000)
+    sf.write(clip, load_classifier(str(learned))[0].decode(CLIPS / "disco.00000.wav").samples[: 30 * 16000], 16000)
     plant_in_hub_cache(tmp_path / "hf_home", "you/genre-model", {p.name: p for p in learned.iterdir() if p.is_file()})
     env = {"MODEL_ID": "you/genre-model", "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1", **fp32}
     app = ServedApp(env, tmp_path / "app.log")
