@@ -215,6 +215,7 @@ class TransformerClassifier(Classifier):
         runtime: str = "openvino",
         max_seconds: float = 600.0,
         batch_size: int | None = None,
+        auto_precision: bool = False,
     ) -> None:
         self.model = model.to(device).eval()
         self.feature_extractor = feature_extractor
@@ -234,7 +235,7 @@ class TransformerClassifier(Classifier):
         fits = GPU_BATCH if self.on_gpu else 3 if self.window_seconds < 15 else 1
         self.batch_size = batch_size or fits  # `tag --batch-size` asks for another
         self.step_windows = 4 * GPU_BATCH if self.on_gpu else fits
-        self.auto_precision = False  # PRECISION=auto: on a CPU, OpenVINO takes the precision measured fastest there
+        self.auto_precision = auto_precision  # PRECISION=auto: on a CPU, OpenVINO takes the one measured fastest there
         self.describe()
         # PyTorch's forward over featurized windows: numpy arrays in and out, nothing else, so that a ZeroGPU Space
         # can borrow a GPU for each call (`lend_forward`).
@@ -288,7 +289,7 @@ class TransformerClassifier(Classifier):
         except ValueError as err:  # PRECISION=int8 on a GPU
             raise CheckpointError(str(err)) from err
         try:
-            classifier = cls(
+            return cls(
                 model,
                 feature_extractor,
                 model_id,
@@ -297,13 +298,12 @@ class TransformerClassifier(Classifier):
                 settings.runtime,
                 settings.max_seconds,
                 batch_size,
+                settings.precision == "auto",
             )
         except torch.OutOfMemoryError:
             raise  # the device is there, the checkpoint does not fit: `why_not_loaded` says so
         except (RuntimeError, AssertionError) as err:  # "Torch not compiled with CUDA enabled", "invalid device"
             raise CheckpointError(f"it cannot be placed on the device {device} (DEVICE): {first_line(err)}") from err
-        classifier.auto_precision = settings.precision == "auto"
-        return classifier
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         return self.window_predictor()(windows)

@@ -334,7 +334,7 @@ def load(classifier: Any, example: dict[str, np.ndarray], nice: int = 0) -> Forw
     cache, else converted (quantized, timed) and cached."""
     import openvino as ov
 
-    setting = "auto" if getattr(classifier, "auto_precision", False) else classifier.precision
+    setting = "auto" if classifier.auto_precision else classifier.precision
     folder = cache_root() / fingerprint(classifier.model, list(example))
     started = time.perf_counter()
     how = "from the cache"
