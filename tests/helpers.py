@@ -7,7 +7,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +110,22 @@ def coloured_fraction(data_uri: str) -> float:
 
     rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1]))).convert("RGB"), dtype=int)
     return float(((rgb.max(axis=2) - rgb.min(axis=2)) > 40).mean())
+
+
+def tag_killed_after_rows(model_dir: Path, folder: Path, output: Path, rows: int = 2) -> str:
+    """`genre-classifier tag folder` in a process of its own, killed (SIGKILL: no chance to tidy up) once `rows` rows
+    and the header are in `output`; what the output then holds."""
+    env = {**os.environ, "MODEL_ID": str(model_dir), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "genre_classifier", "tag", str(folder), "--output", str(output)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while (not output.exists() or output.read_text().count("\n") < rows + 1) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return output.read_text()

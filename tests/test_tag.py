@@ -13,10 +13,8 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +29,7 @@ from genre_classifier.core.settings import Settings
 from genre_classifier.library import batch, scan, tag
 from genre_classifier.library.rows import COLUMNS, RESUME_COLUMNS, result_row
 
-from .helpers import CLIPS, DATA, EXAMPLES, ROOT, classify_file
+from .helpers import CLIPS, DATA, EXAMPLES, ROOT, classify_file, tag_killed_after_rows
 from .test_formats import ffmpeg
 
 pytestmark = pytest.mark.skipif(not shutil.which("ffmpeg"), reason="FFmpeg is not installed")
@@ -197,20 +195,7 @@ def test_an_interrupted_run_resumes_without_repeating_rows(tiny_hubert_dir, tmp_
     for i in range(12):  # hard links: twelve files, one clip's bytes
         os.link(tmp_path / "clip.wav", songs / f"song {i:02d}.wav")
     output = tmp_path / "genres.csv"
-    env = {**os.environ, "MODEL_ID": str(tiny_hubert_dir), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "genre_classifier", "tag", str(songs), "--output", str(output)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while (not output.exists() or output.read_text().count("\n") < 3) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)  # after two rows and the header: no chance to tidy up
-    process.wait()
-    before = output.read_text()
+    before = tag_killed_after_rows(tiny_hubert_dir, songs, output)  # after two rows and the header
     kept = before.count("\n") - 1
     assert 2 <= kept < 12, before
     with open(output, "a") as f:  # as if the kill had come in the middle of writing a row

@@ -6,10 +6,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +21,7 @@ from genre_classifier.core.settings import Settings
 from genre_classifier.library import sampling, tag
 from genre_classifier.library.rows import result_row
 
-from .helpers import CLIPS, ROOT
+from .helpers import CLIPS, tag_killed_after_rows
 from .test_formats import ffmpeg
 from .test_tag import read_rows, run_here
 
@@ -163,20 +160,7 @@ def test_a_sampled_run_killed_midway_resumes_without_repeating_rows(tiny_hubert_
     for i in range(8):  # hard links: eight long files, one song's bytes
         os.link(tmp_path / "song.wav", folder / f"song {i}.wav")
     output = tmp_path / "genres.csv"
-    env = {**os.environ, "MODEL_ID": str(tiny_hubert_dir), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "genre_classifier", "tag", str(folder), "--output", str(output)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while (not output.exists() or output.read_text().count("\n") < 3) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    before = output.read_text()
+    before = tag_killed_after_rows(tiny_hubert_dir, folder, output)
     kept = before.count("\n") - 1
     assert 2 <= kept < 8, before
 
