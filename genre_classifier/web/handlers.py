@@ -2,72 +2,25 @@
 
 from __future__ import annotations
 
-import base64
 import contextvars
 import logging
-import queue
-import threading
 import time
-from collections.abc import Iterator
 
 import gradio as gr
 import numpy as np
-from gradio.components.plot import PlotData
 
 from ..core.answer import CLEAR_MARGIN, clock
 from ..core.audio import ACCEPTED, AudioError
-from ..core.model import Classifier, Prediction
+from ..core.model import Classifier
 from . import limits
+from .ahead import Ahead
 from .api_docs import CLASSIFY_DOC
 from .corrections import Remembered
 from .live import ANSWERS, LiveSession, gpu_budget, listen_step
-from .plots import clip_images, genre_timeline_image
+from .plots import clip_images, genre_timeline_image, plot_data
 from .summary import summary_text, timeline_rows
 
 log = logging.getLogger(__name__)
-
-
-def plot_data(webp: bytes | None) -> PlotData | None:
-    """A figure drawn and encoded by `plots` (from its kept figures, a tenth of a fresh figure's cost), as the data
-    gr.Plot would make of a matplotlib figure."""
-    if webp is None:
-        return None
-    return PlotData(type="matplotlib", plot="data:image/webp;base64," + base64.b64encode(webp).decode())
-
-
-class Ahead:
-    """The answers of `partials`, computed in a worker thread: the handler draws and sends one answer while the
-    next is computed (on a GPU the CPU would idle meanwhile; a CPU's forward leaves some of it free). An error of
-    the forward is raised where the answers are iterated; leaving the `with` block stops the forwards."""
-
-    def __init__(self, partials: Iterator[Prediction]) -> None:
-        self._answers: queue.SimpleQueue = queue.SimpleQueue()
-        self._left = False
-        # In this request's context: on ZeroGPU the forward's GPU call is this visitor's.
-        run = contextvars.copy_context().run
-        threading.Thread(target=run, args=(self._compute, partials), name="classify", daemon=True).start()
-
-    def _compute(self, partials: Iterator[Prediction]) -> None:
-        try:
-            for p in partials:
-                self._answers.put(p)
-                if self._left:  # the visitor left, or the request failed: no more forwards for it
-                    break
-        except BaseException as err:  # noqa: BLE001 (raised in the request's thread)
-            self._answers.put(err)
-        self._answers.put(None)
-
-    def __enter__(self) -> Ahead:
-        return self
-
-    def __exit__(self, *_) -> None:
-        self._left = True
-
-    def __iter__(self) -> Iterator[Prediction]:
-        while (p := self._answers.get()) is not None:
-            if isinstance(p, BaseException):
-                raise p
-            yield p
 
 
 def make_classify(classifier: Classifier, remembered: Remembered | None = None):

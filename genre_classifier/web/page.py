@@ -13,9 +13,10 @@ from ..core.settings import Settings
 from . import agents, gradio_internals
 from .assets import SHOW_ANSWER
 from .corrections import Remembered, correction_panel
-from .handlers import make_classify, make_listen, plot_data
+from .handlers import make_classify, make_listen
 from .live import LIMIT_SECONDS, LISTENING, LIVE_SECONDS, LIVE_TITLE, gpu_budget
 from .many_files import many_files_tab
+from .plots import plot_data
 from .summary import fade
 
 EXAMPLES_DIR = examples_dir()
