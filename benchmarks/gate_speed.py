@@ -60,7 +60,7 @@ def main() -> None:
     at_16k = resample(window, gate.RATE, voice.RATE)
     results["parts_30s"] = {
         "features_s": median_time(lambda: gate.gate_features(window), args.runs),
-        "speech_detector_s": median_time(lambda: voice.spoken_share(window, gate.RATE, unheard=1.0), args.runs),
+        "speech_detector_s": median_time(lambda: voice.detect(window, gate.RATE), args.runs),
         "pitch_s": median_time(lambda: voice.held_pitch(at_16k), args.runs),
     }
     print(results["parts_30s"])

@@ -8,11 +8,12 @@ its own to say about music). Not music: the six real recordings of ../shared/dat
 readings, a humpback whale, a robin, a dog) and sounds made by `train/sounds.py` from its evaluation seeds and
 voices, none of which the gate was fitted on, and real people speaking: the held-out half of `train/real_speech.py`
 (telephone prompts in five languages, in telephone band and wideband, and letters read aloud in five languages),
-reported by source, language and band. With `--extra DIR`, the recordings in DIR/speech (not music) and
-DIR/vocal_music (songs with vocals, a cappella singing) are measured too; docs/music-gate.md lists the ones measured
-and the packages they come from. Music: the 14 GTZAN clips, the eight CC recordings of
-../shared/data/music and the five examples. The cost: the gate on one 30 s window against the naive recipe's
-time for a 30 s clip (`benchmarks/latency.py`), in the same run. Writes benchmarks/results/music_gate.json.
+reported by source, language and band. With `--extra DIR`, the recordings in DIR/speech (not music),
+DIR/vocal_music (songs with vocals, a cappella singing) and DIR/music (other music) are measured too;
+docs/music-gate.md lists the ones measured and the packages they come from. Music: the 14 GTZAN clips, the eight
+CC recordings of ../shared/data/music and the five examples. The cost: the gate on one 30 s window against the
+naive recipe's time for a 30 s clip (`benchmarks/latency.py`), in the same run.
+Writes benchmarks/results/music_gate.json.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def clips(made: Path, extra: Path | None = None) -> list[tuple[str, str, bool, P
     if extra:
         rows += [("real, not music", path.stem, False, path) for path in sorted((extra / "speech").glob("*.*"))]
         rows += [("songs with vocals", path.stem, True, path) for path in sorted((extra / "vocal_music").glob("*.*"))]
+        rows += [("more real music", path.stem, True, path) for path in sorted((extra / "music").glob("*.*"))]
     rows += [("real, not music", what, False, MUSIC / f"{stem}.ogg") for stem, what in NOT_MUSIC.items()]
     for kind, seed, samples in sounds.corpus("eval", PER_KIND):
         path = made / f"{kind.replace(' ', '_')}-{seed}.wav"
@@ -84,7 +86,7 @@ def gate_cost(runs: int = 7) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--extra", type=Path, help="a folder with speech/ and vocal_music/ recordings to measure too")
+    parser.add_argument("--extra", type=Path, help="a folder with speech/, vocal_music/ and music/ to measure")
     args = parser.parse_args()
     results: dict = {
         "machine": machine(),
@@ -124,7 +126,12 @@ def main() -> None:
         }
         not_music = said["real, not music"] + said["made, not music"]
         real_speech_caught = said["real speech, held out"]
-        other_music = said["CC music"] + said["examples"] + said.get("songs with vocals", [])
+        other_music = [
+            *said["CC music"],
+            *said["examples"],
+            *said.get("songs with vocals", []),
+            *said.get("more real music", []),
+        ]
         results[key] = {
             "not_music_caught": f"{sum(not_music)}/{len(not_music)}",
             "real_not_music_caught": f"{sum(said['real, not music'])}/{len(said['real, not music'])}",

@@ -188,13 +188,19 @@ def listen(samples: np.ndarray, spans: list[tuple[float, float]]) -> Heard:
     model = gate()
     windows = [samples[int(begin * RATE) : max(int(end * RATE), int(begin * RATE) + 1)] for begin, end in spans]
     probs = model.class_probs(np.stack([gate_features(w) for w in windows]))
+    detected = [voice.detect(w, RATE) for w in windows]
+    # The features learned "voice" from espeak-ng, and soft or old recordings of music can lean to it. Where the
+    # detector, trained on real speech, hears no voice in a window that sound fills, that class is set aside.
+    spoken = model.classes.index("voice")
+    no_voice = np.array([d is not None and d.no_voice for d in detected])
+    probs[no_voice, spoken] = 0.0
+    probs /= probs.sum(axis=1, keepdims=True)
     others = [model.classes[i] for i in probs[:, 1:].argmax(axis=1) + 1]
     # The highest share of speech that leaves each window's score as the features gave it: up to it, whether the
     # voice sings changes nothing, and the speech detector need not hear its pitch.
     harmless = np.interp(probs[:, 0], [0.0, model.min_music, 1.0], [1.0, model.voice_share, 0.0])
-    ceiling = voice_ceiling(
-        [voice.spoken_share(w, RATE, up_to) for w, up_to in zip(windows, harmless, strict=True)], model
-    )
+    shares = [0.0 if d is None else d.spoken(up_to) for d, up_to in zip(detected, harmless, strict=True)]
+    ceiling = voice_ceiling(shares, model)
     voices = ceiling < probs[:, 0]  # the speech detector, not the features, keeps these windows from being music
     sounds = ["voice" if heard else other for heard, other in zip(voices, others, strict=True)]
     return Heard(np.minimum(probs[:, 0], ceiling), sounds)

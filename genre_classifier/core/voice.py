@@ -17,6 +17,7 @@ import functools
 import importlib.util
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,10 @@ FRAME, CONTEXT = 512, 64  # 32 ms frames, each with the last 64 samples of the o
 SPEECH = 0.5  # a frame is speech when the model's probability is at least this (Silero's own default)
 LOUD_DB = 20.0  # frames within this many dB of the window's loud frames (its 95th percentile) are the sounding ones
 SUNG = 0.4  # a voice whose pitch holds in at least this share of its voiced frames sings (`held_pitch`)
+# A window holds no voice where the detector hears at most NO_SPEECH of its sounding frames as speech and sound fills
+# at least FILLED of it: instrumental music measures 0-0.01 and fills 0.8-1; a bark or a bird's call comes and goes
+# (0.25-0.5 filled), and so do a speaker's words.
+NO_SPEECH, FILLED = 0.05, 0.75
 PITCH_FRAME, PITCH_HOP, HOLD = 1024, 256, 4  # 64 ms frames, 16 ms apart; a held note stays 64 ms (4 hops) later
 PITCH_FFT = 1280  # at least PITCH_FRAME + the longest lag (RATE // 70), and fast (2^8 * 5)
 MODEL_FILE = "silero_vad_16k_sequence.onnx"
@@ -113,18 +118,42 @@ def held_pitch(samples: np.ndarray) -> float:
     return float(np.sum(both & steady) / max(1, np.sum(voiced[HOLD:])))
 
 
-def spoken_share(samples: np.ndarray, rate: int, unheard: float = 0.0) -> float:
-    """The share of a window's sounding frames that are speech, or 0 where the voice sings (`held_pitch`) or the
-    detector is not installed. A share up to `unheard` is returned as it is, sung or not: the caller knows that it
-    changes nothing, and the pitch costs as much as the detector (benchmarks/gate_speed.py)."""
+@dataclass(frozen=True)
+class Detected:
+    """What the speech detector heard in one window."""
+
+    share: float  # of the sounding frames (within LOUD_DB of the loud ones), the share heard as speech
+    filled: float  # of all the window's frames, the share that sounds
+    at_16k: np.ndarray  # the window at the detector's rate, for the pitch
+
+    @property
+    def no_voice(self) -> bool:
+        """No one speaks or calls here: sound fills the window and the detector hears (almost) no speech in it."""
+        return self.share <= NO_SPEECH and self.filled >= FILLED
+
+    def spoken(self, unheard: float = 0.0) -> float:
+        """The share of speech, or 0 where the voice sings (`held_pitch`). A share up to `unheard` is returned as it
+        is, sung or not: the caller knows that it changes nothing, and the pitch costs as much as the detector
+        (benchmarks/gate_speed.py)."""
+        if self.share > unheard and len(self.at_16k) > PITCH_FRAME * 2 and held_pitch(self.at_16k) >= SUNG:
+            return 0.0
+        return self.share
+
+
+def detect(samples: np.ndarray, rate: int) -> Detected | None:
+    """The speech detector's view of a window of mono `samples` at `rate`; None where it is not installed."""
     if len(samples) == 0 or not available():
-        return 0.0
+        return None
     samples = np.asarray(samples, np.float32)
     at_16k = resample(samples, rate, RATE) if rate != RATE else samples
     speech = speech_probabilities(at_16k) >= SPEECH
     rms = np.sqrt(np.mean(_frames(at_16k) ** 2, axis=1)) + 1e-9
     sounding = rms >= np.quantile(rms, 0.95) * 10 ** (-LOUD_DB / 20)
-    share = float(np.sum(speech & sounding) / np.sum(sounding))
-    if share > unheard and len(at_16k) > PITCH_FRAME * 2 and held_pitch(at_16k) >= SUNG:
-        return 0.0
-    return share
+    return Detected(float(np.sum(speech & sounding) / np.sum(sounding)), float(np.mean(sounding)), at_16k)
+
+
+def spoken_share(samples: np.ndarray, rate: int) -> float:
+    """The share of a window's sounding frames that are speech, or 0 where the voice sings or the detector is not
+    installed."""
+    detected = detect(samples, rate)
+    return 0.0 if detected is None else detected.spoken()
