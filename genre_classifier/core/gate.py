@@ -9,7 +9,8 @@ that brings only its weights. A window is music when its music probability is at
 chosen by `train/music_gate.py` so that at most 0.5 % of GTZAN's own clips fall below it in cross-validation.
 Beside the features, a speech detector trained on real speech (`voice.py`) hears whether a voice fills the window:
 where speech fills more than `MusicGate.voice_share` of its sounding frames, the window's music score falls below
-the threshold, so one score and one threshold decide for every output. The
+the threshold, so one score and one threshold decide for every output; where it hears none in a window that sound
+fills, the features' "voice" (learned from espeak-ng) is set aside. The
 features are defined on the full band at 22050 Hz, so the gate hears the clip at that rate (`Clip.gate_samples`),
 not at the model's 16 kHz, which would take away what cymbals and guitars put above 8 kHz. Results:
 docs/music-gate.md.
@@ -189,10 +190,12 @@ def listen(samples: np.ndarray, spans: list[tuple[float, float]]) -> Heard:
     windows = [samples[int(begin * RATE) : max(int(end * RATE), int(begin * RATE) + 1)] for begin, end in spans]
     probs = model.class_probs(np.stack([gate_features(w) for w in windows]))
     detected = [voice.detect(w, RATE) for w in windows]
-    # The features learned "voice" from espeak-ng, and soft or old recordings of music can lean to it. Where the
-    # detector, trained on real speech, hears no voice in a window that sound fills, that class is set aside.
+    # The features learned "voice" from espeak-ng, and soft or old recordings of music can lean to it. Where they take
+    # a window for a voice and the detector, trained on real speech, hears none in it while sound fills it, that
+    # class is set aside.
     spoken = model.classes.index("voice")
-    no_voice = np.array([d is not None and d.no_voice for d in detected])
+    taken_for_voice = probs[:, 1:].argmax(axis=1) + 1 == spoken
+    no_voice = taken_for_voice & np.array([d is not None and d.no_voice for d in detected])
     probs[no_voice, spoken] = 0.0
     probs /= probs.sum(axis=1, keepdims=True)
     others = [model.classes[i] for i in probs[:, 1:].argmax(axis=1) + 1]

@@ -8,7 +8,8 @@ share of a window's sounding frames (those within `LOUD_DB` of its loudest) that
 words does not dilute it, and a song's instruments do. Measured in docs/music-gate.md: nine real speech clips in
 ten above 0.65, songs with vocals at most about 0.4, instrumental music about 0. A voice singing alone sounds like
 speech to it too (0.9-1.0), so where it hears a voice, the voice's pitch decides: a singer holds notes, a speaker's
-pitch glides.
+pitch glides. Where it hears no speech in a window that sound fills (`Detected.no_voice`), no one speaks or calls
+there, whatever the gate's features say.
 """
 
 from __future__ import annotations
