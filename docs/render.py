@@ -557,7 +557,7 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
                 ('held-out real speech (train/real_speech.py) answered "not music"', "real_speech_caught"),
                 ('GTZAN clips called "not music"', "gtzan_called_not_music"),
                 (
-                    'other real music called "not music" (CC recordings, examples, songs with vocals)',
+                    'other real music called "not music" (CC recordings, examples, songs with vocals, more music)',
                     "other_music_called_not_music",
                 ),
             )
