@@ -13,7 +13,7 @@ Licences in short: Hedgewars voices GFDL-1.3, its music GPL-2; Extreme Tux Racer
 Asterisk's music on hold CC BY-SA 3.0; Frets on Fire songs CC BY-SA 3.0 (Muldjord) and MIT-style (Sectoid); ALSA
 GPL-2; gcin voices GPL-3/LGPL-3 (*/3.ogg) and CC BY 3.0 (*/5.ogg); GCompris' world music public domain, CC0 or
 CC BY 3.0 (its README); silero-vad and pyannote.audio MIT (VoxConverse CC BY 4.0); Vocadito CC BY 4.0; the
-AudioLabs data (Schubert Winterreise Dataset, Dagstuhl ChoirSet) are not under the packages' MIT licence.
+AudioLabs data (Schubert Winterreise Dataset, Dagstuhl ChoirSet) come with those datasets' own terms.
 """
 
 from __future__ import annotations
