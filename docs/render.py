@@ -288,7 +288,7 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
     ),
     "outside": (
         "outside.json",
-        "python benchmarks/outside.py --runs 3",
+        "python benchmarks/outside.py",
         ["time outside the model's forward", "30 s clip", "10 minutes"],
         [
             [

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from genre_classifier.core import answer, gate, voice
-from genre_classifier.core.audio import load_audio
+from genre_classifier.core.audio import load_audio, resample
 from genre_classifier.core.model import BaselineClassifier, TransformerClassifier
 from genre_classifier.web.page import EXAMPLES, EXAMPLES_DIR
 from genre_classifier.web.summary import summary_text, timeline_rows
@@ -95,6 +95,32 @@ def test_a_held_note_sings_and_a_gliding_voice_speaks(speech_wav):
     assert voice.held_pitch(sung.astype(np.float32)) >= voice.SUNG
     spoken = load_audio(speech_wav, voice.RATE, 30.0).samples
     assert voice.held_pitch(spoken) < voice.SUNG
+
+
+def test_a_voice_sustaining_its_vowels_sings_though_its_short_phrases_glide():
+    """A sung phrase of Scratch's: the detector hears it as speech and its pitch holds less than `voice.SUNG`, but
+    it is voiced in more of its frames than any real speech measured (`voice.VOICED`): music, not talk."""
+    sung = load_audio(ROOT / "tests" / "data" / "sing-me-a-song.ogg", gate.RATE, 30.0)
+    at_16k = resample(sung.samples, gate.RATE, voice.RATE)
+    assert voice.detect(sung.samples, gate.RATE).share > gate.gate().voice_share
+    assert voice.held_pitch(at_16k) < voice.SUNG and voice.sings(at_16k)
+    assert gate.is_music(gate.listen(sung.samples, [(0.0, sung.seconds)]).music[0])
+    for name in ("speech-en-phone.ogg", "speech-fr-phone.ogg", "libri1.ogg"):
+        spoken = load_audio(ROOT / "tests" / "data" / name, voice.RATE, 30.0).samples
+        assert not voice.sings(spoken)
+
+
+@pytest.mark.parametrize("bed", ["sugar_plum_fairy.ogg", "vibe_ace.ogg", "lets_go_fishin.ogg", "hungarian_dance_5.ogg"])
+def test_talk_over_a_quiet_bed_of_music_is_talk(bed):
+    """A podcast host over music 12 dB below the voice: the bed adds voiced frames, but not as many as a singer's."""
+    music = load_audio(EXAMPLES_DIR / bed, gate.RATE, 30.0).samples
+    for name in ("libri1.ogg", "libri2.ogg", "libri3.ogg", "speech-en-phone.ogg", "speech-fr-phone.ogg"):
+        talk = load_audio(ROOT / "tests" / "data" / name, gate.RATE, 30.0).samples
+        under = np.resize(music, len(talk))
+        under *= np.sqrt(np.mean(talk**2) / np.mean(under**2)) * 10 ** (-12 / 20)
+        mix = (talk + under).astype(np.float32)
+        assert voice.voiced_share(resample(mix, gate.RATE, voice.RATE)) < voice.VOICED
+        assert not gate.is_music(gate.listen(mix, [(0.0, len(mix) / gate.RATE)]).music[0]), name
 
 
 def test_a_checkpoint_with_nothing_of_its_own_is_gated_the_same(speech_wav, tiny_hubert_dir):

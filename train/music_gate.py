@@ -29,6 +29,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from genre_classifier.core import voice
+from genre_classifier.core.audio import resample
 from genre_classifier.core.features import FEATURE_NAMES
 from genre_classifier.core.gate import GATE_FEATURE_NAMES, GATE_PATH, MusicGate, gate_features, prepare
 from train import real_speech, sounds, visitors
@@ -91,7 +92,9 @@ def main() -> None:
     min_music = float(np.quantile(out_of_fold, FALSE_REJECT))
     model = fit(x, y, mean, scale)
     MusicGate(mean, scale, model.coef_, model.intercept_, CLASSES, min_music, VOICE_SHARE).save(GATE_PATH)
-    shares = np.array([voice.spoken_share(clip.samples, real_speech.RATE) for clip in real_speech.corpus("fit")])
+    fit_half = list(real_speech.corpus("fit"))
+    shares = np.array([voice.spoken_share(clip.samples, real_speech.RATE) for clip in fit_half])
+    voiced = np.array([voice.voiced_share(resample(clip.samples, real_speech.RATE, voice.RATE)) for clip in fit_half])
     others = model.predict_proba((x[~music] - mean) / scale)
     results = {
         "command": "python -m train.music_gate",
@@ -111,6 +114,10 @@ def main() -> None:
         "real_speech_clips": len(shares),
         "real_speech_share_percentiles": {str(q): round(float(np.quantile(shares, q / 100)), 3) for q in (5, 10, 50)},
         "real_speech_over_voice_share": round(float(np.mean(shares > VOICE_SHARE)), 4),
+        # voice.VOICED is set above the most voiced of these: a voice voiced in more of its frames sings
+        "real_speech_voiced_share_percentiles": {
+            str(q): round(float(np.quantile(voiced, q / 100)), 3) for q in (50, 95, 100)
+        },
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")

@@ -6,10 +6,10 @@ room, a phone line, another language) can still look like music in them. Silero 
 model runs on OpenVINO, a dependency already, in about 0.01 s for 30 s of audio on one thread. What it reports is the
 share of a window's sounding frames (those within `LOUD_DB` of its loudest) that it hears as speech: silence between
 words does not dilute it, and a song's instruments do. Measured in docs/music-gate.md: nine real speech clips in
-ten above 0.65, songs with vocals at most about 0.4, instrumental music about 0. A voice singing alone sounds like
-speech to it too (0.9-1.0), so where it hears a voice, the voice's pitch decides: a singer holds notes, a speaker's
-pitch glides. Where it hears no speech in a window that sound fills (`Detected.no_voice`), no one speaks or calls
-there, whatever the gate's features say.
+ten above 0.54, songs with vocals at most about 0.4, instrumental music about 0. A voice singing alone sounds like
+speech to it too (0.9-1.0), so where it hears a voice, the voice's pitch decides: a singer holds notes and sustains
+vowels, a speaker's pitch glides between consonants. Where it hears no speech in a window that sound fills
+(`Detected.no_voice`), no one speaks or calls there, whatever the gate's features say.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ FRAME, CONTEXT = 512, 64  # 32 ms frames, each with the last 64 samples of the o
 SPEECH = 0.5  # a frame is speech when the model's probability is at least this (Silero's own default)
 LOUD_DB = 20.0  # frames within this many dB of the window's loud frames (its 95th percentile) are the sounding ones
 SUNG = 0.4  # a voice whose pitch holds in at least this share of its voiced frames sings (`held_pitch`)
+VOICED = 0.77  # ... and so does one voiced in this share of its frames (`voiced_share`): above all real speech fitted
 # A window holds no voice where the detector hears at most NO_SPEECH of its sounding frames as speech and sound fills
 # at least FILLED of it: instrumental music measures 0-0.01 and fills 0.8-1; a bark or a bird's call comes and goes
 # (0.25-0.5 filled), and so do a speaker's words.
@@ -97,10 +98,10 @@ def _hann() -> np.ndarray:
     return np.hanning(PITCH_FRAME).astype(np.float32)
 
 
-def held_pitch(samples: np.ndarray) -> float:
-    """The share of the voiced frames (16 kHz) whose pitch is within a quarter tone 64 ms later: about 0.15-0.3 for
-    connected speech, 0.4 and more for singing. Pitch by autocorrelation, 70-1000 Hz; voiced where it peaks above
-    0.6 of the frame's energy, in frames no quieter than a tenth of the loud ones (only theirs is computed)."""
+def _pitch(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each 64 ms frame's pitch period (samples at 16 kHz) and whether it is voiced. Pitch by autocorrelation,
+    70-1000 Hz; voiced where it peaks above 0.6 of the frame's energy, in frames no quieter than a tenth of the loud
+    ones (only theirs is computed)."""
     frames = np.lib.stride_tricks.sliding_window_view(samples, PITCH_FRAME)[::PITCH_HOP]
     frames = frames - frames.mean(axis=1, keepdims=True)
     rms = np.sqrt(np.mean(frames**2, axis=1))
@@ -114,9 +115,32 @@ def held_pitch(samples: np.ndarray) -> float:
     lag[loud] = shortest + autocorrelation[:, shortest:].argmax(axis=1)
     voiced = np.zeros(len(frames), bool)
     voiced[loud] = autocorrelation[np.arange(len(autocorrelation)), lag[loud]] > 0.6
+    return lag, voiced
+
+
+def _held(lag: np.ndarray, voiced: np.ndarray) -> float:
     steady = np.abs(np.log2(lag[HOLD:] / lag[:-HOLD])) < 1 / 24
     both = voiced[HOLD:] & voiced[:-HOLD]
     return float(np.sum(both & steady) / max(1, np.sum(voiced[HOLD:])))
+
+
+def held_pitch(samples: np.ndarray) -> float:
+    """The share of the voiced frames (16 kHz) whose pitch is within a quarter tone 64 ms later: about 0.15-0.3 for
+    connected speech, 0.4 and more for singing."""
+    return _held(*_pitch(samples))
+
+
+def voiced_share(samples: np.ndarray) -> float:
+    """The share of the frames of `samples` (16 kHz) that are voiced: about 0.55 for connected speech, 0.7-0.9 for
+    singing."""
+    return float(np.mean(_pitch(samples)[1]))
+
+
+def sings(samples: np.ndarray) -> bool:
+    """Whether the voice of `samples` (16 kHz) sings: it holds its pitch (`SUNG`), or it is voiced in more of its
+    frames than any real speech measured (`VOICED`), as a singer's sustained vowels are."""
+    lag, voiced = _pitch(samples)
+    return _held(lag, voiced) >= SUNG or float(np.mean(voiced)) >= VOICED
 
 
 @dataclass(frozen=True)
@@ -136,7 +160,7 @@ class Detected:
         """The share of speech, or 0 where the voice sings (`held_pitch`). A share up to `unheard` is returned as it
         is, sung or not: the caller knows that it changes nothing, and the pitch costs as much as the detector
         (benchmarks/gate_speed.py)."""
-        if self.share > unheard and len(self.at_16k) > PITCH_FRAME * 2 and held_pitch(self.at_16k) >= SUNG:
+        if self.share > unheard and len(self.at_16k) > PITCH_FRAME * 2 and sings(self.at_16k):
             return 0.0
         return self.share
 
