@@ -26,13 +26,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from benchmarks.common import GTZAN, machine  # noqa: E402
+from benchmarks.common import GTZAN, chromium, machine  # noqa: E402
 from genre_classifier.core.audio import load_audio  # noqa: E402
 from genre_classifier.core.model import BaselineClassifier  # noqa: E402
 from train.recorded import opus  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "browser_codec.json"
-CHROMIUM = "/usr/bin/chromium"
 RATE = 22050
 SECONDS = 10
 # The page records its microphone as the app's gr.Audio does: plain audio (no echo cancelling, noise suppression
@@ -77,17 +76,7 @@ def browser_recording(clip: np.ndarray, folder: Path, seconds: float) -> tuple[b
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--use-fake-ui-for-media-stream",
-                    "--use-fake-device-for-media-stream",
-                    f"--use-file-for-fake-audio-capture={wav}",
-                ],
-            )
+            browser = chromium(playwright, wav)
             page = browser.new_context(permissions=["microphone"]).new_page()
             page.goto(f"http://127.0.0.1:{server.server_port}/")
             result = page.evaluate(f"record({int(seconds * 1000)})")

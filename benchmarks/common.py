@@ -11,6 +11,7 @@ import hashlib
 import os
 import pickle
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -29,6 +30,20 @@ GTZAN = Path(os.environ.get("GTZAN_DIR") or ROOT.parent / "shared" / "data" / "g
 MUSIC = Path(os.environ.get("MUSIC_DIR") or ROOT.parent / "shared" / "data" / "music")
 DISTILHUBERT_CONFIG = ROOT / "tests" / "data" / "distilhubert"  # ntu-spml/distilhubert's architecture, no weights
 median = statistics.median
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's: Playwright's own download cannot work here
+
+
+def chromium(playwright, microphone: Path | str | None = None):
+    """Headless Chromium, quiet on the network; with `microphone` (a WAV), its fake microphone plays that file in a
+    loop and asks no permission."""
+    fake = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"] if microphone else []
+    if microphone:
+        fake.append(f"--use-file-for-fake-audio-capture={microphone}")
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", *fake]
+    )
+
 
 LABELS = {"id2label": dict(enumerate(GENRES)), "label2id": {g: i for i, g in enumerate(GENRES)}}
 

@@ -48,6 +48,7 @@ from benchmarks.common import (  # noqa: E402
     GTZAN,
     MUSIC,
     ServedApp,
+    chromium,
     classify_event,
     hubert_extractor,
     join_classify,
@@ -260,17 +261,7 @@ def live_session(app: ServedApp, seconds: float, folder: Path, result: dict) -> 
     samples, _ = librosa.load(GTZAN / "jazz.00000.wav", sr=48000)
     sf.write(mic, samples, 48000, subtype="PCM_16")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={mic}",
-            ],
-        )
+        browser = chromium(playwright, mic)
         page = browser.new_context(permissions=["microphone"]).new_page()
         page.goto(app.url, wait_until="load")
         page.get_by_role("tab", name="Live").click()

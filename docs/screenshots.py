@@ -23,6 +23,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import chromium  # noqa: E402
 from tests.helpers import ServedApp  # noqa: E402
 
 WIDTH, PHONE_WIDTH = 900, 450  # pixels of the committed images
@@ -58,17 +59,7 @@ def main() -> None:
         try:
             app.wait_ready()
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path="/usr/bin/chromium",
-                    args=[
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--disable-background-networking",
-                        "--use-fake-ui-for-media-stream",
-                        "--use-fake-device-for-media-stream",
-                        f"--use-file-for-fake-audio-capture={microphone}",
-                    ],
-                )
+                browser = chromium(playwright, microphone)
                 phone = browser.new_page(viewport={"width": 390, "height": 1800}, device_scale_factor=2)
                 phone.goto(app.url, wait_until="load")
                 show_example(phone, "Vibe Ace (jazz)")

@@ -15,6 +15,7 @@ import librosa
 import pytest
 import soundfile as sf
 
+from benchmarks.common import chromium
 from genre_classifier import GENRES
 from genre_classifier.core.settings import native_bf16
 from genre_classifier.web import figure as layout
@@ -22,7 +23,6 @@ from genre_classifier.web.page import EXAMPLES_DIR
 
 from .helpers import CLIPS, ROOT, coloured_fraction
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
     pytest.mark.slow,
@@ -41,21 +41,6 @@ def microphone_clip(tmp_path_factory):
     return path
 
 
-def launch(playwright, microphone):
-    """Chromium whose fake microphone plays `microphone` (a 48 kHz WAV) in a loop."""
-    return playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={microphone}",
-        ],
-    )
-
-
 @pytest.fixture(scope="module")
 def playwright():
     with sync_api.sync_playwright() as playwright:
@@ -64,7 +49,7 @@ def playwright():
 
 @pytest.fixture(scope="module")
 def browser(playwright, microphone_clip):
-    browser = launch(playwright, microphone_clip)
+    browser = chromium(playwright, microphone_clip)
     yield browser
     browser.close()
 
@@ -243,7 +228,7 @@ def test_live_tab_says_not_music_while_a_person_talks(playwright, served_baselin
     samples, _ = librosa.load(speech_wav, sr=48000)
     microphone = tmp_path / "talk-48k.wav"
     sf.write(microphone, samples, 48000, subtype="PCM_16")
-    talking = launch(playwright, microphone)
+    talking = chromium(playwright, microphone)
     try:
         page = talking.new_context(viewport={"width": 1280, "height": 1400}, permissions=["microphone"]).new_page()
         page.goto(served_baseline.url, wait_until="load")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from benchmarks.common import chromium
 from genre_classifier.core import feedback
 from genre_classifier.core.audio import load_audio
 from genre_classifier.core.features import SAMPLING_RATE as FEATURE_RATE
@@ -37,9 +38,7 @@ def served(tmp_path_factory):
 @pytest.fixture
 def page(served):
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-gpu"]
-        )
+        browser = chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         page.goto(served[0].url, wait_until="load")
         page.locator("#model-info").wait_for()

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from benchmarks.common import chromium
 from genre_classifier import GENRES
 
 from .helpers import CLIPS, EXAMPLES, ROOT
@@ -17,14 +18,13 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed"),
 ]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "artifacts"
 
 
 @pytest.fixture(scope="module")
 def page(served_tiny):
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        browser = chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 1200})
         page.goto(served_tiny.url, wait_until="load")
         page.locator("#model-info").wait_for()
