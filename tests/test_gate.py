@@ -152,6 +152,22 @@ def test_music_then_speech_has_its_windows_marked_apart(speech_wav, tmp_path):
     assert "1 of 2 windows are not music" in summary_text(prediction, clip, classifier.window_seconds)
 
 
+def test_windows_heard_together_are_heard_as_each_alone(speech_wav):
+    """Several windows are heard in threads (on a GPU the gate hears a batch at once): music, talk and a sung phrase
+    get the answers each gets alone, in their order."""
+    song = load_audio(EXAMPLES_DIR / "lets_go_fishin.ogg", gate.RATE, 20.0).samples
+    talk, _ = sf.read(speech_wav, dtype="float32")
+    sung = load_audio(ROOT / "tests" / "data" / "sing-me-a-song.ogg", gate.RATE, 20.0).samples
+    clip = np.concatenate([song, np.tile(talk, 4)[: 10 * gate.RATE], sung, song[: 5 * gate.RATE]])
+    cuts = np.cumsum([0, len(song), 10 * gate.RATE, len(sung), 5 * gate.RATE]) / gate.RATE
+    spans = list(zip(cuts[:-1], cuts[1:], strict=True))
+    together = gate.listen(clip, spans)
+    alone = [gate.listen(clip, [span]) for span in spans]
+    np.testing.assert_array_equal(together.music, [heard.music[0] for heard in alone])
+    assert together.sounds == [heard.sounds[0] for heard in alone]
+    assert gate.is_music(together.music).tolist() == [True, False, True, True]
+
+
 def test_near_silence_keeps_its_own_message():
     from genre_classifier.core.audio import AudioError
 

@@ -19,6 +19,8 @@ docs/music-gate.md.
 from __future__ import annotations
 
 import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,24 +187,28 @@ def voice_ceiling(share: np.ndarray | float, model: MusicGate) -> np.ndarray:
 
 
 def listen(samples: np.ndarray, spans: list[tuple[float, float]]) -> Heard:
-    """The gate's view of the windows `spans` (seconds) of a clip at 22050 Hz (`Clip.gate_samples`)."""
+    """The gate's view of the windows `spans` (seconds) of a clip at 22050 Hz (`Clip.gate_samples`). Several windows
+    are heard in threads, one a core: what a GPU's call leaves the CPU to do (numpy, scipy's FFT and OpenVINO let go of
+    Python's lock)."""
     model = gate()
     windows = [samples[int(begin * RATE) : max(int(end * RATE), int(begin * RATE) + 1)] for begin, end in spans]
-    probs = model.class_probs(np.stack([gate_features(w) for w in windows]))
-    detected = [voice.detect(w, RATE) for w in windows]
-    # The features learned "voice" from espeak-ng, and soft or old recordings of music can lean to it. Where they take
-    # a window for a voice and the detector, trained on real speech, hears none in it while sound fills it, that
-    # class is set aside.
-    spoken = model.classes.index("voice")
-    taken_for_voice = probs[:, 1:].argmax(axis=1) + 1 == spoken
-    no_voice = taken_for_voice & np.array([d is not None and d.no_voice for d in detected])
-    probs[no_voice, spoken] = 0.0
-    probs /= probs.sum(axis=1, keepdims=True)
-    others = [model.classes[i] for i in probs[:, 1:].argmax(axis=1) + 1]
-    # The highest share of speech that leaves each window's score as the features gave it: up to it, whether the
-    # voice sings changes nothing, and the speech detector need not hear its pitch.
-    harmless = np.interp(probs[:, 0], [0.0, model.min_music, 1.0], [1.0, model.voice_share, 0.0])
-    shares = [0.0 if d is None else d.spoken(up_to) for d, up_to in zip(detected, harmless, strict=True)]
+    with ThreadPoolExecutor(min(len(windows), os.cpu_count() or 1), thread_name_prefix="listen") as pool:
+        features = list(pool.map(gate_features, windows))
+        detected = list(pool.map(voice.detect, windows, [RATE] * len(windows)))
+        probs = model.class_probs(np.stack(features))
+        # The features learned "voice" from espeak-ng, and soft or old recordings of music can lean to it. Where they
+        # take a window for a voice and the detector, trained on real speech, hears none in it while sound fills it,
+        # that class is set aside.
+        spoken = model.classes.index("voice")
+        taken_for_voice = probs[:, 1:].argmax(axis=1) + 1 == spoken
+        no_voice = taken_for_voice & np.array([d is not None and d.no_voice for d in detected])
+        probs[no_voice, spoken] = 0.0
+        probs /= probs.sum(axis=1, keepdims=True)
+        others = [model.classes[i] for i in probs[:, 1:].argmax(axis=1) + 1]
+        # The highest share of speech that leaves each window's score as the features gave it: up to it, whether the
+        # voice sings changes nothing, and the speech detector need not hear its pitch.
+        harmless = np.interp(probs[:, 0], [0.0, model.min_music, 1.0], [1.0, model.voice_share, 0.0])
+        shares = list(pool.map(lambda d, up_to: 0.0 if d is None else d.spoken(up_to), detected, harmless))
     ceiling = voice_ceiling(shares, model)
     voices = ceiling < probs[:, 0]  # the speech detector, not the features, keeps these windows from being music
     sounds = ["voice" if heard else other for heard, other in zip(voices, others, strict=True)]

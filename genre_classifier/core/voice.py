@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ def _model_path() -> Path | None:
 
 @functools.cache
 def _compiled():
-    """The model compiled for the CPU on one thread, once; None when silero-vad or OpenVINO is missing."""
+    """The model compiled for the CPU, once; None when silero-vad or OpenVINO is missing."""
     path = _model_path()
     try:
         import openvino as ov
@@ -65,7 +66,8 @@ def _compiled():
     if path is None:
         log.warning("silero-vad or OpenVINO is not installed: voices are told from music by the gate's features alone")
         return None
-    return ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 1})
+    cores = os.cpu_count() or 1  # one stream a core, each on one thread: windows heard at once run side by side
+    return ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": cores, "NUM_STREAMS": cores})
 
 
 def available() -> bool:
