@@ -3,9 +3,10 @@
     python benchmarks/gate_speed.py [--runs 5]
 
 The clips are those `benchmarks/outside.py` times the gate on: GTZAN's jazz.00000 and ten minutes of the GTZAN clips end
-to end (20 windows). The gate runs on one core (in a thread beside the forward, `model.py`). The parts, on one 30 s
-window: the gate's features, the speech detector (Silero VAD on OpenVINO, the 16 kHz resampling included) and the
-voice's pitch, which the gate asks for only where it could change the answer. Medians of `runs`; the load average is
+to end (20 windows). One window is heard on one core (on a CPU, in a thread beside the forward, `model.py`); several
+at once, as on a GPU, a core each (`gate.listen`). The parts, on one 30 s window: the gate's features, the speech
+detector (Silero VAD on OpenVINO, the 16 kHz resampling included) and the voice's pitch, which the gate asks for only
+where it could change the answer. Medians of `runs`; the load average is
 recorded (the host is shared). Writes benchmarks/results/gate_speed.json.
 """
 

@@ -36,7 +36,7 @@ from .features import FEATURE_NAMES
 from .features import SAMPLING_RATE as RATE
 
 GATE_PATH = Path(__file__).with_name("music_gate.npz")
-# The table's features but HPSS's four (80 % of their time) and the tempo (a beat tracker's worth of code)
+# The table's features but HPSS's four (about half of their time) and the tempo (a beat tracker's worth of code)
 GATE_FEATURE_NAMES = [name for name in FEATURE_NAMES if not name.startswith(("harmony", "perceptr", "tempo"))]
 NOT_MUSIC = "not music"
 # What a sound that is not music sounds like, by the gate's class: its voices were speech, but a dog's bark and a
