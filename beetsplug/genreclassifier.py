@@ -109,7 +109,8 @@ class GenreClassifierPlugin(BeetsPlugin):
         by_path = {Path(os.fsdecode(item.path)): item for item in todo}
         workers = batch.decoding_workers(classifier)
         sample = None if opts.all_windows else batch.SAMPLED_WINDOWS
-        for done, tagged in enumerate(batch.classify_files(classifier, list(by_path), workers, sample), 1):
+        processes = batch.file_processes(classifier)
+        for done, tagged in enumerate(batch.classify_files(classifier, list(by_path), workers, sample, processes), 1):
             item = by_path[tagged.path]
             progress = f"[{done}/{len(by_path)}]"
             if tagged.error:

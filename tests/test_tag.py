@@ -24,7 +24,7 @@ import soundfile as sf
 
 from genre_classifier import GENRES
 from genre_classifier.core import gate
-from genre_classifier.core.model import Prediction
+from genre_classifier.core.model import BaselineClassifier, Prediction
 from genre_classifier.core.settings import Settings
 from genre_classifier.library import batch, scan, tag
 from genre_classifier.library.rows import COLUMNS, RESUME_COLUMNS, result_row
@@ -165,6 +165,27 @@ def test_windows_of_several_files_share_a_batch_and_answer_as_each_file_alone(si
     for tagged in batched:
         assert not tagged.error
         same_answers(result_row(str(tagged.path), tagged.prediction, tagged.seconds), alone[str(tagged.path)])
+
+
+def test_the_embedded_model_tags_a_file_a_process_with_the_answers_of_one_process(library, tiny_hubert_dir):
+    """The embedded model's work is all Python on the CPU: its files go to processes, one a core, answered in their
+    order with one process's answers, a file that cannot be read skipped with the same reason. A transformer's
+    forward uses every core already: its files stay in one process."""
+    classifier = BaselineClassifier()
+    assert batch.file_processes(classifier) == min(os.cpu_count(), batch.MAX_PROCESSES)
+    transformer = tag.load_model(replace(Settings.from_environment(), model_id=str(tiny_hubert_dir)))
+    assert batch.file_processes(transformer) == 1
+    names = ("Jazz/vibe ace.m4a", "Brass/solo trumpet.ogg", "hiphop.flac", "Videos/phone video.mp4")
+    paths = [library[name] for name in names]
+    paths.insert(2, library["Jazz/vibe ace.m4a"].parents[1] / "Rock" / "cut short.m4a")
+    alone = list(batch.classify_files(classifier, paths))
+    apart = list(batch.classify_files(classifier, paths, processes=2))
+    assert [t.path for t in apart] == paths
+    assert [t.error for t in apart] == [t.error for t in alone] and alone[2].error
+    for one, other in zip(alone, apart, strict=True):
+        if not one.error:
+            np.testing.assert_allclose(other.prediction.window_probs, one.prediction.window_probs, atol=1e-6)
+            assert (other.seconds, other.notes) == (one.seconds, one.notes)
 
 
 def test_a_file_the_gate_cannot_hear_is_skipped_with_the_reason_and_the_next_one_is_tagged(

@@ -121,6 +121,9 @@ class Classifier(ABC):
     batch_size: int = 4  # windows per forward pass: bounds memory on long clips
     step_windows: int | None = None  # windows per partial answer (None: one batch)
     on_gpu: bool = False
+    # Whether its work on a file is all Python and numpy on the CPU, which one process's lock keeps to about one core:
+    # a library is then tagged a file a process, one a core (`batch.file_processes`)
+    in_processes: bool = False
     max_seconds: float = 600.0  # the longest stretch of a clip analysed (MAX_DURATION_S); the rest is ignored
 
     @abstractmethod
@@ -177,6 +180,7 @@ class BaselineClassifier(Classifier):
     sampling_rate = FEATURE_RATE
     window_seconds = FEATURE_WINDOW
     batch_size = 1
+    in_processes = True
 
     def __init__(
         self, model: BaselineModel | None = None, max_seconds: float = 600.0, batch_size: int | None = None

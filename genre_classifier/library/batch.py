@@ -1,13 +1,16 @@
 """Many files through one classifier: decoded and gated ahead in threads, their windows classified in shared
-batches, one `Tagged` answer per file as soon as its last window is done."""
+batches, one `Tagged` answer per file as soon as its last window is done; or, for a model whose work is all on the
+CPU in Python (the embedded model), whole files in processes, one a core."""
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,11 +97,59 @@ def decoding_workers(classifier: Classifier) -> int:
     return min(8, os.cpu_count() or 1) if classifier.on_gpu else 1
 
 
+def file_processes(classifier: Classifier) -> int:
+    """How many processes classify whole files at once: one a core (shared with the other processes of a `torchrun`
+    on this machine) for a model whose work is all on the CPU in Python (`Classifier.in_processes`), else one."""
+    if not classifier.in_processes or classifier.on_gpu:
+        return 1
+    cores = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    return max(1, min(cores, MAX_PROCESSES))
+
+
+MAX_PROCESSES = 8  # each holds its own imports and model, about 0.6 GB with the embedded model
+_worker: Classifier | None = None  # the classifier of a process of `_in_processes`
+
+
+def _start_worker(classifier: Classifier) -> None:
+    global _worker
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's: it stops the processes
+    torch.set_num_threads(1)  # a process a core: more threads (the features' inverse STFT) would only contend
+    _worker = classifier
+
+
+def _classify_alone(path: Path, sample: int | None) -> Tagged:
+    return next(classify_files(_worker, [path], 1, sample))
+
+
+def _in_processes(classifier: Classifier, paths: list[Path], processes: int, sample: int | None) -> Iterator[Tagged]:
+    """Each file classified whole in one of `processes` processes (started afresh: no threads forked), answered in
+    order; a few files ahead of the one awaited, as decoding is."""
+    spawn = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(processes, mp_context=spawn, initializer=_start_worker, initargs=(classifier,))
+    ahead: deque[Future[Tagged]] = deque()
+    try:
+        for path in paths:
+            ahead.append(pool.submit(_classify_alone, path, sample))
+            if len(ahead) > 2 * processes:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def classify_files(
-    classifier: Classifier, paths: list[Path], workers: int = 1, sample: int | None = SAMPLED_WINDOWS
+    classifier: Classifier,
+    paths: list[Path],
+    workers: int = 1,
+    sample: int | None = SAMPLED_WINDOWS,
+    processes: int = 1,
 ) -> Iterator[Tagged]:
     """Classify every file, yielding each one as soon as all its windows are done: `sample` windows spread over a
-    long file (`sampling.py`), or every window of every file with `sample` None.
+    long file (`sampling.py`), or every window of every file with `sample` None. With `processes` above 1 (and more
+    files than one), each file is classified whole in one of that many processes, in order (`file_processes`).
 
     Full-length windows of consecutive files share batches of the classifier's `batch_size`. The one shorter window
     of a clip shorter than the model's window goes alone, at once: padding it to its batch-mates' length would
@@ -107,6 +158,9 @@ def classify_files(
     """
     from ..core.model import Prediction
 
+    if processes > 1 and len(paths) > 1:
+        yield from _in_processes(classifier, paths, processes, sample)
+        return
     batch_size = classifier.batch_size
     window = int(round(classifier.window_seconds * classifier.sampling_rate))
     queue: list[tuple[dict, int, np.ndarray]] = []  # (file's entry, window index, samples), all of `window` length

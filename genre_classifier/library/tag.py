@@ -33,7 +33,7 @@ from ..core.answer import clock
 from ..core.audio import c_stderr_logged
 from ..core.settings import Settings
 from . import filetags
-from .batch import classify_files, decoding_workers
+from .batch import classify_files, decoding_workers, file_processes
 from .distributed import join_process_group
 from .rows import COLUMNS, RESUME_COLUMNS, Rows, TagError, merge, part_paths, result_row, rows_so_far
 from .sampling import SAMPLED_WINDOWS
@@ -232,11 +232,13 @@ def _tag_into(
     # first, once for a checkpoint (10-20 s), which a library of any size soon earns back.
     if switching := classifier.switch_runtime():
         switching.join()
+    processes = file_processes(classifier)
     log.info(
-        "Tagging %d files with %s%s",
+        "Tagging %d files with %s%s%s",
         len(todo),
         classifier.description,
         f", part {rank + 1} of {world}" if world > 1 else "",
+        f", in {processes} processes" if processes > 1 and len(todo) > 1 else "",
     )
     failed, started = [], time.monotonic()
     rows.open()
@@ -249,7 +251,7 @@ def _tag_into(
     )
     try:
         with logging_redirect_tqdm():
-            for tagged in classify_files(classifier, todo, decoding_workers(classifier), sample):
+            for tagged in classify_files(classifier, todo, decoding_workers(classifier), sample, processes):
                 if tagged.error:
                     log.warning("Skipped %s: %s", tagged.path, tagged.error)
                     failed.append((tagged.path, tagged.error))
