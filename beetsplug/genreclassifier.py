@@ -109,7 +109,7 @@ class GenreClassifierPlugin(BeetsPlugin):
         by_path = {Path(os.fsdecode(item.path)): item for item in todo}
         workers = batch.decoding_workers(classifier)
         sample = None if opts.all_windows else batch.SAMPLED_WINDOWS
-        processes = batch.file_processes(classifier)
+        processes = batch.file_processes(classifier, len(by_path))
         for done, tagged in enumerate(batch.classify_files(classifier, list(by_path), workers, sample, processes), 1):
             item = by_path[tagged.path]
             progress = f"[{done}/{len(by_path)}]"

@@ -168,13 +168,14 @@ def test_windows_of_several_files_share_a_batch_and_answer_as_each_file_alone(si
 
 
 def test_the_embedded_model_tags_a_file_a_process_with_the_answers_of_one_process(library, tiny_hubert_dir):
-    """The embedded model's work is all Python on the CPU: its files go to processes, one a core, answered in their
-    order with one process's answers, a file that cannot be read skipped with the same reason. A transformer's
-    forward uses every core already: its files stay in one process."""
-    classifier = BaselineClassifier()
-    assert batch.file_processes(classifier) == min(os.cpu_count(), batch.MAX_PROCESSES)
+    """The embedded model's work is all Python on the CPU: a library's files go to processes, one a core, answered in
+    their order with one process's answers, a file that cannot be read skipped with the same reason. A transformer's
+    forward uses every core already: its files stay in one process, as a handful of files do."""
+    classifier, library_size = BaselineClassifier(), 10_000
+    assert batch.file_processes(classifier, library_size) == min(os.cpu_count(), batch.MAX_PROCESSES)
+    assert batch.file_processes(classifier, 5) == 1  # too few files to earn the processes' start
     transformer = tag.load_model(replace(Settings.from_environment(), model_id=str(tiny_hubert_dir)))
-    assert batch.file_processes(transformer) == 1
+    assert batch.file_processes(transformer, library_size) == 1
     names = ("Jazz/vibe ace.m4a", "Brass/solo trumpet.ogg", "hiphop.flac", "Videos/phone video.mp4")
     paths = [library[name] for name in names]
     paths.insert(2, library["Jazz/vibe ace.m4a"].parents[1] / "Rock" / "cut short.m4a")

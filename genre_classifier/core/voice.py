@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +56,7 @@ def _model_path() -> Path | None:
 
 @functools.cache
 def _compiled():
-    """The model compiled for the CPU, once; None when silero-vad or OpenVINO is missing."""
+    """The model compiled for the CPU on one thread, once; None when silero-vad or OpenVINO is missing."""
     path = _model_path()
     try:
         import openvino as ov
@@ -66,8 +65,7 @@ def _compiled():
     if path is None:
         log.warning("silero-vad or OpenVINO is not installed: voices are told from music by the gate's features alone")
         return None
-    cores = os.cpu_count() or 1  # one stream a core, each on one thread: windows heard at once run side by side
-    return ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": cores, "NUM_STREAMS": cores})
+    return ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 1})
 
 
 def available() -> bool:
@@ -77,15 +75,17 @@ def available() -> bool:
 
 def speech_probabilities(samples: np.ndarray) -> np.ndarray:
     """Silero VAD's speech probability for each 32 ms frame of mono `samples` at 16 kHz, in one call."""
-    with _lock:
-        compiled = _compiled()
     frames = _frames(samples)
     context = np.zeros((len(frames), CONTEXT), np.float32)
     context[1:] = frames[:-1, -CONTEXT:]
     state = np.zeros((1, 1, 128), np.float32)
-    request = compiled.create_infer_request()  # one per call: the compiled model is shared between threads
-    request.infer({"input": np.concatenate([context, frames], axis=1), "h": state, "c": state})
-    return request.get_tensor(compiled.output("speech_probs")).data.reshape(-1)[: len(frames)].copy()
+    # One call at a time: two threads' infer requests on the model at once hung in OpenVINO 2026.4 (both waiting in
+    # the copy of their input), and a call takes about 0.01 s
+    with _lock:
+        compiled = _compiled()
+        request = compiled.create_infer_request()
+        request.infer({"input": np.concatenate([context, frames], axis=1), "h": state, "c": state})
+        return request.get_tensor(compiled.output("speech_probs")).data.reshape(-1)[: len(frames)].copy()
 
 
 def _frames(samples: np.ndarray) -> np.ndarray:

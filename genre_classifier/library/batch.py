@@ -97,16 +97,22 @@ def decoding_workers(classifier: Classifier) -> int:
     return min(8, os.cpu_count() or 1) if classifier.on_gpu else 1
 
 
-def file_processes(classifier: Classifier) -> int:
-    """How many processes classify whole files at once: one a core (shared with the other processes of a `torchrun`
-    on this machine) for a model whose work is all on the CPU in Python (`Classifier.in_processes`), else one."""
+MAX_PROCESSES = 8  # each holds its own imports and model, about 0.6 GB with the embedded model
+# A process's start (imports, model, numba's cache: 4 s on 2 cores) costs about what it saves on this many files
+FILES_A_PROCESS = 8
+
+
+def file_processes(classifier: Classifier, files: int) -> int:
+    """How many processes classify `files` whole files at once: one a core (shared with the other processes of a
+    `torchrun` on this machine) for a model whose work is all on the CPU in Python (`Classifier.in_processes`) and
+    enough files to earn the processes' start; else one."""
     if not classifier.in_processes or classifier.on_gpu:
         return 1
     cores = (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-    return max(1, min(cores, MAX_PROCESSES))
+    processes = max(1, min(cores, MAX_PROCESSES))
+    return processes if files >= FILES_A_PROCESS * processes else 1
 
 
-MAX_PROCESSES = 8  # each holds its own imports and model, about 0.6 GB with the embedded model
 _worker: Classifier | None = None  # the classifier of a process of `_in_processes`
 
 

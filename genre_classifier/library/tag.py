@@ -232,13 +232,13 @@ def _tag_into(
     # first, once for a checkpoint (10-20 s), which a library of any size soon earns back.
     if switching := classifier.switch_runtime():
         switching.join()
-    processes = file_processes(classifier)
+    processes = file_processes(classifier, len(todo))
     log.info(
         "Tagging %d files with %s%s%s",
         len(todo),
         classifier.description,
         f", part {rank + 1} of {world}" if world > 1 else "",
-        f", in {processes} processes" if processes > 1 and len(todo) > 1 else "",
+        f", in {processes} processes" if processes > 1 else "",
     )
     failed, started = [], time.monotonic()
     rows.open()
