@@ -602,7 +602,7 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
         [
             ["one 30 s window ({d[clip]})", "{d[30 s][seconds]:.3f} s", "{d[30 s][per_window_s]:.3f} s"],
             [
-                "ten minutes (20 windows, heard a core each at once)",
+                "ten minutes (20 windows at once, a thread a core)",
                 "{d[10 min][seconds]:.3f} s",
                 "{d[10 min][per_window_s]:.3f} s",
             ],

@@ -188,8 +188,8 @@ def voice_ceiling(share: np.ndarray | float, model: MusicGate) -> np.ndarray:
 
 def listen(samples: np.ndarray, spans: list[tuple[float, float]]) -> Heard:
     """The gate's view of the windows `spans` (seconds) of a clip at 22050 Hz (`Clip.gate_samples`). Several windows
-    are heard in threads, one a core: what a GPU's call leaves the CPU to do (numpy, scipy's FFT and OpenVINO let go of
-    Python's lock)."""
+    are heard in threads, one a core, what a GPU's call leaves the CPU to do: numpy and scipy's FFT let go of Python's
+    lock (the speech detector takes one window at a time)."""
     model = gate()
     windows = [samples[int(begin * RATE) : max(int(end * RATE), int(begin * RATE) + 1)] for begin, end in spans]
     with ThreadPoolExecutor(min(len(windows), os.cpu_count() or 1), thread_name_prefix="listen") as pool:
