@@ -98,7 +98,7 @@ def decoding_workers(classifier: Classifier) -> int:
 
 
 MAX_PROCESSES = 8  # each holds its own imports and model, about 0.6 GB with the embedded model
-# A process's start (imports, model, numba's cache: 4 s on 2 cores) costs about what it saves on this many files
+# A process's start (imports, model, numba's cache: 4-7 s on 2 cores) costs about what it saves on this many files
 FILES_A_PROCESS = 8
 
 
