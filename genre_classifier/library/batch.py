@@ -4,13 +4,14 @@ CPU in Python (the embedded model), whole files in processes, one a core."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
 from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,7 +51,7 @@ class _Gated:
     heard: gate.Heard
 
 
-def _decode(classifier: Classifier, path: Path, sample: int | None) -> _Gated:
+def _decode(path: Path, classifier: Classifier, sample: int | None) -> _Gated:
     """One file decoded, windowed and gated: `sample` windows of a long file (only they are decoded, `sampling.py`),
     or every window (`sample` None, or a file too short to sample). `AudioError` says why a file cannot be."""
     try:
@@ -74,22 +75,29 @@ def _decode(classifier: Classifier, path: Path, sample: int | None) -> _Gated:
     return _Gated(windows, spans, seconds, notes, heard)
 
 
-def _decoded(
-    classifier: Classifier, paths: list[Path], workers: int, sample: int | None
-) -> Iterator[tuple[Path, Future[_Gated]]]:
-    """(path, its windows to come), in order; a few files are decoded and gated ahead in threads, so reading,
-    FFmpeg and the gate overlap the model (numpy, soxr and the FFmpeg pipe release the GIL)."""
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="decode")
-    ahead: deque = deque()
+def _ahead(pool: Executor, workers: int, paths: list[Path], work: Callable, *args) -> Iterator[tuple[Path, Future]]:
+    """`work(path, *args)` of each path in `pool`, a few files ahead of the one awaited: (path, its future), in order.
+    The pool goes when the caller stops, its waiting work cancelled."""
+    ahead: deque[tuple[Path, Future]] = deque()
     try:
         for path in paths:
-            ahead.append((path, pool.submit(_decode, classifier, path, sample)))
+            ahead.append((path, pool.submit(work, path, *args)))
             if len(ahead) > 2 * workers:
                 yield ahead.popleft()
         while ahead:
             yield ahead.popleft()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _decoded(
+    classifier: Classifier, paths: list[Path], workers: int, sample: int | None
+) -> Iterator[tuple[Path, Future[_Gated]]]:
+    """(path, its windows to come), in order; a few files are decoded and gated ahead in threads, so reading,
+    FFmpeg and the gate overlap the model (numpy, soxr and the FFmpeg pipe release the GIL)."""
+    yield from _ahead(
+        ThreadPoolExecutor(workers, thread_name_prefix="decode"), workers, paths, _decode, classifier, sample
+    )
 
 
 def decoding_workers(classifier: Classifier) -> int:
@@ -134,16 +142,9 @@ def _in_processes(classifier: Classifier, paths: list[Path], processes: int, sam
     order; a few files ahead of the one awaited, as decoding is."""
     spawn = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(processes, mp_context=spawn, initializer=_start_worker, initargs=(classifier,))
-    ahead: deque[Future[Tagged]] = deque()
-    try:
-        for path in paths:
-            ahead.append(pool.submit(_classify_alone, path, sample))
-            if len(ahead) > 2 * processes:
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    with contextlib.closing(_ahead(pool, processes, paths, _classify_alone, sample)) as answers:
+        for _, answer in answers:  # a failure here shuts the pool down at once, as stopping early does
+            yield answer.result()
 
 
 def classify_files(
