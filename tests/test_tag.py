@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -187,6 +188,63 @@ def test_the_embedded_model_tags_a_file_a_process_with_the_answers_of_one_proces
         if not one.error:
             np.testing.assert_allclose(other.prediction.window_probs, one.prediction.window_probs, atol=1e-6)
             assert (other.seconds, other.notes) == (one.seconds, one.notes)
+
+
+def _workers() -> set[int]:
+    """This process's multiprocessing children that classify files (not its resource tracker)."""
+    import psutil
+
+    workers = set()
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):  # one that died meanwhile
+            if "spawn_main" in " ".join(child.cmdline()):
+                workers.add(child.pid)
+    return workers
+
+
+@pytest.mark.slow
+def test_a_process_that_dies_costs_only_its_file(library):
+    """A process killed in the middle of a run (the out-of-memory killer, a decoder's crash) takes the file it held:
+    that file is classified again in a process of its own, and skipped with the reason when that one dies too; every
+    other file gets one process's answer, in order. Here a worker is killed once the first answer is in, then the
+    lone process as soon as it starts."""
+    import signal
+    import threading
+
+    import psutil
+
+    classifier = BaselineClassifier()
+    names = ("Jazz/vibe ace.m4a", "Brass/solo trumpet.ogg", "hiphop.flac", "Videos/phone video.mp4")
+    paths = [library[name] for name in names] * 2
+    alone = {t.path: t for t in batch.classify_files(classifier, paths[:4])}
+    first_answer, killed = threading.Event(), []
+
+    def killer() -> None:
+        first_answer.wait(120)
+        before = _workers()
+        os.kill(min(before), signal.SIGKILL)
+        killed.append(min(before))
+        for _ in range(1200):  # then the next new process, the lone one, once it has read what it was sent
+            if (new := _workers() - before) and psutil.Process(min(new)).cpu_times().user > 1.0:
+                os.kill(min(new), signal.SIGKILL)
+                killed.append(min(new))
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    answers = []
+    for tagged in batch.classify_files(classifier, paths, processes=2):
+        answers.append(tagged)
+        first_answer.set()
+    thread.join(5)
+    assert len(killed) == 2 and [t.path for t in answers] == paths
+    (lost,) = [i for i, t in enumerate(answers) if t.error]
+    assert lost > 0 and "its process died twice" in answers[lost].error
+    for tagged in answers[:lost] + answers[lost + 1 :]:
+        np.testing.assert_allclose(
+            tagged.prediction.window_probs, alone[tagged.path].prediction.window_probs, atol=1e-6
+        )
 
 
 def test_a_file_the_gate_cannot_hear_is_skipped_with_the_reason_and_the_next_one_is_tagged(

@@ -12,6 +12,7 @@ import signal
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -137,14 +138,52 @@ def _classify_alone(path: Path, sample: int | None) -> Tagged:
     return next(classify_files(_worker, [path], 1, sample))
 
 
-def _in_processes(classifier: Classifier, paths: list[Path], processes: int, sample: int | None) -> Iterator[Tagged]:
-    """Each file classified whole in one of `processes` processes (started afresh: no threads forked), answered in
-    order; a few files ahead of the one awaited, as decoding is."""
+def _pool(classifier: Classifier, processes: int) -> ProcessPoolExecutor:
+    """`processes` processes started afresh (no threads forked), each with its own copy of `classifier`."""
     spawn = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(processes, mp_context=spawn, initializer=_start_worker, initargs=(classifier,))
-    with contextlib.closing(_ahead(pool, processes, paths, _classify_alone, sample)) as answers:
-        for _, answer in answers:  # a failure here shuts the pool down at once, as stopping early does
-            yield answer.result()
+    return ProcessPoolExecutor(processes, mp_context=spawn, initializer=_start_worker, initargs=(classifier,))
+
+
+def _alone_in_a_process(classifier: Classifier, path: Path, sample: int | None) -> Tagged | None:
+    """A file classified in a process of its own; None where that process dies too."""
+    with _pool(classifier, 1) as pool:
+        try:
+            return pool.submit(_classify_alone, path, sample).result()
+        except BrokenProcessPool:
+            return None
+
+
+MAX_DEATHS = 3  # processes dead in a row with no file answered between them: not a file's fault; the run ends
+
+
+def _in_processes(classifier: Classifier, paths: list[Path], processes: int, sample: int | None) -> Iterator[Tagged]:
+    """Each file classified whole in one of `processes` processes, answered in order; a few files ahead of the one
+    awaited, as decoding is. A process that dies (the kernel's out-of-memory killer, a decoder's crash) takes the
+    files it held with it: the first unanswered one is classified again in a process of its own (skipped where that
+    one dies too), and the rest in new processes."""
+    deaths = 0
+    while paths:
+        answered = 0
+        try:
+            with contextlib.closing(
+                _ahead(_pool(classifier, processes), processes, paths, _classify_alone, sample)
+            ) as answers:
+                for _, answer in answers:  # a failure here shuts the pool down at once, as stopping early does
+                    tagged = answer.result()
+                    answered, deaths = answered + 1, 0
+                    yield tagged
+            return
+        except BrokenProcessPool:
+            if (deaths := deaths + 1) > MAX_DEATHS:
+                raise
+        suspect, paths = paths[answered], paths[answered + 1 :]
+        log.warning("A process died (out of memory, or a crash): %s is classified again alone", suspect)
+        if (tagged := _alone_in_a_process(classifier, suspect, sample)) is None:
+            deaths += 1
+            tagged = Tagged(suspect, error="its process died twice while classifying it (a crash, or out of memory)")
+        else:
+            deaths = 0
+        yield tagged
 
 
 def classify_files(
