@@ -110,6 +110,8 @@ class GenreClassifierPlugin(BeetsPlugin):
         workers = batch.decoding_workers(classifier)
         sample = None if opts.all_windows else batch.SAMPLED_WINDOWS
         processes = batch.file_processes(classifier, len(by_path))
+        if processes > 1:
+            self._log.info("classifying {} items in {} processes", len(by_path), processes)
         for done, tagged in enumerate(batch.classify_files(classifier, list(by_path), workers, sample, processes), 1):
             item = by_path[tagged.path]
             progress = f"[{done}/{len(by_path)}]"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from genre_classifier.library import filetags
+from genre_classifier.library import batch, filetags
 
 from .helpers import ROOT
 from .test_formats import ffmpeg
@@ -59,10 +59,11 @@ def beets_library(tmp_path: Path, music: Path) -> Callable[..., str]:
     )
     env = {**os.environ, "BEETSDIR": str(home), "MODEL_ID": "baseline"}
 
-    def beet(*args: str) -> str:
+    def beet(*args: str, logged: bool = False) -> str:
+        """What `beet *args` prints (and, `logged`, what it logs: onto stderr)."""
         result = subprocess.run([BEET, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-        return result.stdout
+        return result.stdout + result.stderr if logged else result.stdout
 
     beet("import", "-A", str(music))
     return beet
@@ -116,3 +117,23 @@ def test_beet_genreclassify_sets_no_genre_on_speech_unless_asked(speech_wav, tmp
     # -u too: the top genre of speech may well be unsure, which is not what is tested here.
     assert f"Voice memo: {genre} (" in beet("genreclassify", "-f", "-n", "-u")
     assert beet("ls", "-f", "$genres").strip() == genre
+
+
+def test_beet_genreclassify_classifies_a_library_in_processes(tmp_path):
+    """A library big enough for the embedded model's processes (`batch.file_processes`), under `beet` itself: its
+    processes start `beet`'s own main module afresh (spawn), and every item gets its genre."""
+    processes = min(os.cpu_count() or 1, batch.MAX_PROCESSES)
+    if processes < 2:
+        pytest.skip("one core: one process")
+    music = tmp_path / "music"
+    music.mkdir()
+    ffmpeg("-t", "2", "-i", str(SOURCE), str(tmp_path / "clip.flac"))
+    count = batch.FILES_A_PROCESS * processes
+    for i in range(count):  # hard links: one clip's bytes
+        os.link(tmp_path / "clip.flac", music / f"clip {i:02d}.flac")
+    beet = beets_library(tmp_path, music)
+
+    done = beet("-v", "genreclassify", logged=True)
+    assert f"classifying {count} items in {processes} processes" in done, done
+    assert done.count(": Classical (") == count and f"[{count}/{count}]" in done, done
+    assert beet("ls", "-f", "$genres").split() == ["Classical"] * count
