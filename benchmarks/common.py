@@ -281,11 +281,15 @@ def machine() -> dict:
 
     from genre_classifier.core.settings import native_bf16
 
-    cpuinfo = open("/proc/cpuinfo").read().splitlines()
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-    flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    cpu: dict[str, str] = {}  # the first processor's fields
+    for line in open("/proc/cpuinfo").read().splitlines():
+        key, _, value = line.partition(":")
+        cpu.setdefault(key.strip(), value.strip())
+    flags = cpu.get("flags", "").split()
     return {
-        "cpu": names[0] if names else platform.processor(),
+        "cpu": cpu.get("model name") or platform.processor(),
+        # One model name can cover several generations ("AMD EPYC": Zen 4 is family 25, Zen 5 family 26)
+        "cpu_family_model": [cpu.get("cpu family"), cpu.get("model")],
         "cores": os.cpu_count(),
         "avx512_bf16": "avx512_bf16" in flags,
         "amx_bf16": "amx_bf16" in flags,

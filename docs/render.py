@@ -671,7 +671,9 @@ def machine(data: dict) -> str:
     if not m:
         return "machine not recorded"
     units = [m.get("cpu_capability")] + ["AVX512-BF16"] * bool(m.get("avx512_bf16")) + ["AMX"] * bool(m.get("amx_bf16"))
-    text = f"{m['cores']}-core {m['cpu']} ({', '.join(filter(None, units))}), torch {m['torch']}"
+    family, model = m.get("cpu_family_model") or (None, None)
+    kind = f" family {family} model {model}" if family else ""
+    text = f"{m['cores']}-core {m['cpu']}{kind} ({', '.join(filter(None, units))}), torch {m['torch']}"
     if load := m.get("load_average_at_start"):
         text += f", load average {load[0]:.1f} at the start"
     return text
