@@ -111,6 +111,7 @@ NO_VNNI = (
 
 
 ZEN4 = "python benchmarks/precision.py --windows 100 --out benchmarks/results/precision_zen4.json"
+ZEN5 = "python benchmarks/precision.py --out benchmarks/results/precision_zen5.json"
 
 
 def precision_table(file: str, command: str) -> tuple[str, str, list[str], list[list[str]]]:
@@ -547,6 +548,8 @@ TABLES: dict[str, tuple[str, str, list[str], list[list[str]]]] = {
     "precision-fidelity-no-vnni": fidelity_table("precision_no_vnni.json", NO_VNNI),
     "precision-zen4": precision_table("precision_zen4.json", ZEN4),
     "precision-fidelity-zen4": fidelity_table("precision_zen4.json", ZEN4),
+    "precision-zen5": precision_table("precision_zen5.json", ZEN5),
+    "precision-fidelity-zen5": fidelity_table("precision_zen5.json", ZEN5),
     "music-gate-summary": (
         "music_gate.json",
         "python benchmarks/music_gate.py",
