@@ -207,7 +207,8 @@ def test_a_process_that_dies_costs_only_its_file(library):
     """A process killed in the middle of a run (the out-of-memory killer, a decoder's crash) takes the file it held:
     that file is classified again in a process of its own, and skipped with the reason when that one dies too; every
     other file gets one process's answer, in order. Here a worker is killed once the first answer is in, then the
-    lone process as soon as it starts."""
+    lone process while it starts (its imports under way: it has read what it was sent, or its parent would wait on
+    the pipe for good, as CPython's spawn does for a child killed before that)."""
     import signal
     import threading
 
@@ -224,8 +225,8 @@ def test_a_process_that_dies_costs_only_its_file(library):
         before = _workers()
         os.kill(min(before), signal.SIGKILL)
         killed.append(min(before))
-        for _ in range(1200):  # then the next new process, the lone one, once it has read what it was sent
-            if (new := _workers() - before) and psutil.Process(min(new)).cpu_times().user > 1.0:
+        for _ in range(1200):  # then the next new process, the lone one, in its imports (torch's alone take longer)
+            if (new := _workers() - before) and psutil.Process(min(new)).cpu_times().user > 0.3:
                 os.kill(min(new), signal.SIGKILL)
                 killed.append(min(new))
                 return
