@@ -19,12 +19,15 @@ AudioLabs data (Schubert Winterreise Dataset, Dagstuhl ChoirSet) come with those
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import shutil
 import struct
 import subprocess
 import sys
 import tarfile
+import urllib.request
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -118,6 +121,28 @@ def cache() -> Path:
     return Path(os.environ.get("EXTRA_AUDIO_CACHE") or Path.home() / ".cache" / "genre-classifier" / "extra-audio")
 
 
+def download_sdist(package: str, version: str, folder: Path) -> None:
+    """The release's sdist from PyPI's index (its JSON form, PEP 691), checked against the sha256 it lists. `pip
+    download --no-binary` would build the sdist's metadata first, and for one whose version is read at build time
+    (libsoni's flit) that means building numpy and scipy from source."""
+    from packaging.utils import canonicalize_name, parse_sdist_filename
+    from packaging.version import Version
+
+    index = urllib.request.Request(
+        f"https://pypi.org/simple/{canonicalize_name(package)}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+    )
+    with urllib.request.urlopen(index, timeout=60) as answer:
+        files = json.load(answer)["files"]
+    wanted = (canonicalize_name(package), Version(version))
+    (sdist,) = [f for f in files if f["filename"].endswith(".tar.gz") and parse_sdist_filename(f["filename"]) == wanted]
+    with urllib.request.urlopen(sdist["url"], timeout=300) as answer:
+        data = answer.read()
+    if hashlib.sha256(data).hexdigest() != sdist["hashes"]["sha256"]:
+        raise RuntimeError(f"{sdist['filename']} does not match the sha256 PyPI lists for it")
+    (folder / sdist["filename"]).write_bytes(data)
+
+
 def unpacked(kind: str, package: str, version: str) -> Path:
     """The package's files, downloaded and unpacked once (apt-get download and pip download need no root)."""
     root, got = cache() / "unpacked" / f"{package}-{version}", cache() / kind / f"{package}-{version}"
@@ -127,10 +152,21 @@ def unpacked(kind: str, package: str, version: str) -> Path:
         got.mkdir(parents=True, exist_ok=True)
         if kind == "deb":  # pinned versions, so that a rebuild gives the same files
             subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=got, check=True)
-        else:  # sdists keep the tests and data that wheels leave out; pyannote.audio has its sample in the wheel only
-            binary = "--only-binary" if kind == "wheel" else "--no-binary"
-            pip = ["pip", "download", "-q", "--no-deps", binary, ":all:", "-d", str(got), f"{package}=={version}"]
+        elif kind == "wheel":  # pyannote.audio has its sample in the wheel only
+            pip = [
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "-d",
+                str(got),
+                f"{package}=={version}",
+            ]
             subprocess.run([sys.executable, "-m", *pip], check=True)
+        else:  # sdists keep the tests and data that wheels leave out
+            download_sdist(package, version, got)
     archive = next(got.iterdir())
     shutil.rmtree(root, ignore_errors=True)
     if kind == "deb":
