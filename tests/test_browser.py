@@ -83,9 +83,13 @@ def wait_for_result(page) -> dict[str, str]:
 
 def test_page_loads_and_names_the_model(page):
     assert page.title() == "Music genre classifier"
-    # The line is read again at each page load (the precision OpenVINO took): its progress may show for a moment.
-    page.wait_for_function("document.querySelector('#model-info').innerText.trim().startsWith('Model: ')")
-    info = page.locator("#model-info").inner_text().strip()
+    # The line is read again at each page load (the precision OpenVINO took): its progress may show for a moment,
+    # before or after the line, so the line is taken as it is when it shows.
+    shown = (
+        "() => { const line = document.querySelector('#model-info').innerText.trim();"
+        " return line.startsWith('Model: ') && line; }"
+    )
+    info = page.wait_for_function(shown).json_value()
     assert info.startswith("Model: ") and re.search(r"\(hubert, 30 s windows, cpu, (bf16|fp32)\)", info)
     page.get_by_role("button", name="Classify").wait_for()
 

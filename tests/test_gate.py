@@ -163,7 +163,8 @@ def test_windows_heard_together_are_heard_as_each_alone(speech_wav):
     spans = list(zip(cuts[:-1], cuts[1:], strict=True))
     together = gate.listen(clip, spans)
     alone = [gate.listen(clip, [span]) for span in spans]
-    np.testing.assert_array_equal(together.music, [heard.music[0] for heard in alone])
+    # To the last bit or so: OpenBLAS may sum a product of four rows in another order than one of one row (a Zen 5)
+    np.testing.assert_allclose(together.music, [heard.music[0] for heard in alone], rtol=0, atol=1e-12)
     assert together.sounds == [heard.sounds[0] for heard in alone]
     assert gate.is_music(together.music).tolist() == [True, False, True, True]
 
