@@ -248,6 +248,42 @@ def test_a_process_that_dies_costs_only_its_file(library):
         )
 
 
+@pytest.mark.slow
+def test_a_run_whose_processes_keep_dying_stops_with_one_sentence(library, tmp_path, capsys):
+    """Processes that die one after another with no file answered between them (more than `batch.MAX_DEATHS`: too
+    little memory for them, say) are no file's fault: the run stops, in one sentence and with no traceback."""
+    import signal
+    import threading
+
+    import psutil
+
+    folder = tmp_path / "library"
+    folder.mkdir()
+    count = batch.FILES_A_PROCESS * min(os.cpu_count(), batch.MAX_PROCESSES)  # enough for processes
+    for i in range(count):
+        os.link(library["hiphop.flac"], folder / f"{i:02d}.flac")
+    stop, killed = threading.Event(), set()
+
+    def killer() -> None:  # every worker, once under way (see above)
+        while not stop.is_set():
+            for pid in _workers() - killed:
+                with contextlib.suppress(psutil.Error, ProcessLookupError):
+                    if psutil.Process(pid).cpu_times().user > 0.3:
+                        os.kill(pid, signal.SIGKILL)
+                        killed.add(pid)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        status, printed = run_here(Path("baseline"), [str(folder), "--output", str(tmp_path / "genres.csv")])
+    finally:
+        stop.set()
+    err = capsys.readouterr().err
+    assert status == 1 and "Cannot tag: its processes keep dying (out of memory?)" in err, printed + err
+    assert "Traceback" not in printed + err and len(killed) > batch.MAX_DEATHS
+
+
 def test_a_file_the_gate_cannot_hear_is_skipped_with_the_reason_and_the_next_one_is_tagged(
     library, tiny_hubert_dir, monkeypatch
 ):
