@@ -153,18 +153,8 @@ def unpacked(kind: str, package: str, version: str) -> Path:
         if kind == "deb":  # pinned versions, so that a rebuild gives the same files
             subprocess.run(["apt-get", "download", f"{package}={version}"], cwd=got, check=True)
         elif kind == "wheel":  # pyannote.audio has its sample in the wheel only
-            pip = [
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--only-binary",
-                ":all:",
-                "-d",
-                str(got),
-                f"{package}=={version}",
-            ]
-            subprocess.run([sys.executable, "-m", *pip], check=True)
+            pip = ["pip", "download", "-q", "--no-deps", "--only-binary", ":all:", "-d", str(got)]
+            subprocess.run([sys.executable, "-m", *pip, f"{package}=={version}"], check=True)
         else:  # sdists keep the tests and data that wheels leave out
             download_sdist(package, version, got)
     archive = next(got.iterdir())
