@@ -112,21 +112,25 @@ class GenreClassifierPlugin(BeetsPlugin):
         processes = batch.file_processes(classifier, len(by_path))
         if processes > 1:
             self._log.info("classifying {} items in {} processes", len(by_path), processes)
-        for done, tagged in enumerate(batch.classify_files(classifier, list(by_path), workers, sample, processes), 1):
-            item = by_path[tagged.path]
-            progress = f"[{done}/{len(by_path)}]"
-            if tagged.error:
-                self._log.warning("{} skipped {}: {}", progress, tagged.path, tagged.error)
-                continue
-            row = rows.result_row(str(tagged.path), tagged.prediction, tagged.seconds, tagged.notes)
-            name = format(item) if item.title else displayable_path(item.path)  # untagged items: their file
-            ui.print_(f"{progress} {name}: {self.update(item, row, model_id, opts)}")
-            if opts.pretend:
-                ui.show_model_changes(item, print_obj=False)
-                continue
-            item.store()
-            if write:
-                item.try_write()
+        answers = batch.classify_files(classifier, list(by_path), workers, sample, processes)
+        try:
+            for done, tagged in enumerate(answers, 1):
+                item = by_path[tagged.path]
+                progress = f"[{done}/{len(by_path)}]"
+                if tagged.error:
+                    self._log.warning("{} skipped {}: {}", progress, tagged.path, tagged.error)
+                    continue
+                row = rows.result_row(str(tagged.path), tagged.prediction, tagged.seconds, tagged.notes)
+                name = format(item) if item.title else displayable_path(item.path)  # untagged items: their file
+                ui.print_(f"{progress} {name}: {self.update(item, row, model_id, opts)}")
+                if opts.pretend:
+                    ui.show_model_changes(item, print_obj=False)
+                    continue
+                item.store()
+                if write:
+                    item.try_write()
+        except tag.TagError as err:  # its processes kept dying (`batch.MAX_DEATHS`)
+            raise ui.UserError(str(err)) from None
 
     def update(self, item: Item, row: dict, model_id: str, opts) -> str:
         """Set the item's fields from one answer (in memory); returns what happened to its genre, in words."""

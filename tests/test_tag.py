@@ -202,17 +202,24 @@ def _workers() -> set[int]:
     return workers
 
 
+def _under_way(pid: int) -> bool:
+    """Whether a worker is in its imports (past 0.3 s of CPU; torch's alone take longer), so has read what it was sent:
+    a spawned child killed before that leaves its parent waiting on the pipe for good (CPython's spawn)."""
+    import psutil
+
+    with contextlib.suppress(psutil.Error):
+        return psutil.Process(pid).cpu_times().user > 0.3
+    return False
+
+
 @pytest.mark.slow
 def test_a_process_that_dies_costs_only_its_file(library):
     """A process killed in the middle of a run (the out-of-memory killer, a decoder's crash) takes the file it held:
     that file is classified again in a process of its own, and skipped with the reason when that one dies too; every
     other file gets one process's answer, in order. Here a worker is killed once the first answer is in, then the
-    lone process while it starts (its imports under way: it has read what it was sent, or its parent would wait on
-    the pipe for good, as CPython's spawn does for a child killed before that)."""
+    lone process while it starts (`_under_way`)."""
     import signal
     import threading
-
-    import psutil
 
     classifier = BaselineClassifier()
     names = ("Jazz/vibe ace.m4a", "Brass/solo trumpet.ogg", "hiphop.flac", "Videos/phone video.mp4")
@@ -225,8 +232,8 @@ def test_a_process_that_dies_costs_only_its_file(library):
         before = _workers()
         os.kill(min(before), signal.SIGKILL)
         killed.append(min(before))
-        for _ in range(1200):  # then the next new process, the lone one, in its imports (torch's alone take longer)
-            if (new := _workers() - before) and psutil.Process(min(new)).cpu_times().user > 0.3:
+        for _ in range(1200):  # then the next new process, the lone one
+            if (new := _workers() - before) and _under_way(min(new)):
                 os.kill(min(new), signal.SIGKILL)
                 killed.append(min(new))
                 return
@@ -255,8 +262,6 @@ def test_a_run_whose_processes_keep_dying_stops_with_one_sentence(library, tmp_p
     import signal
     import threading
 
-    import psutil
-
     folder = tmp_path / "library"
     folder.mkdir()
     count = batch.FILES_A_PROCESS * min(os.cpu_count(), batch.MAX_PROCESSES)  # enough for processes
@@ -264,13 +269,13 @@ def test_a_run_whose_processes_keep_dying_stops_with_one_sentence(library, tmp_p
         os.link(library["hiphop.flac"], folder / f"{i:02d}.flac")
     stop, killed = threading.Event(), set()
 
-    def killer() -> None:  # every worker, once under way (see above)
+    def killer() -> None:  # every worker, once under way
         while not stop.is_set():
             for pid in _workers() - killed:
-                with contextlib.suppress(psutil.Error, ProcessLookupError):
-                    if psutil.Process(pid).cpu_times().user > 0.3:
+                if _under_way(pid):
+                    with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-                        killed.add(pid)
+                    killed.add(pid)
             time.sleep(0.05)
 
     thread = threading.Thread(target=killer, daemon=True)

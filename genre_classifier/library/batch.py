@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core import gate
 from ..core.audio import AudioError
+from .rows import TagError
 from .sampling import SAMPLED_WINDOWS, excerpts
 
 if TYPE_CHECKING:
@@ -173,9 +174,12 @@ def _in_processes(classifier: Classifier, paths: list[Path], processes: int, sam
                     answered, deaths = answered + 1, 0
                     yield tagged
             return
-        except BrokenProcessPool:
+        except BrokenProcessPool as err:
             if (deaths := deaths + 1) > MAX_DEATHS:
-                raise
+                raise TagError(
+                    "its processes keep dying (out of memory?); every row written so far is kept, and the same "
+                    "command resumes."
+                ) from err
         suspect, paths = paths[answered], paths[answered + 1 :]
         log.warning("A process died (out of memory, or a crash): %s is classified again alone", suspect)
         if (tagged := _alone_in_a_process(classifier, suspect, sample)) is None:

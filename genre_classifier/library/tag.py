@@ -26,7 +26,6 @@ import logging
 import os
 import sys
 import time
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -294,13 +293,6 @@ def _run_logged(args: argparse.Namespace) -> int:
         return run(args)
     except (TagError, OSError) as err:  # OSError: an output that cannot be written (a full disk, no permission)
         print(f"Cannot tag: {err}", file=sys.stderr)
-        return 1
-    except BrokenProcessPool:  # `batch.MAX_DEATHS` of its processes died in a row
-        print(
-            "Cannot tag: its processes keep dying (out of memory?); every row written so far is kept, and the same "
-            "command resumes.",
-            file=sys.stderr,
-        )
         return 1
     except KeyboardInterrupt:
         print("\nInterrupted: every row written so far is kept, and the same command resumes.", file=sys.stderr)
